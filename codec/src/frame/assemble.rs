@@ -1,0 +1,125 @@
+//! Building crc-mode frames.
+//!
+//! [`FrameParts`] holds everything a frame needs besides the segment bytes themselves
+//! (preamble, first-segment crc, epilogue), so a sender can gather
+//! `preamble ‖ seg0 ‖ crc0 ‖ seg1.. ‖ epilogue` into one `writev`/`sendmsg` without copying
+//! the segments. [`assemble`] is the copying convenience.
+
+use super::{
+    Preamble, SegmentDesc, Tag, EPILOGUE_REV0_LEN, EPILOGUE_REV1_LEN, LATE_STATUS_COMPLETE,
+    MAX_SEGMENTS, PREAMBLE_LEN,
+};
+use crate::banner::Revision;
+use crate::crc::{crc32c, SEGMENT_SEED};
+
+/// The non-segment bytes of one crc-mode frame.
+#[derive(Debug, Clone)]
+pub struct FrameParts {
+    /// Revision the frame is laid out for.
+    pub revision: Revision,
+    /// The preamble that was encoded.
+    pub preamble: Preamble,
+    /// Preamble bytes.
+    pub preamble_bytes: [u8; PREAMBLE_LEN],
+    /// rev1: crc of segment 0, sent right after it when it is non-empty.
+    pub crc0: [u8; 4],
+    /// Epilogue bytes (the first [`FrameParts::epilogue_len`] are used).
+    pub epilogue: [u8; EPILOGUE_REV0_LEN],
+    /// 0, 13 (rev1 multi-segment) or 17 (rev0).
+    pub epilogue_len: usize,
+}
+
+impl FrameParts {
+    /// Computes preamble, crcs and epilogue for `segments` (bytes, alignment hint).
+    ///
+    /// Trailing empty segments are dropped from the count; crcs are Ceph's (seed -1).
+    pub fn new(revision: Revision, tag: Tag, segments: &[(&[u8], u16)]) -> Self {
+        assert!(
+            segments.len() <= MAX_SEGMENTS,
+            "a frame has at most 4 segments"
+        );
+        let mut descs = [SegmentDesc::default(); MAX_SEGMENTS];
+        for (d, (b, align)) in descs.iter_mut().zip(segments) {
+            d.len = crate::encoding::len_u32(b.len());
+            d.align = *align;
+        }
+        let preamble = Preamble::new(tag, &descs[..segments.len()]);
+        let n = usize::from(preamble.num_segments);
+        let crc = |i: usize| {
+            segments
+                .get(i)
+                .map_or(SEGMENT_SEED, |s| crc32c(SEGMENT_SEED, s.0))
+        };
+        let mut epilogue = [0u8; EPILOGUE_REV0_LEN];
+        let mut crc0 = [0u8; 4];
+        let epilogue_len = match revision {
+            Revision::Rev1 => {
+                crc0 = crc(0).to_le_bytes();
+                if n > 1 {
+                    epilogue[0] = LATE_STATUS_COMPLETE;
+                    for i in 1..n {
+                        epilogue[1 + (i - 1) * 4..1 + i * 4].copy_from_slice(&crc(i).to_le_bytes());
+                    }
+                    EPILOGUE_REV1_LEN
+                } else {
+                    0
+                }
+            }
+            Revision::Rev0 => {
+                for i in 0..n {
+                    epilogue[1 + i * 4..5 + i * 4].copy_from_slice(&crc(i).to_le_bytes());
+                }
+                EPILOGUE_REV0_LEN
+            }
+        };
+        Self {
+            revision,
+            preamble,
+            preamble_bytes: preamble.encode(),
+            crc0,
+            epilogue,
+            epilogue_len,
+        }
+    }
+
+    /// Whether rev1's crc0 follows segment 0.
+    pub fn has_crc0(&self) -> bool {
+        self.revision == Revision::Rev1 && self.preamble.segments[0].len > 0
+    }
+
+    /// The wire pieces in order, segments borrowed from `segments` (which must be the ones
+    /// passed to [`FrameParts::new`]).
+    pub fn pieces<'a>(&'a self, segments: &[&'a [u8]]) -> Vec<&'a [u8]> {
+        let n = usize::from(self.preamble.num_segments);
+        let mut v: Vec<&'a [u8]> = Vec::with_capacity(n + 3);
+        v.push(&self.preamble_bytes);
+        for (i, s) in segments.iter().take(n).enumerate() {
+            if !s.is_empty() {
+                v.push(s);
+            }
+            if i == 0 && self.has_crc0() {
+                v.push(&self.crc0);
+            }
+        }
+        if self.epilogue_len > 0 {
+            v.push(&self.epilogue[..self.epilogue_len]);
+        }
+        v
+    }
+
+    /// Total bytes on the wire.
+    pub fn wire_len(&self) -> usize {
+        let seg: u64 = self.preamble.total_len();
+        PREAMBLE_LEN + seg as usize + if self.has_crc0() { 4 } else { 0 } + self.epilogue_len
+    }
+}
+
+/// Appends one complete crc-mode frame to `out`.
+pub fn assemble(revision: Revision, tag: Tag, segments: &[(&[u8], u16)], out: &mut Vec<u8>) {
+    let parts = FrameParts::new(revision, tag, segments);
+    let segs: Vec<&[u8]> = segments.iter().map(|s| s.0).collect();
+    out.reserve(parts.wire_len());
+    for p in parts.pieces(&segs) {
+        out.extend_from_slice(p);
+    }
+}

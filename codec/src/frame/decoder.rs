@@ -1,0 +1,368 @@
+//! Incremental crc-mode frame decoder.
+//!
+//! The decoder is a small state machine over the frame layout. At every point it knows the
+//! next item it needs (preamble, a segment, crc0, epilogue) and exposes the unfilled part of
+//! that item as a destination slice, so the caller can either copy bytes in ([`feed`]) or
+//! receive straight into it ([`dest`] + [`advance`]): a 4 MiB data segment lands in the buffer
+//! its [`SegmentAlloc`] returned (page-aligned, registered, ...) with no intermediate copy.
+//! Segment buffers are allocated only after the preamble passed its crc and the [`Limits`].
+//!
+//! [`feed`]: FrameDecoder::feed
+//! [`dest`]: FrameDecoder::dest
+//! [`advance`]: FrameDecoder::advance
+
+use super::{
+    FrameError, Limits, Preamble, Tag, EPILOGUE_REV0_LEN, EPILOGUE_REV1_LEN, LATE_FLAG_ABORTED,
+    LATE_STATUS_ABORTED, LATE_STATUS_COMPLETE, MAX_SEGMENTS, PREAMBLE_LEN,
+};
+use crate::banner::Revision;
+use crate::crc::{crc32c, SEGMENT_SEED};
+
+/// Supplies the buffers segments are received into.
+pub trait SegmentAlloc {
+    /// A segment buffer; `Default` is the empty segment and must not allocate.
+    type Buf: AsRef<[u8]> + AsMut<[u8]> + Default;
+    /// Returns a buffer of exactly `len` bytes for segment `index` of a `tag` frame, aligned
+    /// to at least `align` if the allocator honours alignment hints.
+    fn alloc(&mut self, tag: Tag, index: usize, len: usize, align: usize) -> Self::Buf;
+}
+
+/// Plain `Vec<u8>` segments (alignment hints ignored).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VecAlloc;
+
+impl SegmentAlloc for VecAlloc {
+    type Buf = Vec<u8>;
+    fn alloc(&mut self, _tag: Tag, _index: usize, len: usize, _align: usize) -> Vec<u8> {
+        vec![0; len]
+    }
+}
+
+/// A complete, verified frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame<B> {
+    /// The preamble it came with.
+    pub preamble: Preamble,
+    /// Segment contents; indices `>= num_segments` are empty.
+    pub segments: [B; MAX_SEGMENTS],
+}
+
+impl<B: AsRef<[u8]>> Frame<B> {
+    /// The frame's tag.
+    pub fn tag(&self) -> Tag {
+        self.preamble.tag
+    }
+    /// Segment `i` (empty if not present).
+    pub fn segment(&self, i: usize) -> &[u8] {
+        self.segments.get(i).map_or(&[], |b| b.as_ref())
+    }
+}
+
+/// What kind of bytes the decoder wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WantKind {
+    /// The 32-byte preamble.
+    Preamble,
+    /// Segment `index` of a `tag` frame, with the sender's alignment hint.
+    Segment {
+        /// Frame tag.
+        tag: Tag,
+        /// Segment index.
+        index: usize,
+        /// Alignment hint from the preamble.
+        align: u16,
+    },
+    /// rev1: the 4-byte crc of segment 0.
+    Crc0,
+    /// The epilogue.
+    Epilogue,
+}
+
+/// The decoder's next need: `len` more bytes of `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    /// Bytes still missing for the current item.
+    pub len: usize,
+    /// What they are.
+    pub kind: WantKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Preamble,
+    Segment(usize),
+    Crc0,
+    Epilogue,
+}
+
+/// What [`FrameDecoder::feed`] returns: bytes consumed and the frame that completed, if any.
+pub type Fed<B> = (usize, Option<Frame<B>>);
+
+/// Incremental decoder for crc-mode frames of one direction of one connection.
+#[derive(Debug)]
+pub struct FrameDecoder<A: SegmentAlloc = VecAlloc> {
+    revision: Revision,
+    limits: Limits,
+    alloc: A,
+    stage: Stage,
+    /// Small items (preamble, crc0, epilogue) accumulate here.
+    small: [u8; PREAMBLE_LEN],
+    /// Bytes of the current item received so far.
+    filled: usize,
+    preamble: Option<Preamble>,
+    segments: [A::Buf; MAX_SEGMENTS],
+    failed: Option<FrameError>,
+    aborted: u64,
+}
+
+impl FrameDecoder<VecAlloc> {
+    /// A decoder with `Vec` segments.
+    pub fn new(revision: Revision, limits: Limits) -> Self {
+        Self::with_alloc(revision, limits, VecAlloc)
+    }
+}
+
+impl<A: SegmentAlloc> FrameDecoder<A> {
+    /// A decoder using `alloc` for segment buffers.
+    pub fn with_alloc(revision: Revision, limits: Limits, alloc: A) -> Self {
+        Self {
+            revision,
+            limits,
+            alloc,
+            stage: Stage::Preamble,
+            small: [0; PREAMBLE_LEN],
+            filled: 0,
+            preamble: None,
+            segments: Default::default(),
+            failed: None,
+            aborted: 0,
+        }
+    }
+
+    /// The framing revision in force.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    /// Changes the revision; only meaningful between frames.
+    pub fn set_revision(&mut self, revision: Revision) {
+        self.revision = revision;
+    }
+
+    /// Whether the decoder sits exactly on a frame boundary.
+    pub fn at_boundary(&self) -> bool {
+        self.stage == Stage::Preamble && self.filled == 0
+    }
+
+    /// Number of aborted frames that were verified and dropped.
+    pub fn aborted_frames(&self) -> u64 {
+        self.aborted
+    }
+
+    /// Access to the allocator (e.g. to read its accounting).
+    pub fn allocator(&mut self) -> &mut A {
+        &mut self.alloc
+    }
+
+    fn item_len(&self) -> usize {
+        match self.stage {
+            Stage::Preamble => PREAMBLE_LEN,
+            Stage::Crc0 => 4,
+            Stage::Epilogue => match self.revision {
+                Revision::Rev0 => EPILOGUE_REV0_LEN,
+                Revision::Rev1 => EPILOGUE_REV1_LEN,
+            },
+            Stage::Segment(i) => self.segments[i].as_ref().len(),
+        }
+    }
+
+    /// What the decoder needs next.
+    pub fn want(&self) -> Want {
+        let kind = match self.stage {
+            Stage::Preamble => WantKind::Preamble,
+            Stage::Crc0 => WantKind::Crc0,
+            Stage::Epilogue => WantKind::Epilogue,
+            Stage::Segment(index) => {
+                let p = self.preamble.as_ref();
+                WantKind::Segment {
+                    tag: p.map_or(Tag::Message, |p| p.tag),
+                    index,
+                    align: p.map_or(0, |p| p.segments[index].align),
+                }
+            }
+        };
+        Want {
+            len: self.item_len() - self.filled,
+            kind,
+        }
+    }
+
+    /// The unfilled part of the current item: write received bytes here, then call
+    /// [`FrameDecoder::advance`] with how many were written.
+    pub fn dest(&mut self) -> &mut [u8] {
+        let len = self.item_len();
+        let filled = self.filled;
+        match self.stage {
+            Stage::Segment(i) => &mut self.segments[i].as_mut()[filled..],
+            _ => &mut self.small[filled..len],
+        }
+    }
+
+    /// Records that `n` bytes were written into [`FrameDecoder::dest`]. Returns a frame when
+    /// one is complete and verified. Aborted frames are verified and dropped (counted in
+    /// [`FrameDecoder::aborted_frames`]). After an error every call fails.
+    pub fn advance(&mut self, n: usize) -> Result<Option<Frame<A::Buf>>, FrameError> {
+        if let Some(e) = &self.failed {
+            return Err(FrameError::Poisoned(Box::new(e.clone())));
+        }
+        let n = n.min(self.item_len() - self.filled);
+        self.filled += n;
+        if self.filled < self.item_len() {
+            return Ok(None);
+        }
+        self.filled = 0;
+        match self.step() {
+            Ok(f) => Ok(f),
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies as much of `input` as the current frame needs, stopping right after a complete
+    /// frame so the caller can act on it (e.g. switch to secure mode after AUTH_DONE) before
+    /// the next frame is parsed. Returns the bytes consumed and the frame, if one completed.
+    pub fn feed(&mut self, mut input: &[u8]) -> Result<Fed<A::Buf>, FrameError> {
+        let start = input.len();
+        loop {
+            if let Some(e) = &self.failed {
+                return Err(FrameError::Poisoned(Box::new(e.clone())));
+            }
+            let dest = self.dest();
+            let n = dest.len().min(input.len());
+            dest[..n].copy_from_slice(&input[..n]);
+            input = &input[n..];
+            if let Some(f) = self.advance(n)? {
+                return Ok((start - input.len(), Some(f)));
+            }
+            if input.is_empty() {
+                return Ok((start, None));
+            }
+        }
+    }
+
+    /// Moves to the next stage after the current item is complete.
+    fn step(&mut self) -> Result<Option<Frame<A::Buf>>, FrameError> {
+        match self.stage {
+            Stage::Preamble => {
+                let mut b = [0u8; PREAMBLE_LEN];
+                b.copy_from_slice(&self.small);
+                let p = Preamble::decode(&b, &self.limits)?;
+                for (i, d) in p.counted().iter().enumerate() {
+                    self.segments[i] = if d.len == 0 {
+                        A::Buf::default()
+                    } else {
+                        self.alloc
+                            .alloc(p.tag, i, d.len as usize, usize::from(d.align))
+                    };
+                }
+                self.preamble = Some(p);
+                self.next_after(None)
+            }
+            Stage::Segment(i) => {
+                if i == 0 && self.revision == Revision::Rev1 {
+                    self.stage = Stage::Crc0;
+                    return Ok(None);
+                }
+                self.next_after(Some(i))
+            }
+            Stage::Crc0 => {
+                let wire = u32::from_le_bytes([
+                    self.small[0],
+                    self.small[1],
+                    self.small[2],
+                    self.small[3],
+                ]);
+                self.check_crc(0, wire)?;
+                self.next_after(Some(0))
+            }
+            Stage::Epilogue => self.finish_epilogue(),
+        }
+    }
+
+    /// Chooses the stage after segment `done` (or after the preamble when `None`).
+    fn next_after(&mut self, done: Option<usize>) -> Result<Option<Frame<A::Buf>>, FrameError> {
+        let p = self.preamble.ok_or(FrameError::BadSegmentCount(0))?;
+        let n = usize::from(p.num_segments);
+        let from = done.map_or(0, |i| i + 1);
+        if let Some(i) = (from..n).find(|&i| p.segments[i].len > 0) {
+            self.stage = Stage::Segment(i);
+            return Ok(None);
+        }
+        let needs_epilogue = match self.revision {
+            Revision::Rev0 => true,
+            Revision::Rev1 => n > 1,
+        };
+        if needs_epilogue {
+            self.stage = Stage::Epilogue;
+            return Ok(None);
+        }
+        Ok(Some(self.take_frame(p)))
+    }
+
+    fn check_crc(&self, index: usize, wire: u32) -> Result<(), FrameError> {
+        let computed = crc32c(SEGMENT_SEED, self.segments[index].as_ref());
+        if wire != computed {
+            return Err(FrameError::SegmentCrc {
+                index,
+                wire,
+                computed,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish_epilogue(&mut self) -> Result<Option<Frame<A::Buf>>, FrameError> {
+        let p = self.preamble.ok_or(FrameError::BadSegmentCount(0))?;
+        let n = usize::from(p.num_segments);
+        let e = self.small;
+        let word = |at: usize| u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]);
+        let aborted = match self.revision {
+            Revision::Rev1 => {
+                for i in 1..n {
+                    self.check_crc(i, word(1 + (i - 1) * 4))?;
+                }
+                match e[0] & 0x0F {
+                    LATE_STATUS_COMPLETE => false,
+                    LATE_STATUS_ABORTED => true,
+                    _ => return Err(FrameError::BadLateStatus(e[0])),
+                }
+            }
+            Revision::Rev0 => {
+                for i in 0..n {
+                    self.check_crc(i, word(1 + i * 4))?;
+                }
+                if e[0] & !LATE_FLAG_ABORTED != 0 {
+                    return Err(FrameError::BadLateFlags(e[0]));
+                }
+                e[0] & LATE_FLAG_ABORTED != 0
+            }
+        };
+        let frame = self.take_frame(p);
+        if aborted {
+            self.aborted += 1;
+            return Ok(None);
+        }
+        Ok(Some(frame))
+    }
+
+    fn take_frame(&mut self, preamble: Preamble) -> Frame<A::Buf> {
+        self.stage = Stage::Preamble;
+        self.preamble = None;
+        Frame {
+            preamble,
+            segments: std::mem::take(&mut self.segments),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test of msgr2-rs on a fresh machine: installs what the tests need if missing,
+# then formatting and lint checks, the unit/integration/property tests of the whole
+# workspace, and a bounded cargo-fuzz smoke run of every fuzz target.
+#
+# Usage: tests/run.sh            (FUZZ_SECONDS=N to change the per-target fuzz time, default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+log=$(mktemp -d)/test.log
+fuzz_seconds=${FUZZ_SECONDS:-20}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "toolchain"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+cargo --version
+
+step "cargo-fuzz (installed from crates.io if missing)"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+cargo fuzz --version
+
+step "format"
+cargo fmt --all --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked 2>&1 | tee "$log"
+
+step "fuzz smoke (${fuzz_seconds}s per target)"
+# No nightly toolchain can be fetched here: RUSTC_BOOTSTRAP lets the stable compiler accept the
+# sanitizer flags cargo-fuzz passes. New inputs go to a scratch dir; the checked-in corpus is
+# only read.
+fuzz_failed=0
+fuzz_passed=0
+for target in $(cd codec/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+  scratch=$(mktemp -d)
+  if (cd codec/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch" "corpus/$target" -- \
+        -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=0 >"$scratch.log" 2>&1); then
+    echo "fuzz $target: ok ($(grep -c . "$scratch.log") log lines)"
+    fuzz_passed=$((fuzz_passed + 1))
+  else
+    echo "fuzz $target: FAILED"; tail -40 "$scratch.log"
+    fuzz_failed=$((fuzz_failed + 1))
+  fi
+done
+
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+step "summary"
+echo "cargo tests: $passed passed, $failed failed; fuzz targets: $fuzz_passed passed, $fuzz_failed failed"
+echo "$((passed + fuzz_passed)) passed, $((failed + fuzz_failed)) failed"
+[ "$failed" -eq 0 ] && [ "$fuzz_failed" -eq 0 ]
