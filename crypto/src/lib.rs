@@ -1,8 +1,18 @@
-//! # msgr2-crypto (stub)
+//! # msgr2-crypto
 //!
-//! Will hold everything in msgr2 that needs a key: the secure-mode AES-128-GCM frame
-//! protector (rev1 inline/remainder/tail operations and rev0 whole-frame operations, nonce
-//! advance with exhaustion detection), the AUTH_SIGNATURE HMAC-SHA256 over the pre-auth
-//! transcript, cephx (client login to a mon, service-ticket authorizers, mon-style server) and
-//! keyring files. Tracked by the handshake-and-authentication issue; nothing is implemented
-//! yet, so that no caller mistakes a placeholder for protection.
+//! Everything in msgr2 that needs a key:
+//! - [`secure`]: secure-mode frame protection (AES-128-GCM) for msgr2.1 and msgr2.0, with
+//!   keys and nonces derived from the connection secret and a fault, never a wrap, when
+//!   nonces run out.
+//! - [`signature`]: the AUTH_SIGNATURE HMAC-SHA256 over the pre-auth transcript.
+//! - [`keyring`]: Ceph keyring files and `CryptoKey`.
+//! - [`cephx`]: the cephx protocol: client login to a mon, service-ticket authorizers, the
+//!   mon-style server, and authorizer verification for an OSD-style server.
+//! - [`auth`]: the method-independent interface the handshake drives (`ClientAuth`,
+//!   `ServerAuth`) and AUTH_NONE.
+
+pub mod auth;
+pub mod cephx;
+pub mod keyring;
+pub mod secure;
+pub mod signature;

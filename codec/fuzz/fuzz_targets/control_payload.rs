@@ -1,5 +1,7 @@
 //! Every control payload decoder (selected by the first byte as the tag) never panics, and
-//! whatever decodes re-encodes to the identical bytes.
+//! whatever decodes re-encodes to bytes that decode to the same value. (Byte identity is not
+//! required here: e.g. a sockaddr's padding is ignored on decode and written as zeros. The
+//! capture tests check byte identity on everything real Ceph sends.)
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use msgr2_codec::msg::MsgHeader2;
@@ -18,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(c) = Control::decode(tag, payload) {
         let mut out = Vec::new();
         c.encode(&mut out);
-        assert_eq!(out, payload, "{tag} re-encodes identically");
+        assert_eq!(Control::decode(tag, &out).as_ref(), Ok(&c), "{tag} round trips");
     }
 });
