@@ -4,6 +4,8 @@
 //! `server` arrive with the engine and handshake work.
 
 mod dump;
+mod ping;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Connect to a real monitor, fetch and print its monmap and what was negotiated.
+    Ping(ping::PingArgs),
+    /// Accept connections as a mon-style endpoint and print one JSON line per event.
+    Server(server::ServerArgs),
+}
+
+fn report(cmd: &str, r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("msgr2 {cmd}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -39,12 +55,11 @@ fn main() -> ExitCode {
             client_to_server,
             server_to_client,
             json,
-        } => match dump::run(&client_to_server, &server_to_client, json) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("msgr2 dump: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        } => report(
+            "dump",
+            dump::run(&client_to_server, &server_to_client, json).map_err(|e| e.to_string()),
+        ),
+        Cmd::Ping(a) => report("ping", ping::run(a)),
+        Cmd::Server(a) => report("server", server::run(a)),
     }
 }

@@ -207,6 +207,48 @@ impl ServerAuth for NoneServer {
     }
 }
 
+/// Client provider offering only AUTH_NONE (`auth_client_required = none`).
+#[derive(Debug, Clone)]
+pub struct NoneClientProvider {
+    /// Our name, sent in the auth payload.
+    pub name: EntityName,
+}
+
+impl ClientAuthProvider for NoneClientProvider {
+    fn methods(&self) -> Vec<u32> {
+        vec![AUTH_NONE]
+    }
+    fn start(&self, method: u32, peer: EntityType) -> Option<Box<dyn ClientAuth>> {
+        (method == AUTH_NONE).then(|| {
+            Box::new(NoneClient { name: self.name.clone(), global_id: 0, to_mon: peer == EntityType::Mon })
+                as Box<dyn ClientAuth>
+        })
+    }
+}
+
+/// Server provider accepting only AUTH_NONE; hands out global ids from a shared counter.
+#[derive(Debug, Default)]
+pub struct NoneServerProvider {
+    next_global_id: std::sync::atomic::AtomicU64,
+}
+
+impl NoneServerProvider {
+    /// Global ids start after `first - 1` (Ceph mons start near 4100).
+    pub fn new(first: u64) -> Self {
+        Self { next_global_id: std::sync::atomic::AtomicU64::new(first) }
+    }
+}
+
+impl ServerAuthProvider for NoneServerProvider {
+    fn methods(&self, _peer: EntityType) -> Vec<u32> {
+        vec![AUTH_NONE]
+    }
+    fn start(&self, method: u32, _peer: EntityType) -> Option<Box<dyn ServerAuth>> {
+        let next_global_id = self.next_global_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed).max(1);
+        (method == AUTH_NONE).then(|| Box::new(NoneServer { next_global_id }) as Box<dyn ServerAuth>)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,23 @@
-//! # msgr2-proto (stub)
+//! # msgr2-proto
 //!
-//! Will hold the sans-IO msgr2 state machines in the quinn-proto style: a `Connection` fed
-//! with `handle_input(&[u8])` and `handle_timeout(now)`, drained with `poll_transmit` and
-//! `poll_event`, one type per handshake state, and the session rules (cookies, global_seq,
-//! connect_seq, reconnect, races) as small pure functions. It never touches a socket or a
-//! clock. Tracked by the handshake and session issues.
+//! The msgr2 protocol core, sans-IO in the quinn-proto style: a [`Connection`] is fed
+//! received bytes ([`Connection::handle_input`]) and the current time
+//! ([`Connection::handle_timeout`]), and is drained of bytes to send
+//! ([`Connection::poll_transmit`]) and of [`Event`]s. It never touches a socket or a clock,
+//! so every interleaving can be driven from a test.
+//!
+//! Today it covers the whole handshake (banner, HELLO, auth with AUTH_BAD_METHOD retry, the
+//! crc/secure mode switch, AUTH_SIGNATURE both ways, CLIENT_IDENT/SERVER_IDENT) in both
+//! framing revisions and both roles, and lossy message exchange (MESSAGE, KEEPALIVE2, ACK).
+//! Lossless sessions (reconnect, races) are the session issue's work.
+
+pub mod config;
+mod connection;
+pub mod error;
+mod framing;
+pub mod message;
+
+pub use config::{Config, ModeConfig, Policy};
+pub use connection::{Connection, Event, PeerInfo, Role};
+pub use error::ProtoError;
+pub use message::Message;

@@ -1,0 +1,36 @@
+//! cephx: Ceph's Kerberos-like authentication protocol, as carried by msgr2 auth frames.
+//!
+//! - [`seal`]: AES-128-CBC with Ceph's fixed IV, the sealed-structure envelope and the
+//!   client/server challenge proof.
+//! - [`types`]: the wire structures (`CephXAuthenticate`, tickets, authorizers, …).
+//! - [`MonClientAuth`]: a client's login to a mon (AUTH_MODE_MON): challenge, proof, AUTH
+//!   ticket, connection secret and service tickets, stored in a shared [`TicketStore`].
+//! - [`AuthorizerClientAuth`]: a client's authorizer towards an OSD/MGR/MDS, built from the
+//!   stored service ticket.
+//! - [`MonServerAuth`]: a mon-style server issuing tickets the way a Pacific mon does.
+//! - [`AuthorizerServerAuth`]: authorizer verification for an OSD-style daemon.
+//! - [`CephxClientProvider`], [`CephxServerProvider`]: the handshake's entry points.
+//!
+//! Tickets issued by [`MonServerAuth`] are sealed with its own [`ServiceSecrets`]; a real
+//! Ceph daemon (which only knows the rotating secrets a real mon distributes) cannot read
+//! them, our own services sharing the `ServiceSecrets` can.
+
+mod client;
+mod provider;
+pub mod seal;
+mod server;
+mod tickets;
+pub mod types;
+
+pub use client::{
+    build_authenticate, parse_mon_auth_done, AuthorizerClientAuth, MonAuthReply, MonClientAuth,
+    DEFAULT_WANT_KEYS, SERVICE_AUTH,
+};
+pub use provider::{CephxClientProvider, CephxServerProvider};
+pub use seal::{calc_client_server_challenge, seal, seal_blob, unseal, unseal_blob, SealError};
+pub use server::{
+    verify_authenticate, AuthorizerServerAuth, GlobalIdAllocator, MonServerAuth, MonServerContext,
+    ServiceSecrets, CONNECTION_SECRET_LEN, DEFAULT_AUTH_TICKET_TTL, DEFAULT_SERVICES,
+    DEFAULT_SERVICE_TICKET_TTL, EIO, EPERM, STATIC_SECRET_ID,
+};
+pub use tickets::{ServiceTicket, TicketStore};

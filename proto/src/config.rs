@@ -1,0 +1,213 @@
+//! Connection configuration with Ceph's option names and defaults.
+//!
+//! Connection modes are ordered preference lists, chosen per (our type, peer type) exactly as
+//! Ceph's `AuthRegistry::get_supported_modes` does; the server picks the first mode of the
+//! client's list that it allows.
+
+use std::sync::Arc;
+
+use msgr2_codec::addr::EntityAddrVec;
+use msgr2_codec::banner::Banner;
+use msgr2_codec::entity::{EntityName, EntityType};
+use msgr2_codec::frame::Limits;
+use msgr2_codec::payload::{AUTH_NONE, CON_MODE_CRC, CON_MODE_SECURE};
+use msgr2_crypto::auth::{ClientAuthProvider, ServerAuthProvider};
+use thiserror::Error;
+
+/// `CEPH_FEATURE_MSG_ADDR2` (bit 59): required of every msgr2 peer.
+pub const FEATURE_MSG_ADDR2: u64 = 1 << 59;
+/// The feature set a Pacific 16.2.15 daemon or client advertises.
+pub const PACIFIC_FEATURES: u64 = 0x3f01_cfbd_fffd_ffff;
+
+/// A connection-mode list could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid connection mode {0:?} (expected crc or secure)")]
+pub struct ModeParseError(pub String);
+
+/// Parses a Ceph mode option value (`"secure crc"`, `"crc,secure"`) into `CEPH_CON_MODE_*`
+/// values in preference order.
+pub fn parse_modes(s: &str) -> Result<Vec<u32>, ModeParseError> {
+    s.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(|w| match w {
+            "crc" => Ok(CON_MODE_CRC),
+            "secure" => Ok(CON_MODE_SECURE),
+            other => Err(ModeParseError(other.to_owned())),
+        })
+        .collect()
+}
+
+/// The six `ms_*_mode` options, with Ceph's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeConfig {
+    /// `ms_client_mode` (default `crc secure`): a client talking to non-mon daemons.
+    pub client: Vec<u32>,
+    /// `ms_service_mode` (default `crc secure`): a non-mon daemon accepting clients.
+    pub service: Vec<u32>,
+    /// `ms_cluster_mode` (default `crc secure`): daemon ↔ daemon, and daemon → mon.
+    pub cluster: Vec<u32>,
+    /// `ms_mon_client_mode` (default `secure crc`): a client talking to mons.
+    pub mon_client: Vec<u32>,
+    /// `ms_mon_service_mode` (default `secure crc`): a mon accepting non-mons.
+    pub mon_service: Vec<u32>,
+    /// `ms_mon_cluster_mode` (default `secure crc`): mon ↔ mon.
+    pub mon_cluster: Vec<u32>,
+}
+
+impl Default for ModeConfig {
+    fn default() -> Self {
+        let crc_first = vec![CON_MODE_CRC, CON_MODE_SECURE];
+        let secure_first = vec![CON_MODE_SECURE, CON_MODE_CRC];
+        Self {
+            client: crc_first.clone(),
+            service: crc_first.clone(),
+            cluster: crc_first,
+            mon_client: secure_first.clone(),
+            mon_service: secure_first.clone(),
+            mon_cluster: secure_first,
+        }
+    }
+}
+
+impl ModeConfig {
+    /// Every option set to the same list (what `--mode` means on the CLI).
+    pub fn all(modes: Vec<u32>) -> Self {
+        Self {
+            client: modes.clone(),
+            service: modes.clone(),
+            cluster: modes.clone(),
+            mon_client: modes.clone(),
+            mon_service: modes.clone(),
+            mon_cluster: modes,
+        }
+    }
+
+    /// Sets an option by its Ceph name (`ms_client_mode`, …) from its text value.
+    pub fn set(&mut self, option: &str, value: &str) -> Result<(), ModeParseError> {
+        let v = parse_modes(value)?;
+        let slot = match option {
+            "ms_client_mode" => &mut self.client,
+            "ms_service_mode" => &mut self.service,
+            "ms_cluster_mode" => &mut self.cluster,
+            "ms_mon_client_mode" => &mut self.mon_client,
+            "ms_mon_service_mode" => &mut self.mon_service,
+            "ms_mon_cluster_mode" => &mut self.mon_cluster,
+            other => return Err(ModeParseError(other.to_owned())),
+        };
+        *slot = v;
+        Ok(())
+    }
+
+    /// The list that applies between `me` and `peer` (Ceph's `get_supported_modes`), with
+    /// secure removed for auth none (it has no key).
+    pub fn for_peer(&self, me: EntityType, peer: EntityType, method: u32) -> Vec<u32> {
+        let list = match (me, peer) {
+            (EntityType::Client, EntityType::Mon) => &self.mon_client,
+            (EntityType::Client, _) => &self.client,
+            (EntityType::Mon, EntityType::Mon) => &self.mon_cluster,
+            (EntityType::Mon, _) => &self.mon_service,
+            (_, EntityType::Client) => &self.service,
+            _ => &self.cluster,
+        };
+        list.iter()
+            .copied()
+            .filter(|m| method != AUTH_NONE || *m == CON_MODE_CRC)
+            .collect()
+    }
+}
+
+/// Per-peer-type policy (Ceph `Messenger::Policy`), the part the handshake needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Lossy: no session retention, faults close the connection.
+    pub lossy: bool,
+    /// Features the peer must support (`MSG_ADDR2` is always added).
+    pub features_required: u64,
+}
+
+impl Default for Policy {
+    /// Lossy client, as Ceph's `Policy::lossy_client`.
+    fn default() -> Self {
+        Self { lossy: true, features_required: 0 }
+    }
+}
+
+/// Everything a connection needs to know about its own side.
+#[derive(Clone)]
+pub struct Config {
+    /// Our entity name (`client.admin`, `osd.0`, `mon.a`).
+    pub name: EntityName,
+    /// Our entity number as sent in idents (`-1` for clients that do not know it yet).
+    pub gid: i64,
+    /// Our bound addresses (servers) or empty (clients learn theirs from the peer's HELLO).
+    pub my_addrs: EntityAddrVec,
+    /// Nonce identifying this process instance (clients put it in their TYPE_ANY address).
+    pub nonce: u32,
+    /// Our banner (set `supported` to 0 to force msgr2.0 framing).
+    pub banner: Banner,
+    /// `CEPH_FEATURE_*` we support.
+    pub supported_features: u64,
+    /// Connection modes.
+    pub modes: ModeConfig,
+    /// Client-side authentication.
+    pub client_auth: Option<Arc<dyn ClientAuthProvider>>,
+    /// Server-side authentication.
+    pub server_auth: Option<Arc<dyn ServerAuthProvider>>,
+    /// Frame size limits.
+    pub limits: Limits,
+    /// Policy for each peer type: returns the policy towards `peer`.
+    pub policy: fn(EntityType) -> Policy,
+    /// `ms_connection_ready_timeout` in seconds: the whole handshake must finish in this time.
+    pub ready_timeout_secs: u64,
+}
+
+impl Config {
+    /// A configuration with Ceph's defaults for `name`.
+    pub fn new(name: EntityName) -> Self {
+        let gid = if name.ty == EntityType::Client { -1 } else { name.num().unwrap_or(-1) };
+        Self {
+            name,
+            gid,
+            my_addrs: EntityAddrVec::default(),
+            nonce: 0,
+            banner: Banner::OURS,
+            supported_features: PACIFIC_FEATURES,
+            modes: ModeConfig::default(),
+            client_auth: None,
+            server_auth: None,
+            limits: Limits::default(),
+            policy: |_| Policy::default(),
+            ready_timeout_secs: 10,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("name", &self.name)
+            .field("gid", &self.gid)
+            .field("my_addrs", &self.my_addrs)
+            .field("banner", &self.banner)
+            .field("modes", &self.modes)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_lists_follow_ceph() {
+        assert_eq!(parse_modes("secure crc").unwrap(), vec![2, 1]);
+        assert_eq!(parse_modes("crc,secure").unwrap(), vec![1, 2]);
+        assert!(parse_modes("fast").is_err());
+        let m = ModeConfig::default();
+        assert_eq!(m.for_peer(EntityType::Client, EntityType::Mon, 2), vec![2, 1]);
+        assert_eq!(m.for_peer(EntityType::Client, EntityType::Osd, 2), vec![1, 2]);
+        assert_eq!(m.for_peer(EntityType::Client, EntityType::Mon, AUTH_NONE), vec![1]);
+        assert_eq!(m.for_peer(EntityType::Mon, EntityType::Client, 2), vec![2, 1]);
+        assert_eq!(m.for_peer(EntityType::Osd, EntityType::Client, 2), vec![1, 2]);
+    }
+}

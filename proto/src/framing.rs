@@ -1,0 +1,73 @@
+//! The framing in force on one connection: crc mode (either revision) until the mode switch,
+//! then crc or secure. One value per direction, switched together at the mode switch.
+
+use msgr2_codec::banner::Revision;
+use msgr2_codec::frame::{assemble, Frame, FrameDecoder, Limits, Tag, VecAlloc};
+use msgr2_crypto::secure::{ConnectionSecret, Role as SecureRole, SecureRx, SecureTx};
+
+use crate::error::ProtoError;
+
+fn secure_err(e: impl std::fmt::Display) -> ProtoError {
+    ProtoError::Secure(e.to_string())
+}
+
+/// Outgoing framing.
+pub(crate) enum TxFraming {
+    Crc(Revision),
+    Secure(Box<SecureTx>),
+}
+
+impl TxFraming {
+    /// Appends one frame to `out`.
+    pub(crate) fn frame(
+        &mut self,
+        tag: Tag,
+        segments: &[(&[u8], u16)],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtoError> {
+        match self {
+            TxFraming::Crc(rev) => {
+                assemble(*rev, tag, segments, out);
+                Ok(())
+            }
+            TxFraming::Secure(tx) => tx.seal_frame(tag, segments, out).map_err(secure_err),
+        }
+    }
+}
+
+/// Incoming framing.
+pub(crate) enum RxFraming {
+    Crc(FrameDecoder<VecAlloc>),
+    Secure(Box<SecureRx<VecAlloc>>),
+}
+
+impl RxFraming {
+    pub(crate) fn crc(rev: Revision, limits: Limits) -> Self {
+        RxFraming::Crc(FrameDecoder::new(rev, limits))
+    }
+
+    /// Feeds bytes; stops after one complete frame.
+    pub(crate) fn feed(
+        &mut self,
+        input: &[u8],
+    ) -> Result<(usize, Option<Frame<Vec<u8>>>), ProtoError> {
+        match self {
+            RxFraming::Crc(d) => Ok(d.feed(input)?),
+            RxFraming::Secure(d) => d.feed(input).map_err(secure_err),
+        }
+    }
+}
+
+/// Secure-mode framing for both directions from the connection secret.
+pub(crate) fn secure(
+    rev: Revision,
+    secret: &[u8],
+    is_server: bool,
+    limits: Limits,
+) -> Result<(TxFraming, RxFraming), ProtoError> {
+    let role = if is_server { SecureRole::Server } else { SecureRole::Client };
+    let s = ConnectionSecret::new(secret).map_err(secure_err)?;
+    let tx = s.tx(role, rev).map_err(secure_err)?;
+    let rx = s.rx(role, rev, limits).map_err(secure_err)?;
+    Ok((TxFraming::Secure(Box::new(tx)), RxFraming::Secure(Box::new(rx))))
+}
