@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of msgr2-rs on a fresh machine: installs what the tests need if missing,
-# then formatting and lint checks, the unit/integration/property tests of the whole
-# workspace, and a bounded cargo-fuzz smoke run of every fuzz target.
+# Runs every test of msgr2-rs on a fresh machine: installs what the tests need if missing
+# (Ceph's Debian packages for the interop tests, cargo-fuzz), then formatting and lint
+# checks, the unit/integration/property/interop tests of the whole workspace, and a bounded
+# cargo-fuzz smoke run of every fuzz target. A missing Ceph is a failure, never a skip.
 #
 # Usage: tests/run.sh            (FUZZ_SECONDS=N to change the per-target fuzz time, default 20)
 set -euo pipefail
@@ -16,6 +17,10 @@ step "toolchain"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 cargo --version
+
+step "Ceph 16.2 daemons and CLI for the interop tests (Debian packages, installed if missing)"
+CI=${CI:-true} bash tests/ceph/install.sh
+command -v ceph-mon >/dev/null || { echo "ceph-mon missing after install: the interop tests cannot run" >&2; exit 1; }
 
 step "cargo-fuzz (installed from crates.io if missing)"
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -13,11 +13,11 @@ use msgr2_codec::payload::{UTime, AUTH_NONE, CON_MODE_CRC};
 use msgr2_crypto::auth::{NoneClientProvider, NoneServerProvider};
 use msgr2_proto::{Config, Connection, Event, Message, ProtoError};
 
-pub fn mon_addr() -> EntityAddr {
+fn mon_addr() -> EntityAddr {
     "v2:127.0.0.1:3300/0".parse().unwrap()
 }
 
-pub fn none_client(rev1: bool) -> Arc<Config> {
+fn none_client(rev1: bool) -> Arc<Config> {
     let mut c = Config::new("client.admin".parse().unwrap());
     c.client_auth = Some(Arc::new(NoneClientProvider { name: c.name.clone() }));
     if !rev1 {
@@ -26,7 +26,7 @@ pub fn none_client(rev1: bool) -> Arc<Config> {
     Arc::new(c)
 }
 
-pub fn none_server() -> Arc<Config> {
+fn none_server() -> Arc<Config> {
     let mut c = Config::new("mon.a".parse().unwrap());
     c.gid = 0;
     c.my_addrs = EntityAddrVec(vec![mon_addr(), "v1:127.0.0.1:6789/0".parse().unwrap()]);
@@ -36,7 +36,7 @@ pub fn none_server() -> Arc<Config> {
 
 /// Shuttles bytes between the two until neither has anything to send, delivering at most
 /// `chunk` bytes per call. Returns the first error from either side.
-pub fn pump(a: &mut Connection, b: &mut Connection, chunk: usize) -> Result<(), (char, ProtoError)> {
+fn pump(a: &mut Connection, b: &mut Connection, chunk: usize) -> Result<(), (char, ProtoError)> {
     fn one_way(from: &mut Connection, to: &mut Connection, chunk: usize) -> Result<bool, ProtoError> {
         let mut buf = Vec::new();
         from.poll_transmit(&mut buf);

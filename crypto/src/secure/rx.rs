@@ -87,7 +87,6 @@ enum Stage {
 
 /// The receiving half of a secure connection: one key schedule, one nonce sequence, and an
 /// incremental frame decoder generic over where segments are stored.
-#[derive(Debug)]
 pub struct SecureRx<A: SegmentAlloc = VecAlloc> {
     revision: Revision,
     limits: Limits,
@@ -107,6 +106,22 @@ pub struct SecureRx<A: SegmentAlloc = VecAlloc> {
     seg0: A::Buf,
     failed: Option<SecureError>,
     aborted: u64,
+}
+
+impl<A: SegmentAlloc> std::fmt::Debug for SecureRx<A> {
+    /// Shows the decoder state, never buffered plaintext or key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureRx")
+            .field("revision", &self.revision)
+            .field("cipher", &self.cipher)
+            .field("nonce", &self.nonce)
+            .field("stage", &self.stage)
+            .field("filled", &self.filled)
+            .field("preamble", &self.preamble)
+            .field("aborted", &self.aborted)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SecureRx<VecAlloc> {
