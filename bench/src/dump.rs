@@ -2,7 +2,9 @@
 //!
 //! The two directions are decoded separately (a capture has no interleaving information).
 //! The server's AUTH_DONE tells the connection mode; in secure mode everything after the mode
-//! switch is AES-GCM ciphertext, which is reported as such until keyring support lands.
+//! switch is AES-GCM ciphertext. With `--keyring` (cephx logins to a mon) the client's key
+//! opens AUTH_DONE, which yields the connection secret, and the rest is decrypted and
+//! decoded too; without it the ciphertext is reported as one item.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,12 @@ use msgr2_codec::banner::{Banner, BANNER_PREFIX_LEN};
 use msgr2_codec::frame::{Frame, FrameDecoder, Limits, Tag};
 use msgr2_codec::msg::{msg_type_name, MsgHeader2};
 use msgr2_codec::payload::{self, Control, CON_MODE_SECURE};
+use msgr2_codec::encoding::Decoder;
+use msgr2_codec::entity::EntityName;
 use msgr2_codec::Revision;
+use msgr2_crypto::cephx::parse_mon_auth_done;
+use msgr2_crypto::keyring::Keyring;
+use msgr2_crypto::secure::{ConnectionSecret, Role, SecureRx};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
@@ -60,7 +67,7 @@ struct Stream {
 }
 
 /// Decodes both files and prints them.
-pub fn run(c2s: &Path, s2c: &Path, json: bool) -> Result<(), DumpError> {
+pub fn run(c2s: &Path, s2c: &Path, keyring: Option<&Path>, json: bool) -> Result<(), DumpError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| DumpError::Read {
             path: p.into(),
@@ -73,14 +80,19 @@ pub fn run(c2s: &Path, s2c: &Path, json: bool) -> Result<(), DumpError> {
     let rev = Banner::negotiate(&c_banner, &s_banner).map_err(|e| err("s2c", 0, e))?;
     // The server's frames tell when the mode switches and to what: right after its AUTH_DONE,
     // and on the client side right after its answer to the last server auth reply.
-    let server = decode_stream("s2c", &s2c_bytes, rev, s_banner, &|seen| {
-        seen.con_mode == Some(CON_MODE_SECURE)
-    })?;
-    let replies = server.1;
+    let s_switch = |seen: &Seen| seen.con_mode == Some(CON_MODE_SECURE);
+    let server = decode_stream("s2c", &s2c_bytes, rev, s_banner, &s_switch, None)?;
+    let replies = server.1.clone();
     let secure = replies.con_mode == Some(CON_MODE_SECURE);
-    let client = decode_stream("c2s", &c2s_bytes, rev, c_banner, &|seen| {
-        secure && seen.auth_requests >= replies.auth_replies
-    })?;
+    let c_switch = |seen: &Seen| secure && seen.auth_requests >= replies.auth_replies;
+    let mut client = decode_stream("c2s", &c2s_bytes, rev, c_banner, &c_switch, None)?;
+    let mut server = server;
+    if let (true, Some(path)) = (secure, keyring) {
+        let secret = connection_secret(path, &client.1, &replies)?;
+        let rx = |role| secret.rx(role, rev, Limits::default()).map_err(|e| err("s2c", 0, e));
+        server = decode_stream("s2c", &s2c_bytes, rev, s_banner, &s_switch, Some(rx(Role::Client)?))?;
+        client = decode_stream("c2s", &c2s_bytes, rev, c_banner, &c_switch, Some(rx(Role::Server)?))?;
+    }
     for (dir, stream) in [("c2s", &client.0), ("s2c", &server.0)] {
         print_stream(dir, stream, rev, secure, json);
     }
@@ -101,11 +113,47 @@ fn banner(dir: &'static str, b: &[u8]) -> Result<Banner, DumpError> {
 }
 
 /// Auth progress seen in one direction, used to locate the mode switch.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct Seen {
     auth_requests: usize,
     auth_replies: usize,
     con_mode: Option<u32>,
+    /// The first AUTH_REQUEST's auth payload (names the client).
+    first_request: Option<Vec<u8>>,
+    /// AUTH_DONE's auth payload.
+    auth_done: Option<Vec<u8>>,
+}
+
+/// The connection secret of a cephx mon login: the client's key (from the keyring, by the
+/// name in AUTH_REQUEST) opens AUTH_DONE.
+fn connection_secret(keyring: &Path, client: &Seen, server: &Seen) -> Result<ConnectionSecret, DumpError> {
+    let kr = Keyring::load(keyring).map_err(|e| err("c2s", 0, format!("keyring {}: {e}", keyring.display())))?;
+    let req = client.first_request.as_deref().ok_or_else(|| err("c2s", 0, "no AUTH_REQUEST before the mode switch"))?;
+    let mut d = Decoder::new(req);
+    let name = d
+        .u8("auth mode")
+        .and_then(|_| EntityName::decode(&mut d))
+        .map_err(|e| err("c2s", 0, format!("AUTH_REQUEST payload: {e}")))?;
+    let key = kr.get(&name).ok_or_else(|| err("c2s", 0, format!("no key for {name} in {}", keyring.display())))?;
+    let done = server.auth_done.as_deref().ok_or_else(|| err("s2c", 0, "no AUTH_DONE"))?;
+    let reply = parse_mon_auth_done(key, None, done).map_err(|e| err("s2c", 0, format!("AUTH_DONE with {name}'s key: {e}")))?;
+    let secret = reply.connection_secret.ok_or_else(|| err("s2c", 0, "AUTH_DONE carries no connection secret"))?;
+    ConnectionSecret::new(&secret).map_err(|e| err("s2c", 0, e))
+}
+
+/// The decoder in force: crc framing, then (with a secret) secure framing.
+enum Dec {
+    Crc(FrameDecoder),
+    Secure(Box<SecureRx>),
+}
+
+impl Dec {
+    fn feed(&mut self, b: &[u8]) -> Result<(usize, Option<Frame<Vec<u8>>>), String> {
+        match self {
+            Dec::Crc(d) => d.feed(b).map_err(|e| e.to_string()),
+            Dec::Secure(d) => d.feed(b).map_err(|e| e.to_string()),
+        }
+    }
 }
 
 fn decode_stream(
@@ -114,8 +162,9 @@ fn decode_stream(
     rev: Revision,
     banner: Banner,
     encrypted_after: &dyn Fn(&Seen) -> bool,
+    mut secure: Option<SecureRx>,
 ) -> Result<(Stream, Seen), DumpError> {
-    let mut dec = FrameDecoder::new(rev, Limits::default());
+    let mut dec = Dec::Crc(FrameDecoder::new(rev, Limits::default()));
     let mut seen = Seen::default();
     let mut items = Vec::new();
     let mut pos = BANNER_PREFIX_LEN + 16;
@@ -129,8 +178,15 @@ fn decode_stream(
             ));
         };
         let fields = describe(&frame).map_err(|e| err(dir, pos, e))?;
-        if let Ok(Control::AuthDone(d)) = Control::decode(frame.tag(), frame.segment(0)) {
-            seen.con_mode = Some(d.con_mode);
+        match Control::decode(frame.tag(), frame.segment(0)) {
+            Ok(Control::AuthDone(d)) => {
+                seen.con_mode = Some(d.con_mode);
+                seen.auth_done = Some(d.auth_payload);
+            }
+            Ok(Control::AuthRequest(r)) if seen.first_request.is_none() => {
+                seen.first_request = Some(r.auth_payload);
+            }
+            _ => {}
         }
         match frame.tag() {
             Tag::AuthRequest | Tag::AuthRequestMore => seen.auth_requests += 1,
@@ -144,8 +200,11 @@ fn decode_stream(
             fields,
         });
         pos += used;
-        if encrypted_after(&seen) {
-            break;
+        if encrypted_after(&seen) && matches!(dec, Dec::Crc(_)) {
+            match secure.take() {
+                Some(rx) => dec = Dec::Secure(Box::new(rx)),
+                None => break,
+            }
         }
     }
     if pos < bytes.len() {

@@ -31,6 +31,9 @@ enum Cmd {
         /// Print one JSON object per frame instead of text.
         #[arg(long)]
         json: bool,
+        /// Keyring with the client's key: decrypts a secure-mode (cephx) capture.
+        #[arg(long)]
+        keyring: Option<PathBuf>,
     },
     /// Connect to a real monitor, fetch and print its monmap and what was negotiated.
     Ping(ping::PingArgs),
@@ -55,9 +58,11 @@ fn main() -> ExitCode {
             client_to_server,
             server_to_client,
             json,
+            keyring,
         } => report(
             "dump",
-            dump::run(&client_to_server, &server_to_client, json).map_err(|e| e.to_string()),
+            dump::run(&client_to_server, &server_to_client, keyring.as_deref(), json)
+                .map_err(|e| e.to_string()),
         ),
         Cmd::Ping(a) => report("ping", ping::run(a)),
         Cmd::Server(a) => report("server", server::run(a)),

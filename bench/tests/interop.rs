@@ -221,7 +221,8 @@ fn real_ceph_cli_against_our_server() {
     let dir = std::env::temp_dir().join(format!("msgr2-it-srv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kr = dir.join("keyring");
-    let (ok, _, err) = run(Command::new("ceph-authtool").arg("--create-keyring").arg(&kr).args(["--gen-key", "-n", "client.admin"]));
+    // like a real mon, our server refuses entities without mon caps
+    let (ok, _, err) = run(Command::new("ceph-authtool").arg("--create-keyring").arg(&kr).args(["--gen-key", "-n", "client.admin", "--cap", "mon", "allow *"]));
     assert!(ok, "{err}");
     for mode in ["crc", "secure"] {
         let s = OurServer::start(&["--keyring", kr.to_str().unwrap()]);

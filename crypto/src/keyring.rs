@@ -478,9 +478,10 @@ fn only_comment(rest: &str) -> bool {
     t.is_empty() || t.starts_with(is_comment_start)
 }
 
-/// Reads `text_char`s (escape-aware) until `stop` or a comment start; returns the text and the
-/// unread remainder. `Err` if a comment start appears where `stop` is mandatory.
-fn read_text<'a>(s: &'a str, stop: impl Fn(char) -> bool) -> (String, &'a str) {
+/// Reads Ceph `text_char`s (a backslash escapes the next character) until `stop` matches or a
+/// comment starts; returns the text and the unread remainder (starting at the stop
+/// character, or empty at the end of the line).
+fn read_text(s: &str, stop: impl Fn(char) -> bool) -> (String, &str) {
     let mut out = String::new();
     let mut it = s.char_indices();
     while let Some((i, c)) = it.next() {

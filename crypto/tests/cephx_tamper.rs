@@ -54,14 +54,22 @@ struct Real {
 
 fn real(prefix: &str, conn: u32) -> Real {
     let keyring = Arc::new(Keyring::load(captures().join(format!("{prefix}.keyring"))).unwrap());
-    let c2s = frames(&std::fs::read(captures().join(format!("{prefix}.conn{conn}.c2s.bin"))).unwrap());
-    let s2c = frames(&std::fs::read(captures().join(format!("{prefix}.conn{conn}.s2c.bin"))).unwrap());
+    let c2s =
+        frames(&std::fs::read(captures().join(format!("{prefix}.conn{conn}.c2s.bin"))).unwrap());
+    let s2c =
+        frames(&std::fs::read(captures().join(format!("{prefix}.conn{conn}.s2c.bin"))).unwrap());
     let get = |v: &[(Tag, Vec<u8>)], t| v.iter().find(|(x, _)| *x == t).unwrap().1.clone();
     Real {
         key: keyring.get(&admin()).unwrap().clone(),
-        request: AuthRequest::decode(&get(&c2s, Tag::AuthRequest)).unwrap().auth_payload,
-        challenge: AuthReplyMore::decode(&get(&s2c, Tag::AuthReplyMore)).unwrap().auth_payload,
-        request_more: AuthRequestMore::decode(&get(&c2s, Tag::AuthRequestMore)).unwrap().auth_payload,
+        request: AuthRequest::decode(&get(&c2s, Tag::AuthRequest))
+            .unwrap()
+            .auth_payload,
+        challenge: AuthReplyMore::decode(&get(&s2c, Tag::AuthReplyMore))
+            .unwrap()
+            .auth_payload,
+        request_more: AuthRequestMore::decode(&get(&c2s, Tag::AuthRequestMore))
+            .unwrap()
+            .auth_payload,
         done: AuthDone::decode(&get(&s2c, Tag::AuthDone)).unwrap(),
         keyring,
     }
@@ -102,7 +110,9 @@ fn apply(data: &[u8], muts: &[Mutation]) -> Vec<u8> {
 }
 
 fn sc(r: &Real) -> u64 {
-    CephXServerChallenge::from_bytes(&r.challenge).unwrap().server_challenge
+    CephXServerChallenge::from_bytes(&r.challenge)
+        .unwrap()
+        .server_challenge
 }
 
 proptest! {
@@ -193,8 +203,12 @@ fn logged_in() -> (TicketStore, Arc<MonServerContext>) {
     let store = TicketStore::new();
     let mut c = MonClientAuth::new(admin(), key, store.clone());
     let mut s = MonServerAuth::new(ctx.clone());
-    let ServerStep::More(ch) = s.request(1, &c.request().unwrap()) else { panic!() };
-    let ServerStep::Done { payload, result } = s.request_more(&c.reply_more(&ch).unwrap()) else { panic!() };
+    let ServerStep::More(ch) = s.request(1, &c.request().unwrap()) else {
+        panic!()
+    };
+    let ServerStep::Done { payload, result } = s.request_more(&c.reply_more(&ch).unwrap()) else {
+        panic!()
+    };
     c.done(result.global_id, 1, &payload).unwrap();
     (store, ctx)
 }
@@ -210,14 +224,20 @@ fn truncations_and_magic_flips_are_errors() {
         // header 6 + v 1 + n 4 + service 4 + v 1 + blob len 4 + 48 + ticket_enc 1 + 4 + 109
         let auth_end = 6 + 1 + 4 + 4 + 1 + 4 + 48 + 1 + 4 + 109;
         for n in 0..auth_end {
-            assert!(parse_mon_auth_done(&r.key, None, &p[..n]).is_err(), "{prefix}: truncated to {n}");
+            assert!(
+                parse_mon_auth_done(&r.key, None, &p[..n]).is_err(),
+                "{prefix}: truncated to {n}"
+            );
         }
         let ct_start = 6 + 1 + 4 + 4 + 1 + 4;
         for i in ct_start..ct_start + 16 {
             for bit in 0..8 {
                 let mut q = p.clone();
                 q[i] ^= 1 << bit;
-                assert!(parse_mon_auth_done(&r.key, None, &q).is_err(), "{prefix}: flip {i}/{bit}");
+                assert!(
+                    parse_mon_auth_done(&r.key, None, &q).is_err(),
+                    "{prefix}: flip {i}/{bit}"
+                );
             }
         }
     }

@@ -31,7 +31,10 @@ fn capture_keyrings_parse_and_print_identically() {
         let text = std::fs::read_to_string(&path).unwrap();
         let kr = Keyring::load(&path).unwrap();
         assert_eq!(kr.len(), 4);
-        assert_eq!(hex(kr.get(&name("client.admin")).unwrap().secret()), admin_secret);
+        assert_eq!(
+            hex(kr.get(&name("client.admin")).unwrap().secret()),
+            admin_secret
+        );
         assert!(kr.get(&name("mon.")).is_some(), "[mon.] has an empty id");
         assert_eq!(kr.caps(&name("osd.0"), "mgr"), Some("allow profile osd"));
         assert_eq!(kr.caps(&name("client.admin"), "mds"), Some("allow *"));
@@ -75,7 +78,11 @@ fn grammar_variants() {
     assert_eq!(kr.caps(&admin, "osd"), Some("allow rw \"quoted\" pool=a"));
     assert_eq!(kr.caps(&admin, "mgr"), Some("allow   r"));
     assert_eq!(kr.caps(&admin, "mds"), Some("allow"), "sections merge");
-    assert_eq!(kr.get(&name("osd.3")).unwrap().to_base64(), KEY_B, "last key wins");
+    assert_eq!(
+        kr.get(&name("osd.3")).unwrap().to_base64(),
+        KEY_B,
+        "last key wins"
+    );
     // And the printed form parses back to the same keyring.
     assert_eq!(Keyring::parse(&kr.to_keyring_string()).unwrap(), kr);
 }
@@ -83,7 +90,13 @@ fn grammar_variants() {
 #[test]
 fn round_trip_generated() {
     let mut kr = Keyring::new();
-    for n in ["client.admin", "osd.0", "mgr.x", "mon.", "client.rgw.gateway"] {
+    for n in [
+        "client.admin",
+        "osd.0",
+        "mgr.x",
+        "mon.",
+        "client.rgw.gateway",
+    ] {
         kr.insert(name(n), CryptoKey::generate().unwrap());
     }
     assert!(kr.set_caps(&name("client.admin"), "mon", "allow *"));
@@ -91,7 +104,13 @@ fn round_trip_generated() {
     assert!(!kr.set_caps(&name("client.nobody"), "mon", "allow *"));
     let text = kr.to_keyring_string();
     assert_eq!(Keyring::parse(&text).unwrap(), kr);
-    assert_eq!(kr.get(&name("client.rgw.gateway")).unwrap().to_base64().len(), 40);
+    assert_eq!(
+        kr.get(&name("client.rgw.gateway"))
+            .unwrap()
+            .to_base64()
+            .len(),
+        40
+    );
 
     let path = std::env::temp_dir().join(format!("msgr2-keyring-test-{}", std::process::id()));
     kr.save(&path).unwrap();
@@ -113,10 +132,19 @@ fn crypto_key_encoding() {
     assert_eq!(b.len(), 28);
     assert_eq!(&b[..2], &[1, 0], "type AES");
     assert_eq!(&b[10..12], &[16, 0], "secret length");
-    assert_eq!(k.created, UTime { sec: u32::from_le_bytes(b[2..6].try_into().unwrap()), nsec: k.created.nsec });
+    assert_eq!(
+        k.created,
+        UTime {
+            sec: u32::from_le_bytes(b[2..6].try_into().unwrap()),
+            nsec: k.created.nsec
+        }
+    );
     assert!(KEY_A.starts_with("AQ"));
     // Unpadded base64 is accepted, like ceph_unarmor.
-    assert_eq!(CryptoKey::from_base64(KEY_A.trim_end_matches('=')).unwrap(), k);
+    assert_eq!(
+        CryptoKey::from_base64(KEY_A.trim_end_matches('=')).unwrap(),
+        k
+    );
     let g = CryptoKey::generate().unwrap();
     assert_ne!(g.secret(), CryptoKey::generate().unwrap().secret());
     assert!(!format!("{g:?}").contains(&hex(g.secret())));
@@ -130,31 +158,71 @@ fn err(text: &str) -> KeyringError {
 fn typed_errors() {
     assert!(matches!(
         err("[client.a]\nkey = !!!notbase64\n"),
-        KeyringError::BadKey { line: 2, source: KeyError::Base64, .. }
+        KeyringError::BadKey {
+            line: 2,
+            source: KeyError::Base64,
+            ..
+        }
     ));
     assert!(matches!(
         err("[client.a]\nkey = AQBoRQJr\n"),
-        KeyringError::BadKey { source: KeyError::Truncated(6), .. }
+        KeyringError::BadKey {
+            source: KeyError::Truncated(6),
+            ..
+        }
     ));
     // A CEPH_CRYPTO_NONE key (type 0).
     assert!(matches!(
         err("[client.a]\nkey = AABoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\n"),
-        KeyringError::BadKey { source: KeyError::UnsupportedType(0), .. }
+        KeyringError::BadKey {
+            source: KeyError::UnsupportedType(0),
+            ..
+        }
     ));
-    assert!(matches!(err("[client.a]\nkey =\n"), KeyringError::BadKey { .. }));
+    assert!(matches!(
+        err("[client.a]\nkey =\n"),
+        KeyringError::BadKey { .. }
+    ));
     assert!(matches!(
         err(&format!("[client.a]\nkey = {KEY_A}\nsecret = x\n")),
         KeyringError::UnknownSetting { line: 3, .. }
     ));
-    assert!(matches!(err("[bogus.a]\n"), KeyringError::BadEntityName { line: 1, .. }));
-    assert!(matches!(err("[noperiod]\n"), KeyringError::BadEntityName { .. }));
-    assert!(matches!(err("[client.a\n"), KeyringError::Syntax { line: 1, .. }));
-    assert!(matches!(err("[client.a] junk\n"), KeyringError::Syntax { .. }));
-    assert!(matches!(err(&format!("key = {KEY_A}\n")), KeyringError::Syntax { .. }));
-    assert!(matches!(err("[client.a]\njust words\n"), KeyringError::Syntax { line: 2, .. }));
-    assert!(matches!(err("[client.a]\ncaps mon = \"allow *\n"), KeyringError::Syntax { .. }));
-    assert!(matches!(err("[client.a]\ncaps mon = \"allow\" x\n"), KeyringError::Syntax { .. }));
-    assert!(matches!(err("[client.a]\ncaps mon = \"allow *\"\n"), KeyringError::MissingKey(_)));
+    assert!(matches!(
+        err("[bogus.a]\n"),
+        KeyringError::BadEntityName { line: 1, .. }
+    ));
+    assert!(matches!(
+        err("[noperiod]\n"),
+        KeyringError::BadEntityName { .. }
+    ));
+    assert!(matches!(
+        err("[client.a\n"),
+        KeyringError::Syntax { line: 1, .. }
+    ));
+    assert!(matches!(
+        err("[client.a] junk\n"),
+        KeyringError::Syntax { .. }
+    ));
+    assert!(matches!(
+        err(&format!("key = {KEY_A}\n")),
+        KeyringError::Syntax { .. }
+    ));
+    assert!(matches!(
+        err("[client.a]\njust words\n"),
+        KeyringError::Syntax { line: 2, .. }
+    ));
+    assert!(matches!(
+        err("[client.a]\ncaps mon = \"allow *\n"),
+        KeyringError::Syntax { .. }
+    ));
+    assert!(matches!(
+        err("[client.a]\ncaps mon = \"allow\" x\n"),
+        KeyringError::Syntax { .. }
+    ));
+    assert!(matches!(
+        err("[client.a]\ncaps mon = \"allow *\"\n"),
+        KeyringError::MissingKey(_)
+    ));
     // An empty file is an empty keyring.
     assert!(Keyring::parse("").unwrap().is_empty());
     assert!(Keyring::parse("# only a comment").unwrap().is_empty());

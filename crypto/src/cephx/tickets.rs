@@ -49,8 +49,11 @@ impl ServiceTicket {
     pub fn from_grant(grant: TicketGrant, now: SystemTime) -> Self {
         let validity = Duration::from_secs(u64::from(grant.validity.sec))
             + Duration::from_nanos(u64::from(grant.validity.nsec));
-        let expires = now + validity;
-        let renew_after = expires - Duration::from_secs(u64::from(grant.validity.sec) / 4);
+        // Peer-supplied validity: no arithmetic that could panic on overflow.
+        let expires = now.checked_add(validity).unwrap_or(now);
+        let renew_after = expires
+            .checked_sub(Duration::from_secs(u64::from(grant.validity.sec) / 4))
+            .unwrap_or(now);
         Self {
             service_id: grant.service_id,
             session_key: grant.session_key,
