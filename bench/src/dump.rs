@@ -10,15 +10,16 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use msgr2_codec::banner::{Banner, BANNER_PREFIX_LEN};
-use msgr2_codec::frame::{Frame, FrameDecoder, Limits, Tag};
-use msgr2_codec::msg::{msg_type_name, MsgHeader2};
-use msgr2_codec::payload::{self, Control, CON_MODE_SECURE};
 use msgr2_codec::encoding::Decoder;
 use msgr2_codec::entity::EntityName;
+use msgr2_codec::frame::{Frame, Limits, Tag};
+use msgr2_codec::msg::{msg_type_name, MsgHeader2};
+use msgr2_codec::payload::{self, Control, CON_MODE_SECURE};
 use msgr2_codec::Revision;
 use msgr2_crypto::cephx::parse_mon_auth_done;
 use msgr2_crypto::keyring::Keyring;
-use msgr2_crypto::secure::{ConnectionSecret, Role, SecureRx};
+use msgr2_crypto::secure::{ConnectionSecret, Role};
+use msgr2_proto::framing::RxFraming;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
@@ -89,9 +90,25 @@ pub fn run(c2s: &Path, s2c: &Path, keyring: Option<&Path>, json: bool) -> Result
     let mut server = server;
     if let (true, Some(path)) = (secure, keyring) {
         let secret = connection_secret(path, &client.1, &replies)?;
-        let rx = |role| secret.rx(role, rev, Limits::default()).map_err(|e| err("s2c", 0, e));
-        server = decode_stream("s2c", &s2c_bytes, rev, s_banner, &s_switch, Some(rx(Role::Client)?))?;
-        client = decode_stream("c2s", &c2s_bytes, rev, c_banner, &c_switch, Some(rx(Role::Server)?))?;
+        let rx = |role| {
+            RxFraming::secure(&secret, role, rev, Limits::default()).map_err(|e| err("s2c", 0, e))
+        };
+        server = decode_stream(
+            "s2c",
+            &s2c_bytes,
+            rev,
+            s_banner,
+            &s_switch,
+            Some(rx(Role::Client)?),
+        )?;
+        client = decode_stream(
+            "c2s",
+            &c2s_bytes,
+            rev,
+            c_banner,
+            &c_switch,
+            Some(rx(Role::Server)?),
+        )?;
     }
     for (dir, stream) in [("c2s", &client.0), ("s2c", &server.0)] {
         print_stream(dir, stream, rev, secure, json);
@@ -126,34 +143,39 @@ struct Seen {
 
 /// The connection secret of a cephx mon login: the client's key (from the keyring, by the
 /// name in AUTH_REQUEST) opens AUTH_DONE.
-fn connection_secret(keyring: &Path, client: &Seen, server: &Seen) -> Result<ConnectionSecret, DumpError> {
-    let kr = Keyring::load(keyring).map_err(|e| err("c2s", 0, format!("keyring {}: {e}", keyring.display())))?;
-    let req = client.first_request.as_deref().ok_or_else(|| err("c2s", 0, "no AUTH_REQUEST before the mode switch"))?;
+fn connection_secret(
+    keyring: &Path,
+    client: &Seen,
+    server: &Seen,
+) -> Result<ConnectionSecret, DumpError> {
+    let kr = Keyring::load(keyring)
+        .map_err(|e| err("c2s", 0, format!("keyring {}: {e}", keyring.display())))?;
+    let req = client
+        .first_request
+        .as_deref()
+        .ok_or_else(|| err("c2s", 0, "no AUTH_REQUEST before the mode switch"))?;
     let mut d = Decoder::new(req);
     let name = d
         .u8("auth mode")
         .and_then(|_| EntityName::decode(&mut d))
         .map_err(|e| err("c2s", 0, format!("AUTH_REQUEST payload: {e}")))?;
-    let key = kr.get(&name).ok_or_else(|| err("c2s", 0, format!("no key for {name} in {}", keyring.display())))?;
-    let done = server.auth_done.as_deref().ok_or_else(|| err("s2c", 0, "no AUTH_DONE"))?;
-    let reply = parse_mon_auth_done(key, None, done).map_err(|e| err("s2c", 0, format!("AUTH_DONE with {name}'s key: {e}")))?;
-    let secret = reply.connection_secret.ok_or_else(|| err("s2c", 0, "AUTH_DONE carries no connection secret"))?;
+    let key = kr.get(&name).ok_or_else(|| {
+        err(
+            "c2s",
+            0,
+            format!("no key for {name} in {}", keyring.display()),
+        )
+    })?;
+    let done = server
+        .auth_done
+        .as_deref()
+        .ok_or_else(|| err("s2c", 0, "no AUTH_DONE"))?;
+    let reply = parse_mon_auth_done(key, None, done)
+        .map_err(|e| err("s2c", 0, format!("AUTH_DONE with {name}'s key: {e}")))?;
+    let secret = reply
+        .connection_secret
+        .ok_or_else(|| err("s2c", 0, "AUTH_DONE carries no connection secret"))?;
     ConnectionSecret::new(&secret).map_err(|e| err("s2c", 0, e))
-}
-
-/// The decoder in force: crc framing, then (with a secret) secure framing.
-enum Dec {
-    Crc(FrameDecoder),
-    Secure(Box<SecureRx>),
-}
-
-impl Dec {
-    fn feed(&mut self, b: &[u8]) -> Result<(usize, Option<Frame<Vec<u8>>>), String> {
-        match self {
-            Dec::Crc(d) => d.feed(b).map_err(|e| e.to_string()),
-            Dec::Secure(d) => d.feed(b).map_err(|e| e.to_string()),
-        }
-    }
 }
 
 fn decode_stream(
@@ -162,9 +184,9 @@ fn decode_stream(
     rev: Revision,
     banner: Banner,
     encrypted_after: &dyn Fn(&Seen) -> bool,
-    mut secure: Option<SecureRx>,
+    mut secure: Option<RxFraming>,
 ) -> Result<(Stream, Seen), DumpError> {
-    let mut dec = Dec::Crc(FrameDecoder::new(rev, Limits::default()));
+    let mut dec = RxFraming::crc(rev, Limits::default());
     let mut seen = Seen::default();
     let mut items = Vec::new();
     let mut pos = BANNER_PREFIX_LEN + 16;
@@ -200,9 +222,9 @@ fn decode_stream(
             fields,
         });
         pos += used;
-        if encrypted_after(&seen) && matches!(dec, Dec::Crc(_)) {
+        if encrypted_after(&seen) && matches!(dec, RxFraming::Crc(_)) {
             match secure.take() {
-                Some(rx) => dec = Dec::Secure(Box::new(rx)),
+                Some(rx) => dec = rx,
                 None => break,
             }
         }

@@ -61,8 +61,13 @@ fn main() -> ExitCode {
             keyring,
         } => report(
             "dump",
-            dump::run(&client_to_server, &server_to_client, keyring.as_deref(), json)
-                .map_err(|e| e.to_string()),
+            dump::run(
+                &client_to_server,
+                &server_to_client,
+                keyring.as_deref(),
+                json,
+            )
+            .map_err(|e| e.to_string()),
         ),
         Cmd::Ping(a) => report("ping", ping::run(a)),
         Cmd::Server(a) => report("server", server::run(a)),

@@ -89,14 +89,23 @@ pub fn run(a: PingArgs) -> Result<(), String> {
     }
     match a.rev {
         1 => {}
-        0 => config.banner = Banner { supported: 0, required: 0 },
+        0 => {
+            config.banner = Banner {
+                supported: 0,
+                required: 0,
+            }
+        }
         other => return Err(format!("--rev {other}: expected 0 or 1")),
     }
     let store = TicketStore::new();
     config.client_auth = Some(match &a.keyring {
         Some(path) => {
-            let keyring = Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
-            Arc::new(CephxClientProvider::from_keyring(&keyring, name.clone(), store.clone()).map_err(|e| format!("keyring {}: {e}", path.display()))?)
+            let keyring =
+                Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
+            Arc::new(
+                CephxClientProvider::from_keyring(&keyring, name.clone(), store.clone())
+                    .map_err(|e| format!("keyring {}: {e}", path.display()))?,
+            )
         }
         None => Arc::new(NoneClientProvider { name: name.clone() }),
     });
@@ -106,18 +115,32 @@ pub fn run(a: PingArgs) -> Result<(), String> {
     let mons = parse_mon_host(&a.mon).map_err(|e| format!("--mon {:?}: {e}", a.mon))?;
     let targets: Vec<EntityAddr> = mons.iter().filter_map(|v| v.msgr2().copied()).collect();
     if targets.is_empty() {
-        return Err(format!("--mon {:?} has no msgr2 (v2) address; msgr1 is not supported", a.mon));
+        return Err(format!(
+            "--mon {:?} has no msgr2 (v2) address; msgr1 is not supported",
+            a.mon
+        ));
     }
     let mut last_err = String::new();
     let mut global_seq = 0;
     for target in targets {
         global_seq += 1;
         let started = Instant::now();
-        match BlockingConnection::connect(config.clone(), target, EntityType::Mon, global_seq, timeout) {
+        match BlockingConnection::connect(
+            config.clone(),
+            target,
+            EntityType::Mon,
+            global_seq,
+            timeout,
+        ) {
             Ok((mut conn, info)) => {
-                let monmap = fetch_monmap(&mut conn, timeout).map_err(|e| format!("mon {target}: {e}"))?;
+                let monmap =
+                    fetch_monmap(&mut conn, timeout).map_err(|e| format!("mon {target}: {e}"))?;
                 print!("{monmap}");
-                println!("{} ({:.1} ms)", describe(&format!("mon {target}"), &info), started.elapsed().as_secs_f64() * 1e3);
+                println!(
+                    "{} ({:.1} ms)",
+                    describe(&format!("mon {target}"), &info),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
                 if let Some(osd) = &a.osd {
                     ping_osd(config.clone(), osd, global_seq + 1, timeout)?;
                 }
@@ -129,14 +152,22 @@ pub fn run(a: PingArgs) -> Result<(), String> {
     Err(last_err)
 }
 
-fn fetch_monmap(conn: &mut BlockingConnection, timeout: Duration) -> Result<msgr2_codec::messages::MonMap, String> {
-    conn.send(Message { header: MMonGetMap::header(0), ..Default::default() }).map_err(|e| e.to_string())?;
+fn fetch_monmap(
+    conn: &mut BlockingConnection,
+    timeout: Duration,
+) -> Result<msgr2_codec::messages::MonMap, String> {
+    conn.send(Message {
+        header: MMonGetMap::header(0),
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match conn.next_event(left).map_err(|e| e.to_string())? {
             Event::Message(m) if m.header.msg_type == MSG_MON_MAP => {
-                let mm = MMonMap::decode_front(&m.front, m.header.version).map_err(|e| format!("MMonMap: {e}"))?;
+                let mm = MMonMap::decode_front(&m.front, m.header.version)
+                    .map_err(|e| format!("MMonMap: {e}"))?;
                 return mm.decode_monmap().map_err(|e| format!("monmap: {e}"));
             }
             _ => continue,
@@ -144,16 +175,25 @@ fn fetch_monmap(conn: &mut BlockingConnection, timeout: Duration) -> Result<msgr
     }
 }
 
-fn ping_osd(config: Arc<Config>, osd: &str, global_seq: u64, timeout: Duration) -> Result<(), String> {
+fn ping_osd(
+    config: Arc<Config>,
+    osd: &str,
+    global_seq: u64,
+    timeout: Duration,
+) -> Result<(), String> {
     let target: EntityAddr = osd.parse().map_err(|e| format!("--osd {osd:?}: {e}"))?;
     let started = Instant::now();
-    let (mut conn, info) = BlockingConnection::connect(config, target, EntityType::Osd, global_seq, timeout)
-        .map_err(|e| format!("osd {target}: {e}"))?;
+    let (mut conn, info) =
+        BlockingConnection::connect(config, target, EntityType::Osd, global_seq, timeout)
+            .map_err(|e| format!("osd {target}: {e}"))?;
     let stamp = conn.keepalive().map_err(|e| format!("osd {target}: {e}"))?;
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match conn.next_event(left).map_err(|e| format!("osd {target}: {e}"))? {
+        match conn
+            .next_event(left)
+            .map_err(|e| format!("osd {target}: {e}"))?
+        {
             Event::KeepaliveAck(s) if s == stamp => break,
             _ => continue,
         }

@@ -65,14 +65,29 @@ impl Out {
 pub fn run(a: ServerArgs) -> Result<(), String> {
     let _ = a.events;
     let name: EntityName = a.name.parse().map_err(|e| format!("--name: {e}"))?;
-    let mut addrs: EntityAddrVec = a.listen.parse().map_err(|e| format!("--listen {:?}: {e}", a.listen))?;
-    let v2 = *addrs.msgr2().ok_or_else(|| format!("--listen {:?} has no v2 address (msgr1 is not supported)", a.listen))?;
-    let sock = v2.sock.ok_or_else(|| format!("--listen {:?}: no IP/port", a.listen))?;
+    let mut addrs: EntityAddrVec = a
+        .listen
+        .parse()
+        .map_err(|e| format!("--listen {:?}: {e}", a.listen))?;
+    let v2 = *addrs.msgr2().ok_or_else(|| {
+        format!(
+            "--listen {:?} has no v2 address (msgr1 is not supported)",
+            a.listen
+        )
+    })?;
+    let sock = v2
+        .sock
+        .ok_or_else(|| format!("--listen {:?}: no IP/port", a.listen))?;
     let listener = TcpListener::bind(sock).map_err(|e| format!("bind {sock}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| format!("bind {sock}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("bind {sock}: {e}"))?;
     for x in addrs.0.iter_mut() {
         if x.sock.is_some_and(|s| s.port() == 0 || s == sock) {
-            *x = EntityAddr { sock: Some(bound), ..*x };
+            *x = EntityAddr {
+                sock: Some(bound),
+                ..*x
+            };
         }
     }
     let fsid: Uuid = a.fsid.parse().map_err(|e| format!("--fsid: {e}"))?;
@@ -85,8 +100,10 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
     }
     let provider: Arc<dyn ServerAuthProvider> = match &a.keyring {
         Some(path) => {
-            let keyring = Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
-            let ctx = MonServerContext::new(Arc::new(keyring)).map_err(|e| format!("keyring {}: {e}", path.display()))?;
+            let keyring =
+                Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
+            let ctx = MonServerContext::new(Arc::new(keyring))
+                .map_err(|e| format!("keyring {}: {e}", path.display()))?;
             Arc::new(CephxServerProvider::new(Arc::new(ctx)))
         }
         None => Arc::new(NoneServerProvider::new(4100)),
@@ -94,13 +111,24 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
     config.server_auth = Some(provider);
     let config = Arc::new(config);
 
-    let mon_id = if name.id.is_empty() { "a".to_owned() } else { name.id.clone() };
+    let mon_id = if name.id.is_empty() {
+        "a".to_owned()
+    } else {
+        name.id.clone()
+    };
     let monmap = MonMap {
         fsid,
         epoch: 1,
         last_changed: now(),
         created: now(),
-        mon_info: BTreeMap::from([(mon_id.clone(), MonInfo { name: mon_id.clone(), public_addrs: addrs.clone(), ..Default::default() })]),
+        mon_info: BTreeMap::from([(
+            mon_id.clone(),
+            MonInfo {
+                name: mon_id.clone(),
+                public_addrs: addrs.clone(),
+                ..Default::default()
+            },
+        )]),
         ranks: vec![mon_id],
         min_mon_release: 16,
         election_strategy: 1,
@@ -122,9 +150,22 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
             }
         };
         let peer = stream.peer_addr().map_err(|e| e.to_string())?;
-        let (config, out, gs, ended, monmap) = (config.clone(), out.clone(), global_seq.clone(), ended.clone(), monmap.clone());
+        let (config, out, gs, ended, monmap) = (
+            config.clone(),
+            out.clone(),
+            global_seq.clone(),
+            ended.clone(),
+            monmap.clone(),
+        );
         threads.push(std::thread::spawn(move || {
-            serve(config, stream, peer, gs.fetch_add(1, Ordering::Relaxed) + 1, &out, &monmap);
+            serve(
+                config,
+                stream,
+                peer,
+                gs.fetch_add(1, Ordering::Relaxed) + 1,
+                &out,
+                &monmap,
+            );
             ended.fetch_add(1, Ordering::Relaxed);
         }));
         if let Some(max) = a.max_connections {
@@ -140,12 +181,30 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
 }
 
 fn now() -> UTime {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    UTime { sec: d.as_secs() as u32, nsec: d.subsec_nanos() }
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    UTime {
+        sec: d.as_secs() as u32,
+        nsec: d.subsec_nanos(),
+    }
 }
 
-fn serve(config: Arc<Config>, stream: std::net::TcpStream, peer: std::net::SocketAddr, gs: u64, out: &Out, monmap: &[u8]) {
-    let (mut conn, info) = match BlockingConnection::accept(config, stream, peer, gs, Duration::from_secs(30)) {
+fn serve(
+    config: Arc<Config>,
+    stream: std::net::TcpStream,
+    peer: std::net::SocketAddr,
+    gs: u64,
+    out: &Out,
+    monmap: &[u8],
+) {
+    let (mut conn, info) = match BlockingConnection::accept(
+        config,
+        stream,
+        peer,
+        gs,
+        Duration::from_secs(30),
+    ) {
         Ok(x) => x,
         Err(e) => {
             out.event(json!({"event": "handshake_failed", "peer": peer.to_string(), "error": e.to_string()}));
@@ -178,17 +237,25 @@ fn serve(config: Arc<Config>, stream: std::net::TcpStream, peer: std::net::Socke
                     "data_len": m.data.len(),
                 }));
                 if m.header.msg_type == MSG_MON_GET_MAP {
-                    let reply = Message { header: MMonMap::header(0), front: monmap.to_vec(), ..Default::default() };
+                    let reply = Message {
+                        header: MMonMap::header(0),
+                        front: monmap.to_vec(),
+                        ..Default::default()
+                    };
                     if let Err(e) = conn.send(reply) {
                         out.event(json!({"event": "reset", "peer": peer.to_string(), "error": e.to_string()}));
                         return;
                     }
                 }
             }
-            Ok(Event::Keepalive(_)) => out.event(json!({"event": "keepalive", "peer": peer.to_string()})),
+            Ok(Event::Keepalive(_)) => {
+                out.event(json!({"event": "keepalive", "peer": peer.to_string()}))
+            }
             Ok(_) => {}
             Err(e) => {
-                out.event(json!({"event": "reset", "peer": peer.to_string(), "error": e.to_string()}));
+                out.event(
+                    json!({"event": "reset", "peer": peer.to_string(), "error": e.to_string()}),
+                );
                 return;
             }
         }

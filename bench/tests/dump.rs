@@ -121,3 +121,80 @@ fn damaged_stream_fails_with_offset_and_reason() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn secure_captures_decrypt_with_their_keyring() {
+    for (stem, c2s, s2c) in pairs().into_iter().filter(|p| p.0.starts_with("secure")) {
+        let prefix = stem.rsplit_once('.').unwrap().0;
+        let kr = captures().join(format!("{prefix}.keyring"));
+        let out = Command::new(env!("CARGO_BIN_EXE_msgr2"))
+            .arg("dump")
+            .arg(&c2s)
+            .arg(&s2c)
+            .arg("--json")
+            .arg("--keyring")
+            .arg(&kr)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{stem}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let objs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(objs.iter().all(|o| o["frame"] != "ENCRYPTED"), "{stem}");
+        for (dir, path) in [("c2s", &c2s), ("s2c", &s2c)] {
+            let end = objs
+                .iter()
+                .filter(|o| o["dir"] == dir)
+                .map(|o| o["offset"].as_u64().unwrap() + o["len"].as_u64().unwrap())
+                .max();
+            assert_eq!(
+                end,
+                Some(std::fs::metadata(path).unwrap().len()),
+                "{stem} {dir}"
+            );
+        }
+        let tags: Vec<&str> = objs
+            .iter()
+            .filter(|o| o["dir"] == "c2s")
+            .map(|o| o["frame"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            &tags[..6],
+            [
+                "BANNER",
+                "HELLO",
+                "AUTH_REQUEST",
+                "AUTH_REQUEST_MORE",
+                "AUTH_SIGNATURE",
+                "CLIENT_IDENT"
+            ]
+        );
+        assert!(objs.iter().any(|o| o["type_name"] == "mon_map"), "{stem}");
+    }
+    // the wrong keyring is a clear error
+    let (_, c2s, s2c) = pairs()
+        .into_iter()
+        .find(|p| p.0.starts_with("secure"))
+        .unwrap();
+    let other = captures().join("crc-cephx-lspools.keyring");
+    let out = Command::new(env!("CARGO_BIN_EXE_msgr2"))
+        .arg("dump")
+        .arg(&c2s)
+        .arg(&s2c)
+        .arg("--keyring")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("AUTH_DONE with client.admin's key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -35,8 +35,17 @@ impl Cluster {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let script = root().join("tests/ceph/cluster.sh");
-        let out = Command::new(&script).arg("start").arg(&dir).args(args).output().unwrap();
-        assert!(out.status.success(), "cluster start failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(&script)
+            .arg("start")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cluster start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = Command::new(&script).arg("env").arg(&dir).output().unwrap();
         let env = String::from_utf8(out.stdout)
             .unwrap()
@@ -49,35 +58,70 @@ impl Cluster {
     }
 
     fn var(&self, k: &str) -> &str {
-        self.env.get(k).unwrap_or_else(|| panic!("{k} not in cluster env: {:?}", self.env.keys()))
+        self.env
+            .get(k)
+            .unwrap_or_else(|| panic!("{k} not in cluster env: {:?}", self.env.keys()))
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new(root().join("tests/ceph/cluster.sh")).arg("stop").arg(&self.dir).output();
+        let _ = Command::new(root().join("tests/ceph/cluster.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().unwrap();
-    (status.success(), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 /// Runs `msgr2 ping` and checks it reached READY with `mode` and `revision`, printed the
 /// cluster's fsid, and (with an OSD) got a KEEPALIVE2 ack.
 fn ping_ok(c: &Cluster, extra: &[&str], mode: &str, revision: &str) -> String {
-    let (ok, out, err) = run(msgr2().args(["ping", "--mon", c.var("MSGR2_CEPH_MON_HOST"), "--timeout", "20"]).args(extra));
+    let (ok, out, err) = run(msgr2()
+        .args([
+            "ping",
+            "--mon",
+            c.var("MSGR2_CEPH_MON_HOST"),
+            "--timeout",
+            "20",
+        ])
+        .args(extra));
     assert!(ok, "ping {extra:?} failed: {err}\n{out}");
-    assert!(out.contains(&format!("fsid {}", c.var("MSGR2_CEPH_FSID"))), "{out}");
-    assert!(out.contains(&format!("revision {revision} mode {mode}")), "{extra:?}: {out}");
+    assert!(
+        out.contains(&format!("fsid {}", c.var("MSGR2_CEPH_FSID"))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("revision {revision} mode {mode}")),
+        "{extra:?}: {out}"
+    );
     assert!(out.contains("0: [v2:127.0.0.1:"), "{out}");
     out
 }
 
 fn ping_err(c: &Cluster, extra: &[&str]) -> String {
-    let (ok, out, err) = run(msgr2().args(["ping", "--mon", c.var("MSGR2_CEPH_MON_HOST"), "--timeout", "10"]).args(extra));
+    let (ok, out, err) = run(msgr2()
+        .args([
+            "ping",
+            "--mon",
+            c.var("MSGR2_CEPH_MON_HOST"),
+            "--timeout",
+            "10",
+        ])
+        .args(extra));
     assert!(!ok, "ping {extra:?} should fail: {out}");
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
     err
@@ -89,39 +133,93 @@ fn client_against_real_cephx_mon_and_osd() {
     let kr = c.var("MSGR2_CEPH_KEYRING").to_owned();
     let osd = c.var("MSGR2_CEPH_OSD_ADDR").to_owned();
     // fsid as the real CLI sees it
-    let (ok, fsid, _) = run(Command::new("ceph").env("CEPH_CONF", c.var("CEPH_CONF")).arg("fsid"));
+    let (ok, fsid, _) = run(Command::new("ceph")
+        .env("CEPH_CONF", c.var("CEPH_CONF"))
+        .arg("fsid"));
     assert!(ok);
     assert_eq!(fsid.trim(), c.var("MSGR2_CEPH_FSID"));
-    for (mode, rev, revname) in [("crc", "1", "msgr2.1"), ("secure", "1", "msgr2.1"), ("crc", "0", "msgr2.0"), ("secure", "0", "msgr2.0")] {
-        let out = ping_ok(&c, &["--keyring", &kr, "--mode", mode, "--rev", rev, "--osd", &osd], mode, revname);
+    for (mode, rev, revname) in [
+        ("crc", "1", "msgr2.1"),
+        ("secure", "1", "msgr2.1"),
+        ("crc", "0", "msgr2.0"),
+        ("secure", "0", "msgr2.0"),
+    ] {
+        let out = ping_ok(
+            &c,
+            &[
+                "--keyring",
+                &kr,
+                "--mode",
+                mode,
+                "--rev",
+                rev,
+                "--osd",
+                &osd,
+            ],
+            mode,
+            revname,
+        );
         assert!(out.contains("auth cephx"), "{out}");
-        assert!(out.lines().any(|l| l.starts_with("osd.0 ") && l.contains(&format!("mode {mode}")) && l.contains("keepalive2 acked")), "{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with("osd.0 ")
+                && l.contains(&format!("mode {mode}"))
+                && l.contains("keepalive2 acked")),
+            "{out}"
+        );
     }
     // wrong key: a keyring whose client.admin key is not the cluster's
     let bad = c.dir.join("bad.keyring");
-    std::fs::write(&bad, "[client.admin]\n\tkey = AQBmn1dnAAAAABAAxJ0YlOZrd6pT7wq7b8nz0w==\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[client.admin]\n\tkey = AQBmn1dnAAAAABAAxJ0YlOZrd6pT7wq7b8nz0w==\n",
+    )
+    .unwrap();
     let err = ping_err(&c, &["--keyring", bad.to_str().unwrap()]);
     assert!(err.contains("error -13") || err.contains("-13"), "{err}");
     // unknown entity
     let other = c.dir.join("other.keyring");
-    std::fs::write(&other, "[client.nobody]\n\tkey = AQBmn1dnAAAAABAAxJ0YlOZrd6pT7wq7b8nz0w==\n").unwrap();
-    let err = ping_err(&c, &["--keyring", other.to_str().unwrap(), "--name", "client.nobody"]);
+    std::fs::write(
+        &other,
+        "[client.nobody]\n\tkey = AQBmn1dnAAAAABAAxJ0YlOZrd6pT7wq7b8nz0w==\n",
+    )
+    .unwrap();
+    let err = ping_err(
+        &c,
+        &[
+            "--keyring",
+            other.to_str().unwrap(),
+            "--name",
+            "client.nobody",
+        ],
+    );
     assert!(err.contains("-13") || err.contains("rejected"), "{err}");
     // auth none against a cephx-only mon: AUTH_BAD_METHOD, reported
     let err = ping_err(&c, &[]);
-    assert!(err.contains("server rejected auth method 1") && err.contains("allows methods [2]"), "{err}");
+    assert!(
+        err.contains("server rejected auth method 1") && err.contains("allows methods [2]"),
+        "{err}"
+    );
 }
 
 #[test]
 fn client_against_real_auth_none_mon() {
-    let c = Cluster::start("none", &["--auth", "none", "--mode", "crc", "--osd", "none"]);
+    let c = Cluster::start(
+        "none",
+        &["--auth", "none", "--mode", "crc", "--osd", "none"],
+    );
     for (rev, name) in [("1", "msgr2.1"), ("0", "msgr2.0")] {
         let out = ping_ok(&c, &["--rev", rev], "crc", name);
         assert!(out.contains("auth none"), "{out}");
     }
     // every form mon_host accepts reaches it
     let v2 = c.var("MSGR2_CEPH_MON_V2").to_owned();
-    for form in [format!("v2:{v2}"), format!("v2:{v2}/0"), v2.clone(), format!("[v2:{v2}]"), format!("127.0.0.1:1, v2:{v2}")] {
+    for form in [
+        format!("v2:{v2}"),
+        format!("v2:{v2}/0"),
+        v2.clone(),
+        format!("[v2:{v2}]"),
+        format!("127.0.0.1:1, v2:{v2}"),
+    ] {
         let (ok, out, err) = run(msgr2().args(["ping", "--mon", &form, "--timeout", "3"]));
         assert!(ok, "{form}: {err}");
         if ok {
@@ -200,18 +298,36 @@ fn real_cli(addr: &str, args: &[&str]) -> Child {
 
 fn expect_ready_and_getmap(s: &OurServer, mode: &str, auth: &str) {
     let acc = s.wait("accepted", |v| v["event"] == "accepted");
-    assert_eq!((acc["mode"].as_str(), acc["auth"].as_str()), (Some(mode), Some(auth)), "{acc}");
+    assert_eq!(
+        (acc["mode"].as_str(), acc["auth"].as_str()),
+        (Some(mode), Some(auth)),
+        "{acc}"
+    );
     assert_eq!(acc["peer_name"], "client.admin");
     assert_eq!(acc["revision"], "msgr2.1");
     let m = s.wait("MMonGetMap", |v| v["event"] == "message");
-    assert_eq!((m["type"].as_u64(), m["seq"].as_u64()), (Some(5), Some(1)), "first message is MMonGetMap: {m}");
+    assert_eq!(
+        (m["type"].as_u64(), m["seq"].as_u64()),
+        (Some(5), Some(1)),
+        "first message is MMonGetMap: {m}"
+    );
 }
 
 #[test]
 fn real_ceph_cli_against_our_server() {
     // auth none, crc
     let s = OurServer::start(&[]);
-    let mut cli = real_cli(&s.addr, &["--auth-client-required", "none", "--keyring", "/dev/null", "--ms-mon-client-mode", "crc"]);
+    let mut cli = real_cli(
+        &s.addr,
+        &[
+            "--auth-client-required",
+            "none",
+            "--keyring",
+            "/dev/null",
+            "--ms-mon-client-mode",
+            "crc",
+        ],
+    );
     expect_ready_and_getmap(&s, "crc", "none");
     let _ = cli.kill();
     let _ = cli.wait();
@@ -222,22 +338,43 @@ fn real_ceph_cli_against_our_server() {
     std::fs::create_dir_all(&dir).unwrap();
     let kr = dir.join("keyring");
     // like a real mon, our server refuses entities without mon caps
-    let (ok, _, err) = run(Command::new("ceph-authtool").arg("--create-keyring").arg(&kr).args(["--gen-key", "-n", "client.admin", "--cap", "mon", "allow *"]));
+    let (ok, _, err) = run(Command::new("ceph-authtool")
+        .arg("--create-keyring")
+        .arg(&kr)
+        .args(["--gen-key", "-n", "client.admin", "--cap", "mon", "allow *"]));
     assert!(ok, "{err}");
     for mode in ["crc", "secure"] {
         let s = OurServer::start(&["--keyring", kr.to_str().unwrap()]);
-        let mut cli = real_cli(&s.addr, &["-n", "client.admin", "-k", kr.to_str().unwrap(), "--ms-mon-client-mode", mode]);
+        let mut cli = real_cli(
+            &s.addr,
+            &[
+                "-n",
+                "client.admin",
+                "-k",
+                kr.to_str().unwrap(),
+                "--ms-mon-client-mode",
+                mode,
+            ],
+        );
         expect_ready_and_getmap(&s, mode, "cephx");
         let _ = cli.kill();
         let _ = cli.wait();
     }
     // a client with the wrong key is refused (the CLI hunts; our server reports the failure)
     let bad = dir.join("bad.keyring");
-    let (ok, _, _) = run(Command::new("ceph-authtool").arg("--create-keyring").arg(&bad).args(["--gen-key", "-n", "client.admin"]));
+    let (ok, _, _) = run(Command::new("ceph-authtool")
+        .arg("--create-keyring")
+        .arg(&bad)
+        .args(["--gen-key", "-n", "client.admin"]));
     assert!(ok);
     let s = OurServer::start(&["--keyring", kr.to_str().unwrap()]);
-    let mut cli = real_cli(&s.addr, &["-n", "client.admin", "-k", bad.to_str().unwrap()]);
-    let f = s.wait("handshake failure", |v| v["event"] == "handshake_failed" || v["event"] == "accepted");
+    let mut cli = real_cli(
+        &s.addr,
+        &["-n", "client.admin", "-k", bad.to_str().unwrap()],
+    );
+    let f = s.wait("handshake failure", |v| {
+        v["event"] == "handshake_failed" || v["event"] == "accepted"
+    });
     assert_eq!(f["event"], "handshake_failed", "{f}");
     let _ = cli.kill();
     let _ = cli.wait();

@@ -87,7 +87,12 @@ pub trait ClientAuth: Send {
     /// Consumes an AUTH_REPLY_MORE payload and returns the AUTH_REQUEST_MORE payload.
     fn reply_more(&mut self, payload: &[u8]) -> Result<Vec<u8>, AuthError>;
     /// Consumes AUTH_DONE and yields the keys.
-    fn done(&mut self, global_id: u64, con_mode: u32, payload: &[u8]) -> Result<AuthResult, AuthError>;
+    fn done(
+        &mut self,
+        global_id: u64,
+        con_mode: u32,
+        payload: &[u8],
+    ) -> Result<AuthResult, AuthError>;
 }
 
 /// The server's next move after an auth payload.
@@ -151,7 +156,11 @@ impl ClientAuth for NoneClient {
     }
     fn request(&mut self) -> Result<Vec<u8>, AuthError> {
         let mut p = Vec::new();
-        p.put_u8(if self.to_mon { AUTH_MODE_MON } else { AUTH_MODE_AUTHORIZER });
+        p.put_u8(if self.to_mon {
+            AUTH_MODE_MON
+        } else {
+            AUTH_MODE_AUTHORIZER
+        });
         self.name.encode(&mut p);
         p.put_u64(self.global_id);
         Ok(p)
@@ -159,9 +168,18 @@ impl ClientAuth for NoneClient {
     fn reply_more(&mut self, _payload: &[u8]) -> Result<Vec<u8>, AuthError> {
         Err(AuthError::Unexpected("AUTH_REPLY_MORE with auth none"))
     }
-    fn done(&mut self, global_id: u64, con_mode: u32, _payload: &[u8]) -> Result<AuthResult, AuthError> {
+    fn done(
+        &mut self,
+        global_id: u64,
+        con_mode: u32,
+        _payload: &[u8],
+    ) -> Result<AuthResult, AuthError> {
         self.global_id = global_id;
-        Ok(AuthResult { global_id, con_mode, ..Default::default() })
+        Ok(AuthResult {
+            global_id,
+            con_mode,
+            ..Default::default()
+        })
     }
 }
 
@@ -185,7 +203,10 @@ impl ServerAuth for NoneServer {
             let mut d = Decoder::new(payload);
             let mode = d.u8("auth mode")?;
             if mode != AUTH_MODE_AUTHORIZER && !(AUTH_MODE_MON..AUTH_MODE_MON_MAX).contains(&mode) {
-                return Err(DecodeError::InvalidValue { what: "auth mode", value: u64::from(mode) });
+                return Err(DecodeError::InvalidValue {
+                    what: "auth mode",
+                    value: u64::from(mode),
+                });
             }
             let name = EntityName::decode(&mut d)?;
             let gid = d.u64("global_id")?;
@@ -196,7 +217,12 @@ impl ServerAuth for NoneServer {
                 let global_id = if gid == 0 { self.next_global_id } else { gid };
                 ServerStep::Done {
                     payload: Vec::new(),
-                    result: AuthResult { global_id, con_mode, peer_name: Some(name), ..Default::default() },
+                    result: AuthResult {
+                        global_id,
+                        con_mode,
+                        peer_name: Some(name),
+                        ..Default::default()
+                    },
                 }
             }
             Err(_) => ServerStep::Reject(EINVAL),
@@ -220,8 +246,11 @@ impl ClientAuthProvider for NoneClientProvider {
     }
     fn start(&self, method: u32, peer: EntityType) -> Option<Box<dyn ClientAuth>> {
         (method == AUTH_NONE).then(|| {
-            Box::new(NoneClient { name: self.name.clone(), global_id: 0, to_mon: peer == EntityType::Mon })
-                as Box<dyn ClientAuth>
+            Box::new(NoneClient {
+                name: self.name.clone(),
+                global_id: 0,
+                to_mon: peer == EntityType::Mon,
+            }) as Box<dyn ClientAuth>
         })
     }
 }
@@ -235,7 +264,9 @@ pub struct NoneServerProvider {
 impl NoneServerProvider {
     /// Global ids start after `first - 1` (Ceph mons start near 4100).
     pub fn new(first: u64) -> Self {
-        Self { next_global_id: std::sync::atomic::AtomicU64::new(first) }
+        Self {
+            next_global_id: std::sync::atomic::AtomicU64::new(first),
+        }
     }
 }
 
@@ -244,8 +275,12 @@ impl ServerAuthProvider for NoneServerProvider {
         vec![AUTH_NONE]
     }
     fn start(&self, method: u32, _peer: EntityType) -> Option<Box<dyn ServerAuth>> {
-        let next_global_id = self.next_global_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed).max(1);
-        (method == AUTH_NONE).then(|| Box::new(NoneServer { next_global_id }) as Box<dyn ServerAuth>)
+        let next_global_id = self
+            .next_global_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        (method == AUTH_NONE)
+            .then(|| Box::new(NoneServer { next_global_id }) as Box<dyn ServerAuth>)
     }
 }
 
@@ -257,11 +292,17 @@ mod tests {
     /// `crc-authnone-*`): 0a, client, "admin", global_id 0.
     #[test]
     fn none_request_matches_ceph() {
-        let mut c = NoneClient { name: "client.admin".parse().unwrap(), global_id: 0, to_mon: true };
+        let mut c = NoneClient {
+            name: "client.admin".parse().unwrap(),
+            global_id: 0,
+            to_mon: true,
+        };
         let p = c.request().unwrap();
         assert_eq!(p.len(), 22);
         assert_eq!(&p[..5], &[0x0a, 8, 0, 0, 0]);
-        let mut s = NoneServer { next_global_id: 4100 };
+        let mut s = NoneServer {
+            next_global_id: 4100,
+        };
         match s.request(CON_MODE_CRC, &p) {
             ServerStep::Done { result, payload } => {
                 assert!(payload.is_empty());
@@ -271,6 +312,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(s.request(2, &p), ServerStep::Reject(EOPNOTSUPP));
-        assert_eq!(s.request(CON_MODE_CRC, &p[..10]), ServerStep::Reject(EINVAL));
+        assert_eq!(
+            s.request(CON_MODE_CRC, &p[..10]),
+            ServerStep::Reject(EINVAL)
+        );
     }
 }

@@ -38,11 +38,16 @@ mod tests {
         assert!(verify_auth_signature(&[], b"x", &[0u8; 32]));
         // RFC 4231 test case 2
         let sig = auth_signature(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            sig[..8],
-            [0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e]
-        );
-        assert!(verify_auth_signature(b"Jefe", b"what do ya want for nothing?", &sig));
-        assert!(!verify_auth_signature(b"Jefe", b"what do ya want for nothing!", &sig));
+        assert_eq!(sig[..8], [0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e]);
+        assert!(verify_auth_signature(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &sig
+        ));
+        assert!(!verify_auth_signature(
+            b"Jefe",
+            b"what do ya want for nothing!",
+            &sig
+        ));
     }
 }

@@ -59,10 +59,16 @@ impl BlockingConnection {
         global_seq: u64,
         timeout: Duration,
     ) -> Result<(Self, PeerInfo), DriverError> {
-        let sock = target.sock.ok_or_else(|| DriverError::NoSocket(target.to_string()))?;
+        let sock = target
+            .sock
+            .ok_or_else(|| DriverError::NoSocket(target.to_string()))?;
         let peer = target.to_string();
-        let stream = TcpStream::connect_timeout(&sock, timeout)
-            .map_err(|source| DriverError::Io { op: "connect to", peer: peer.clone(), source })?;
+        let stream =
+            TcpStream::connect_timeout(&sock, timeout).map_err(|source| DriverError::Io {
+                op: "connect to",
+                peer: peer.clone(),
+                source,
+            })?;
         let _ = stream.set_nodelay(true);
         let conn = Connection::client(config, target, peer_type, global_seq, Instant::now());
         Self::handshake(Self::wrap(stream, conn, peer), timeout)
@@ -82,13 +88,21 @@ impl BlockingConnection {
     }
 
     fn wrap(stream: TcpStream, conn: Connection, peer: String) -> Self {
-        Self { stream, conn, peer, out: Vec::new(), buf: vec![0; 256 << 10] }
+        Self {
+            stream,
+            conn,
+            peer,
+            out: Vec::new(),
+            buf: vec![0; 256 << 10],
+        }
     }
 
     fn handshake(mut me: Self, timeout: Duration) -> Result<(Self, PeerInfo), DriverError> {
         match me.next_event(timeout)? {
             Event::Ready(info) => Ok((me, info)),
-            other => Err(DriverError::Unexpected(format!("{other:?} before the handshake completed"))),
+            other => Err(DriverError::Unexpected(format!(
+                "{other:?} before the handshake completed"
+            ))),
         }
     }
 
@@ -108,7 +122,10 @@ impl BlockingConnection {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let stamp = UTime { sec: now.as_secs() as u32, nsec: now.subsec_nanos() };
+        let stamp = UTime {
+            sec: now.as_secs() as u32,
+            nsec: now.subsec_nanos(),
+        };
         self.conn.send_keepalive(stamp)?;
         self.flush()?;
         Ok(stamp)
@@ -121,7 +138,11 @@ impl BlockingConnection {
             let peer = self.peer.clone();
             self.stream
                 .write_all(&self.out)
-                .map_err(|source| DriverError::Io { op: "write to", peer, source })?;
+                .map_err(|source| DriverError::Io {
+                    op: "write to",
+                    peer,
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -144,7 +165,9 @@ impl BlockingConnection {
             if now >= deadline {
                 return Err(DriverError::Timeout(timeout));
             }
-            let wait = wake.saturating_duration_since(now).max(Duration::from_millis(1));
+            let wait = wake
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
             let _ = self.stream.set_read_timeout(Some(wait));
             match self.stream.read(&mut self.buf) {
                 Ok(0) => return Err(self.conn.handle_eof().into()),
@@ -155,9 +178,17 @@ impl BlockingConnection {
                         return Err(e.into());
                     }
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
                 Err(source) => {
-                    return Err(DriverError::Io { op: "read from", peer: self.peer.clone(), source })
+                    return Err(DriverError::Io {
+                        op: "read from",
+                        peer: self.peer.clone(),
+                        source,
+                    })
                 }
             }
         }

@@ -128,7 +128,10 @@ pub struct Policy {
 impl Default for Policy {
     /// Lossy client, as Ceph's `Policy::lossy_client`.
     fn default() -> Self {
-        Self { lossy: true, features_required: 0 }
+        Self {
+            lossy: true,
+            features_required: 0,
+        }
     }
 }
 
@@ -164,7 +167,11 @@ pub struct Config {
 impl Config {
     /// A configuration with Ceph's defaults for `name`.
     pub fn new(name: EntityName) -> Self {
-        let gid = if name.ty == EntityType::Client { -1 } else { name.num().unwrap_or(-1) };
+        let gid = if name.ty == EntityType::Client {
+            -1
+        } else {
+            name.num().unwrap_or(-1)
+        };
         Self {
             name,
             gid,
@@ -204,10 +211,25 @@ mod tests {
         assert_eq!(parse_modes("crc,secure").unwrap(), vec![1, 2]);
         assert!(parse_modes("fast").is_err());
         let m = ModeConfig::default();
-        assert_eq!(m.for_peer(EntityType::Client, EntityType::Mon, 2), vec![2, 1]);
-        assert_eq!(m.for_peer(EntityType::Client, EntityType::Osd, 2), vec![1, 2]);
-        assert_eq!(m.for_peer(EntityType::Client, EntityType::Mon, AUTH_NONE), vec![1]);
-        assert_eq!(m.for_peer(EntityType::Mon, EntityType::Client, 2), vec![2, 1]);
-        assert_eq!(m.for_peer(EntityType::Osd, EntityType::Client, 2), vec![1, 2]);
+        assert_eq!(
+            m.for_peer(EntityType::Client, EntityType::Mon, 2),
+            vec![2, 1]
+        );
+        assert_eq!(
+            m.for_peer(EntityType::Client, EntityType::Osd, 2),
+            vec![1, 2]
+        );
+        assert_eq!(
+            m.for_peer(EntityType::Client, EntityType::Mon, AUTH_NONE),
+            vec![1]
+        );
+        assert_eq!(
+            m.for_peer(EntityType::Mon, EntityType::Client, 2),
+            vec![2, 1]
+        );
+        assert_eq!(
+            m.for_peer(EntityType::Osd, EntityType::Client, 2),
+            vec![1, 2]
+        );
     }
 }

@@ -23,7 +23,9 @@ use msgr2_codec::banner::{Banner, Revision, BANNER_PREFIX_LEN};
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::{Frame, Tag, ALIGN_DEFAULT, ALIGN_PAGE};
 use msgr2_codec::msg::MsgHeader2;
-use msgr2_codec::payload::{self as p, Control, ControlPayload, UTime, CON_MODE_SECURE, IDENT_FLAG_LOSSY};
+use msgr2_codec::payload::{
+    self as p, Control, ControlPayload, UTime, CON_MODE_SECURE, IDENT_FLAG_LOSSY,
+};
 use msgr2_crypto::auth::{AuthResult, ClientAuth, ServerAuth, ServerStep, EOPNOTSUPP};
 use msgr2_crypto::signature::{auth_signature, verify_auth_signature};
 use tracing::{debug, trace};
@@ -90,11 +92,21 @@ struct Transcript {
 }
 
 enum Phase {
-    Banner { buf: Vec<u8> },
+    Banner {
+        buf: Vec<u8>,
+    },
     ExpectHello,
-    ExpectAuthReply { auth: Box<dyn ClientAuth>, tried: Vec<u32> },
-    ExpectAuthRequest { rejected: u32 },
-    ExpectAuthRequestMore { auth: Box<dyn ServerAuth>, con_mode: u32 },
+    ExpectAuthReply {
+        auth: Box<dyn ClientAuth>,
+        tried: Vec<u32>,
+    },
+    ExpectAuthRequest {
+        rejected: u32,
+    },
+    ExpectAuthRequestMore {
+        auth: Box<dyn ServerAuth>,
+        con_mode: u32,
+    },
     ExpectSignature,
     ExpectServerIdent,
     ExpectClientIdent,
@@ -176,11 +188,16 @@ impl Connection {
         let deadline = Some(now + Duration::from_secs(config.ready_timeout_secs));
         Self {
             role,
-            phase: Phase::Banner { buf: Vec::with_capacity(BANNER_PREFIX_LEN + 16) },
+            phase: Phase::Banner {
+                buf: Vec::with_capacity(BANNER_PREFIX_LEN + 16),
+            },
             tx: TxFraming::Crc(Revision::Rev1),
             rx: None,
             revision: Revision::Rev1,
-            transcript: Some(Transcript { rx: Vec::new(), tx: out.clone() }),
+            transcript: Some(Transcript {
+                rx: Vec::new(),
+                tx: out.clone(),
+            }),
             out,
             events: VecDeque::new(),
             peer_type: None,
@@ -202,7 +219,13 @@ impl Connection {
 
     /// A client connection to `target` (the peer's exact msgr2 address, nonce included), a
     /// peer of type `peer_type`. `global_seq` comes from the messenger's counter.
-    pub fn client(config: Arc<Config>, target: EntityAddr, peer_type: EntityType, global_seq: u64, now: Instant) -> Self {
+    pub fn client(
+        config: Arc<Config>,
+        target: EntityAddr,
+        peer_type: EntityType,
+        global_seq: u64,
+        now: Instant,
+    ) -> Self {
         let mut c = Self::new(Role::Client, config, global_seq, now);
         c.target = Some(target);
         c.peer_type = Some(peer_type);
@@ -210,7 +233,12 @@ impl Connection {
     }
 
     /// A server connection accepted from `peer_socket`.
-    pub fn server(config: Arc<Config>, peer_socket: SocketAddr, global_seq: u64, now: Instant) -> Self {
+    pub fn server(
+        config: Arc<Config>,
+        peer_socket: SocketAddr,
+        global_seq: u64,
+        now: Instant,
+    ) -> Self {
         let mut c = Self::new(Role::Server, config, global_seq, now);
         c.peer_socket = Some(peer_socket);
         c
@@ -270,7 +298,9 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtoError> {
         self.check_alive()?;
         match self.deadline {
-            Some(d) if now >= d && !self.is_ready() => Err(self.fail(ProtoError::HandshakeTimeout(self.state()))),
+            Some(d) if now >= d && !self.is_ready() => {
+                Err(self.fail(ProtoError::HandshakeTimeout(self.state())))
+            }
             _ => Ok(()),
         }
     }
@@ -296,7 +326,10 @@ impl Connection {
     pub fn send_keepalive(&mut self, stamp: UTime) -> Result<(), ProtoError> {
         self.check_alive()?;
         if !self.is_ready() {
-            return Err(ProtoError::UnexpectedFrame { tag: Tag::Keepalive2, state: self.state() });
+            return Err(ProtoError::UnexpectedFrame {
+                tag: Tag::Keepalive2,
+                state: self.state(),
+            });
         }
         self.send_control(&p::Keepalive2 { timestamp: stamp })
     }
@@ -371,20 +404,32 @@ impl Connection {
         self.tx = TxFraming::Crc(self.revision);
         self.rx = Some(RxFraming::crc(self.revision, self.config.limits));
         let peer_addr = match self.role {
-            Role::Client => self.target.unwrap_or(EntityAddr { ty: AddrType::Msgr2, nonce: 0, sock: None }),
+            Role::Client => self.target.unwrap_or(EntityAddr {
+                ty: AddrType::Msgr2,
+                nonce: 0,
+                sock: None,
+            }),
             Role::Server => match self.peer_socket {
                 Some(s) => EntityAddr::new(AddrType::Msgr2, s, 0),
-                None => EntityAddr { ty: AddrType::Msgr2, nonce: 0, sock: None },
+                None => EntityAddr {
+                    ty: AddrType::Msgr2,
+                    nonce: 0,
+                    sock: None,
+                },
             },
         };
         self.phase = Phase::ExpectHello;
-        self.send_control(&p::Hello { entity_type: self.config.name.ty, peer_addr })
+        self.send_control(&p::Hello {
+            entity_type: self.config.name.ty,
+            peer_addr,
+        })
     }
 
     fn send_control<P: ControlPayload>(&mut self, payload: &P) -> Result<(), ProtoError> {
         let bytes = payload.to_bytes();
         let start = self.out.len();
-        self.tx.frame(P::TAG, &[(&bytes, ALIGN_DEFAULT)], &mut self.out)?;
+        self.tx
+            .frame(P::TAG, &[(&bytes, ALIGN_DEFAULT)], &mut self.out)?;
         if let Some(t) = &mut self.transcript {
             t.tx.extend_from_slice(&self.out[start..]);
         }
@@ -396,7 +441,8 @@ impl Connection {
         if tag == Tag::Message {
             return self.on_message(f);
         }
-        let ctl = Control::decode(tag, f.segment(0)).map_err(|error| ProtoError::Payload { tag, error })?;
+        let ctl = Control::decode(tag, f.segment(0))
+            .map_err(|error| ProtoError::Payload { tag, error })?;
         trace!(state = self.state(), %tag, "frame");
         let phase = std::mem::replace(&mut self.phase, Phase::Closed);
         let state = phase.name();
@@ -404,7 +450,9 @@ impl Connection {
         match (phase, ctl) {
             (Phase::ExpectHello, Control::Hello(h)) => self.on_hello(h),
             (Phase::ExpectAuthReply { auth, tried }, c) => self.on_auth_reply(auth, tried, c),
-            (Phase::ExpectAuthRequest { rejected }, Control::AuthRequest(r)) => self.on_auth_request(r, rejected),
+            (Phase::ExpectAuthRequest { rejected }, Control::AuthRequest(r)) => {
+                self.on_auth_request(r, rejected)
+            }
             (Phase::ExpectAuthRequestMore { mut auth, con_mode }, Control::AuthRequestMore(r)) => {
                 let step = auth.request_more(&r.auth_payload);
                 self.on_server_step(step, auth, con_mode, 0)
@@ -412,9 +460,13 @@ impl Connection {
             (Phase::ExpectSignature, Control::AuthSignature(s)) => self.on_signature(s),
             (Phase::ExpectServerIdent, Control::ServerIdent(s)) => self.on_server_ident(s),
             (Phase::ExpectServerIdent, Control::IdentMissingFeatures(m)) => {
-                Err(ProtoError::MissingFeatures { missing: m.features })
+                Err(ProtoError::MissingFeatures {
+                    missing: m.features,
+                })
             }
-            (Phase::ExpectServerIdent, c) if is_session_frame(c.tag()) => Err(ProtoError::SessionUnsupported(c.tag())),
+            (Phase::ExpectServerIdent, c) if is_session_frame(c.tag()) => {
+                Err(ProtoError::SessionUnsupported(c.tag()))
+            }
             (Phase::ExpectClientIdent, Control::ClientIdent(c)) => self.on_client_ident(c),
             (Phase::Ready, c) => {
                 self.phase = Phase::Ready;
@@ -428,7 +480,11 @@ impl Connection {
 fn is_session_frame(tag: Tag) -> bool {
     matches!(
         tag,
-        Tag::Wait | Tag::SessionReset | Tag::SessionRetry | Tag::SessionRetryGlobal | Tag::SessionReconnectOk
+        Tag::Wait
+            | Tag::SessionReset
+            | Tag::SessionRetry
+            | Tag::SessionRetryGlobal
+            | Tag::SessionReconnectOk
     )
 }
 
@@ -446,13 +502,18 @@ impl Connection {
             Role::Client => {
                 let expected = self.peer_type_or_client();
                 if expected != EntityType::Any && h.entity_type != expected {
-                    return Err(ProtoError::WrongPeerType { expected, got: h.entity_type });
+                    return Err(ProtoError::WrongPeerType {
+                        expected,
+                        got: h.entity_type,
+                    });
                 }
                 self.peer_type = Some(h.entity_type);
                 self.my_addr_seen_by_peer = Some(h.peer_addr);
                 let provider = self.config.client_auth.clone().ok_or(ProtoError::NoAuth)?;
                 let method = *provider.methods().first().ok_or(ProtoError::NoAuth)?;
-                let auth = provider.start(method, h.entity_type).ok_or(ProtoError::NoAuth)?;
+                let auth = provider
+                    .start(method, h.entity_type)
+                    .ok_or(ProtoError::NoAuth)?;
                 self.send_auth_request(auth, vec![method])
             }
             Role::Server => {
@@ -464,19 +525,35 @@ impl Connection {
         }
     }
 
-    fn send_auth_request(&mut self, mut auth: Box<dyn ClientAuth>, tried: Vec<u32>) -> Result<(), ProtoError> {
+    fn send_auth_request(
+        &mut self,
+        mut auth: Box<dyn ClientAuth>,
+        tried: Vec<u32>,
+    ) -> Result<(), ProtoError> {
         let method = auth.method();
-        let preferred_modes = self.config.modes.for_peer(self.my_type(), self.peer_type_or_client(), method);
+        let preferred_modes =
+            self.config
+                .modes
+                .for_peer(self.my_type(), self.peer_type_or_client(), method);
         if preferred_modes.is_empty() {
             return Err(ProtoError::NoUsableMode { method });
         }
         let auth_payload = auth.request()?;
-        self.send_control(&p::AuthRequest { method, preferred_modes, auth_payload })?;
+        self.send_control(&p::AuthRequest {
+            method,
+            preferred_modes,
+            auth_payload,
+        })?;
         self.phase = Phase::ExpectAuthReply { auth, tried };
         Ok(())
     }
 
-    fn on_auth_reply(&mut self, mut auth: Box<dyn ClientAuth>, mut tried: Vec<u32>, c: Control) -> Result<(), ProtoError> {
+    fn on_auth_reply(
+        &mut self,
+        mut auth: Box<dyn ClientAuth>,
+        mut tried: Vec<u32>,
+        c: Control,
+    ) -> Result<(), ProtoError> {
         match c {
             Control::AuthReplyMore(r) => {
                 let auth_payload = auth.reply_more(&r.auth_payload)?;
@@ -491,9 +568,15 @@ impl Connection {
                 let next = provider.methods().into_iter().find(|m| {
                     b.allowed_methods.contains(m)
                         && !tried.contains(m)
-                        && self.config.modes.for_peer(me, peer, *m).iter().any(|x| b.allowed_modes.contains(x))
+                        && self
+                            .config
+                            .modes
+                            .for_peer(me, peer, *m)
+                            .iter()
+                            .any(|x| b.allowed_modes.contains(x))
                 });
-                let Some(method) = next.and_then(|m| provider.start(m, peer).map(|a| (m, a))) else {
+                let Some(method) = next.and_then(|m| provider.start(m, peer).map(|a| (m, a)))
+                else {
                     return Err(ProtoError::AuthRejected {
                         method: b.method,
                         result: b.result,
@@ -505,7 +588,11 @@ impl Connection {
                 self.send_auth_request(method.1, tried)
             }
             Control::AuthDone(d) => {
-                let offered = self.config.modes.for_peer(self.my_type(), self.peer_type_or_client(), auth.method());
+                let offered = self.config.modes.for_peer(
+                    self.my_type(),
+                    self.peer_type_or_client(),
+                    auth.method(),
+                );
                 if !offered.contains(&d.con_mode) {
                     return Err(ProtoError::BadMode(d.con_mode));
                 }
@@ -519,7 +606,10 @@ impl Connection {
                 self.phase = Phase::ExpectSignature;
                 Ok(())
             }
-            other => Err(ProtoError::UnexpectedFrame { tag: other.tag(), state: "AUTH_CONNECTING" }),
+            other => Err(ProtoError::UnexpectedFrame {
+                tag: other.tag(),
+                state: "AUTH_CONNECTING",
+            }),
         }
     }
 
@@ -530,7 +620,12 @@ impl Connection {
             return self.bad_method(r.method, EOPNOTSUPP, rejected);
         }
         let allowed = self.config.modes.for_peer(self.my_type(), peer, r.method);
-        let Some(con_mode) = r.preferred_modes.iter().copied().find(|m| allowed.contains(m)) else {
+        let Some(con_mode) = r
+            .preferred_modes
+            .iter()
+            .copied()
+            .find(|m| allowed.contains(m))
+        else {
             return self.bad_method(r.method, EOPNOTSUPP, rejected);
         };
         let Some(mut auth) = provider.start(r.method, peer) else {
@@ -555,13 +650,26 @@ impl Connection {
             allowed_modes: allowed_modes.clone(),
         })?;
         if rejected + 1 >= MAX_AUTH_ATTEMPTS {
-            return Err(ProtoError::AuthRejected { method, result, allowed_methods, allowed_modes });
+            return Err(ProtoError::AuthRejected {
+                method,
+                result,
+                allowed_methods,
+                allowed_modes,
+            });
         }
-        self.phase = Phase::ExpectAuthRequest { rejected: rejected + 1 };
+        self.phase = Phase::ExpectAuthRequest {
+            rejected: rejected + 1,
+        };
         Ok(())
     }
 
-    fn on_server_step(&mut self, step: ServerStep, auth: Box<dyn ServerAuth>, con_mode: u32, rejected: u32) -> Result<(), ProtoError> {
+    fn on_server_step(
+        &mut self,
+        step: ServerStep,
+        auth: Box<dyn ServerAuth>,
+        con_mode: u32,
+        rejected: u32,
+    ) -> Result<(), ProtoError> {
         match step {
             ServerStep::More(auth_payload) => {
                 self.send_control(&p::AuthReplyMore { auth_payload })?;
@@ -569,7 +677,11 @@ impl Connection {
                 Ok(())
             }
             ServerStep::Done { payload, result } => {
-                self.send_control(&p::AuthDone { global_id: result.global_id, con_mode, auth_payload: payload })?;
+                self.send_control(&p::AuthDone {
+                    global_id: result.global_id,
+                    con_mode,
+                    auth_payload: payload,
+                })?;
                 let t = self.transcript.take().unwrap_or_default();
                 self.signed_tx = t.tx;
                 self.switch_mode(con_mode, &result.connection_secret)?;
@@ -585,7 +697,12 @@ impl Connection {
 
     fn switch_mode(&mut self, con_mode: u32, secret: &[u8]) -> Result<(), ProtoError> {
         if con_mode == CON_MODE_SECURE {
-            let (tx, rx) = crate::framing::secure(self.revision, secret, self.role == Role::Server, self.config.limits)?;
+            let (tx, rx) = crate::framing::secure(
+                self.revision,
+                secret,
+                self.role == Role::Server,
+                self.config.limits,
+            )?;
             self.tx = tx;
             self.rx = Some(rx);
         }
@@ -621,14 +738,26 @@ impl Connection {
             .my_addr_seen_by_peer
             .and_then(|a| a.sock)
             .map_or(IpAddr::from([0, 0, 0, 0]), |s| s.ip());
-        let nonce = if self.config.nonce != 0 { self.config.nonce } else { (random_u64() as u32).max(1) };
-        EntityAddrVec(vec![EntityAddr::new(AddrType::Any, SocketAddr::new(ip, 0), nonce)])
+        let nonce = if self.config.nonce != 0 {
+            self.config.nonce
+        } else {
+            (random_u64() as u32).max(1)
+        };
+        EntityAddrVec(vec![EntityAddr::new(
+            AddrType::Any,
+            SocketAddr::new(ip, 0),
+            nonce,
+        )])
     }
 
     fn send_client_ident(&mut self) -> Result<(), ProtoError> {
         let peer = self.peer_type_or_client();
         let policy = (self.config.policy)(peer);
-        let target_addr = self.target.unwrap_or(EntityAddr { ty: AddrType::Msgr2, nonce: 0, sock: None });
+        let target_addr = self.target.unwrap_or(EntityAddr {
+            ty: AddrType::Msgr2,
+            nonce: 0,
+            sock: None,
+        });
         let ident = p::ClientIdent {
             addrs: self.client_addrs(),
             target_addr,
@@ -660,9 +789,16 @@ impl Connection {
     }
 
     fn on_server_ident(&mut self, s: p::ServerIdent) -> Result<(), ProtoError> {
-        let target = self.target.unwrap_or(EntityAddr { ty: AddrType::Msgr2, nonce: 0, sock: None });
+        let target = self.target.unwrap_or(EntityAddr {
+            ty: AddrType::Msgr2,
+            nonce: 0,
+            sock: None,
+        });
         if !s.addrs.contains(&target) {
-            return Err(ProtoError::ServerAddrMismatch { target: target.to_string(), addrs: s.addrs.to_string() });
+            return Err(ProtoError::ServerAddrMismatch {
+                target: target.to_string(),
+                addrs: s.addrs.to_string(),
+            });
         }
         let missing = s.required_features & !self.config.supported_features;
         if missing != 0 {
@@ -685,7 +821,10 @@ impl Connection {
     fn on_client_ident(&mut self, c: p::ClientIdent) -> Result<(), ProtoError> {
         let ours = &self.config.my_addrs;
         if !ours.0.is_empty() && !ours.contains(&c.target_addr) {
-            return Err(ProtoError::NotUs { target: c.target_addr.to_string(), ours: ours.to_string() });
+            return Err(ProtoError::NotUs {
+                target: c.target_addr.to_string(),
+                ours: ours.to_string(),
+            });
         }
         let policy = (self.config.policy)(self.peer_type_or_client());
         let required = policy.features_required | FEATURE_MSG_ADDR2;
@@ -704,7 +843,12 @@ impl Connection {
             server_cookie: if policy.lossy { 0 } else { random_u64().max(1) },
         };
         self.send_control(&ident)?;
-        let info = self.peer_info(c.gid, c.addrs, c.supported_features & self.config.supported_features, policy.lossy);
+        let info = self.peer_info(
+            c.gid,
+            c.addrs,
+            c.supported_features & self.config.supported_features,
+            policy.lossy,
+        );
         self.become_ready(info)
     }
 
@@ -724,7 +868,12 @@ impl Connection {
             let header = m.header.to_bytes();
             self.tx.frame(
                 Tag::Message,
-                &[(&header, ALIGN_DEFAULT), (&m.front, ALIGN_DEFAULT), (&m.middle, ALIGN_DEFAULT), (&m.data, ALIGN_PAGE)],
+                &[
+                    (&header, ALIGN_DEFAULT),
+                    (&m.front, ALIGN_DEFAULT),
+                    (&m.middle, ALIGN_DEFAULT),
+                    (&m.data, ALIGN_PAGE),
+                ],
                 &mut self.out,
             )?;
         }
@@ -733,23 +882,40 @@ impl Connection {
 
     fn on_message(&mut self, f: Frame<Vec<u8>>) -> Result<(), ProtoError> {
         if !self.is_ready() {
-            return Err(ProtoError::UnexpectedFrame { tag: Tag::Message, state: self.state() });
+            return Err(ProtoError::UnexpectedFrame {
+                tag: Tag::Message,
+                state: self.state(),
+            });
         }
-        let header = MsgHeader2::decode(f.segment(0)).map_err(|error| ProtoError::Payload { tag: Tag::Message, error })?;
+        let header = MsgHeader2::decode(f.segment(0)).map_err(|error| ProtoError::Payload {
+            tag: Tag::Message,
+            error,
+        })?;
         if header.seq <= self.in_seq {
-            debug!(seq = header.seq, in_seq = self.in_seq, "dropping duplicate message");
+            debug!(
+                seq = header.seq,
+                in_seq = self.in_seq,
+                "dropping duplicate message"
+            );
             return Ok(());
         }
         self.in_seq = header.seq;
         let [_, front, middle, data] = f.segments;
-        self.events.push_back(Event::Message(Message { header, front, middle, data }));
+        self.events.push_back(Event::Message(Message {
+            header,
+            front,
+            middle,
+            data,
+        }));
         Ok(())
     }
 
     fn on_ready_control(&mut self, c: Control) -> Result<(), ProtoError> {
         match c {
             Control::Keepalive2(k) => {
-                self.send_control(&p::Keepalive2Ack { timestamp: k.timestamp })?;
+                self.send_control(&p::Keepalive2Ack {
+                    timestamp: k.timestamp,
+                })?;
                 self.events.push_back(Event::Keepalive(k.timestamp));
                 Ok(())
             }
@@ -758,7 +924,10 @@ impl Connection {
                 Ok(())
             }
             Control::Ack(_) => Ok(()),
-            other => Err(ProtoError::UnexpectedFrame { tag: other.tag(), state: "READY" }),
+            other => Err(ProtoError::UnexpectedFrame {
+                tag: other.tag(),
+                state: "READY",
+            }),
         }
     }
 }

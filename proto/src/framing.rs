@@ -2,7 +2,7 @@
 //! then crc or secure. One value per direction, switched together at the mode switch.
 
 use msgr2_codec::banner::Revision;
-use msgr2_codec::frame::{assemble, Frame, FrameDecoder, Limits, Tag, VecAlloc};
+use msgr2_codec::frame::{assemble, Fed, FrameDecoder, Limits, Tag, VecAlloc};
 use msgr2_crypto::secure::{ConnectionSecret, Role as SecureRole, SecureRx, SecureTx};
 
 use crate::error::ProtoError;
@@ -12,14 +12,16 @@ fn secure_err(e: impl std::fmt::Display) -> ProtoError {
 }
 
 /// Outgoing framing.
-pub(crate) enum TxFraming {
+pub enum TxFraming {
+    /// crc mode in the given revision.
     Crc(Revision),
+    /// Secure mode (AES-128-GCM).
     Secure(Box<SecureTx>),
 }
 
 impl TxFraming {
     /// Appends one frame to `out`.
-    pub(crate) fn frame(
+    pub fn frame(
         &mut self,
         tag: Tag,
         segments: &[(&[u8], u16)],
@@ -36,25 +38,39 @@ impl TxFraming {
 }
 
 /// Incoming framing.
-pub(crate) enum RxFraming {
-    Crc(FrameDecoder<VecAlloc>),
+pub enum RxFraming {
+    /// crc mode.
+    Crc(Box<FrameDecoder<VecAlloc>>),
+    /// Secure mode (AES-128-GCM).
     Secure(Box<SecureRx<VecAlloc>>),
 }
 
 impl RxFraming {
-    pub(crate) fn crc(rev: Revision, limits: Limits) -> Self {
-        RxFraming::Crc(FrameDecoder::new(rev, limits))
+    /// crc-mode decoding (every connection starts with it).
+    pub fn crc(rev: Revision, limits: Limits) -> Self {
+        RxFraming::Crc(Box::new(FrameDecoder::new(rev, limits)))
     }
 
     /// Feeds bytes; stops after one complete frame.
-    pub(crate) fn feed(
-        &mut self,
-        input: &[u8],
-    ) -> Result<(usize, Option<Frame<Vec<u8>>>), ProtoError> {
+    pub fn feed(&mut self, input: &[u8]) -> Result<Fed<Vec<u8>>, ProtoError> {
         match self {
             RxFraming::Crc(d) => Ok(d.feed(input)?),
             RxFraming::Secure(d) => d.feed(input).map_err(secure_err),
         }
+    }
+}
+
+impl RxFraming {
+    /// Secure-mode decoding of what `role`'s peer sends.
+    pub fn secure(
+        secret: &ConnectionSecret,
+        role: SecureRole,
+        rev: Revision,
+        limits: Limits,
+    ) -> Result<Self, ProtoError> {
+        Ok(RxFraming::Secure(Box::new(
+            secret.rx(role, rev, limits).map_err(secure_err)?,
+        )))
     }
 }
 
@@ -65,9 +81,16 @@ pub(crate) fn secure(
     is_server: bool,
     limits: Limits,
 ) -> Result<(TxFraming, RxFraming), ProtoError> {
-    let role = if is_server { SecureRole::Server } else { SecureRole::Client };
+    let role = if is_server {
+        SecureRole::Server
+    } else {
+        SecureRole::Client
+    };
     let s = ConnectionSecret::new(secret).map_err(secure_err)?;
     let tx = s.tx(role, rev).map_err(secure_err)?;
     let rx = s.rx(role, rev, limits).map_err(secure_err)?;
-    Ok((TxFraming::Secure(Box::new(tx)), RxFraming::Secure(Box::new(rx))))
+    Ok((
+        TxFraming::Secure(Box::new(tx)),
+        RxFraming::Secure(Box::new(rx)),
+    ))
 }

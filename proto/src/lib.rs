@@ -14,7 +14,7 @@
 pub mod config;
 mod connection;
 pub mod error;
-mod framing;
+pub mod framing;
 pub mod message;
 
 pub use config::{Config, ModeConfig, Policy};

@@ -19,9 +19,14 @@ fn mon_addr() -> EntityAddr {
 
 fn none_client(rev1: bool) -> Arc<Config> {
     let mut c = Config::new("client.admin".parse().unwrap());
-    c.client_auth = Some(Arc::new(NoneClientProvider { name: c.name.clone() }));
+    c.client_auth = Some(Arc::new(NoneClientProvider {
+        name: c.name.clone(),
+    }));
     if !rev1 {
-        c.banner = Banner { supported: 0, required: 0 };
+        c.banner = Banner {
+            supported: 0,
+            required: 0,
+        };
     }
     Arc::new(c)
 }
@@ -37,7 +42,11 @@ fn none_server() -> Arc<Config> {
 /// Shuttles bytes between the two until neither has anything to send, delivering at most
 /// `chunk` bytes per call. Returns the first error from either side.
 fn pump(a: &mut Connection, b: &mut Connection, chunk: usize) -> Result<(), (char, ProtoError)> {
-    fn one_way(from: &mut Connection, to: &mut Connection, chunk: usize) -> Result<bool, ProtoError> {
+    fn one_way(
+        from: &mut Connection,
+        to: &mut Connection,
+        chunk: usize,
+    ) -> Result<bool, ProtoError> {
         let mut buf = Vec::new();
         from.poll_transmit(&mut buf);
         for piece in buf.chunks(chunk.max(1)) {
@@ -72,8 +81,12 @@ fn auth_none_crc_both_revisions_every_split() {
             let (mut c, mut s) = pair(none_client(rev1), none_server());
             pump(&mut c, &mut s, chunk).unwrap();
             assert!(c.is_ready() && s.is_ready(), "rev1={rev1} chunk={chunk}");
-            let Some(Event::Ready(ci)) = c.poll_event() else { panic!("client ready event") };
-            let Some(Event::Ready(si)) = s.poll_event() else { panic!("server ready event") };
+            let Some(Event::Ready(ci)) = c.poll_event() else {
+                panic!("client ready event")
+            };
+            let Some(Event::Ready(si)) = s.poll_event() else {
+                panic!("server ready event")
+            };
             let want_rev = if rev1 { Revision::Rev1 } else { Revision::Rev0 };
             assert_eq!((ci.revision, si.revision), (want_rev, want_rev));
             assert_eq!((ci.con_mode, ci.auth_method), (CON_MODE_CRC, AUTH_NONE));
@@ -84,7 +97,10 @@ fn auth_none_crc_both_revisions_every_split() {
             assert!(ci.lossy, "the server dictates lossy for clients");
             assert_eq!(ci.addrs, none_server().my_addrs);
             // the client announced itself as TYPE_ANY with the IP the server saw
-            assert_eq!(si.addrs.0[0].to_string().split('/').next().unwrap(), "127.0.0.1:0");
+            assert_eq!(
+                si.addrs.0[0].to_string().split('/').next().unwrap(),
+                "127.0.0.1:0"
+            );
         }
     }
 }
@@ -102,16 +118,25 @@ fn messages_and_keepalives_flow_both_ways() {
     pump(&mut c, &mut s, 4096).unwrap();
     let ev = events(&mut s);
     assert!(matches!(&ev[1], Event::Message(m) if m.header.msg_type == 5 && m.header.seq == 1));
-    assert!(matches!(&ev[2], Event::Keepalive(UTime { sec: 5, nsec: 6 })));
+    assert!(matches!(
+        &ev[2],
+        Event::Keepalive(UTime { sec: 5, nsec: 6 })
+    ));
     let ev = events(&mut c);
     match &ev[1] {
         Event::Message(m) => {
-            assert_eq!((m.header.seq, m.header.ack_seq, m.front.as_slice()), (1, 1, &b"monmap"[..]));
+            assert_eq!(
+                (m.header.seq, m.header.ack_seq, m.front.as_slice()),
+                (1, 1, &b"monmap"[..])
+            );
             assert_eq!(m.data.len(), 100_000);
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(&ev[2], Event::KeepaliveAck(UTime { sec: 5, nsec: 6 })));
+    assert!(matches!(
+        &ev[2],
+        Event::KeepaliveAck(UTime { sec: 5, nsec: 6 })
+    ));
 }
 
 #[test]
@@ -132,7 +157,12 @@ fn server_without_the_clients_method_rejects_with_bad_method() {
     let err = pump(&mut c, &mut s, usize::MAX).unwrap_err();
     assert_eq!(err.0, 'a', "the client gives up");
     match err.1 {
-        ProtoError::AuthRejected { method, result, allowed_methods, .. } => {
+        ProtoError::AuthRejected {
+            method,
+            result,
+            allowed_methods,
+            ..
+        } => {
             assert_eq!((method, result, allowed_methods), (AUTH_NONE, -95, vec![2]));
         }
         other => panic!("{other:?}"),
@@ -145,7 +175,10 @@ fn mode_mismatch_is_rejected() {
     sc.modes = msgr2_proto::ModeConfig::all(vec![2]); // secure only, impossible with auth none
     let (mut c, mut s) = pair(none_client(true), Arc::new(sc));
     let err = pump(&mut c, &mut s, usize::MAX).unwrap_err();
-    assert!(matches!(err.1, ProtoError::AuthRejected { result: -95, .. }), "{err:?}");
+    assert!(
+        matches!(err.1, ProtoError::AuthRejected { result: -95, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -154,7 +187,13 @@ fn wrong_peer_type_and_target_address_are_caught() {
     let mut c = Connection::client(none_client(true), mon_addr(), EntityType::Osd, 1, now);
     let mut s = Connection::server(none_server(), "127.0.0.1:50000".parse().unwrap(), 7, now);
     let err = pump(&mut c, &mut s, usize::MAX).unwrap_err();
-    assert_eq!(err.1, ProtoError::WrongPeerType { expected: EntityType::Osd, got: EntityType::Mon });
+    assert_eq!(
+        err.1,
+        ProtoError::WrongPeerType {
+            expected: EntityType::Osd,
+            got: EntityType::Mon
+        }
+    );
 
     let wrong: EntityAddr = "v2:127.0.0.1:3301/0".parse().unwrap();
     let mut c = Connection::client(none_client(true), wrong, EntityType::Mon, 1, now);
@@ -184,7 +223,13 @@ fn frames_in_the_wrong_state_are_fatal() {
     let mut f = Vec::new();
     assemble(Revision::Rev1, Tag::Keepalive2, &[(&[0; 8], 8)], &mut f);
     let err = s.handle_input(&f).unwrap_err();
-    assert_eq!(err, ProtoError::UnexpectedFrame { tag: Tag::Keepalive2, state: "HELLO" });
+    assert_eq!(
+        err,
+        ProtoError::UnexpectedFrame {
+            tag: Tag::Keepalive2,
+            state: "HELLO"
+        }
+    );
     // and the connection stays dead
     assert!(matches!(s.handle_input(&f), Err(ProtoError::Closed(_))));
     // a MESSAGE before READY
@@ -195,22 +240,37 @@ fn frames_in_the_wrong_state_are_fatal() {
     let mut f = Vec::new();
     let h = msgr2_codec::msg::MsgHeader2::default().to_bytes();
     assemble(Revision::Rev1, Tag::Message, &[(&h, 8)], &mut f);
-    assert!(matches!(s.handle_input(&f), Err(ProtoError::UnexpectedFrame { tag: Tag::Message, .. })));
+    assert!(matches!(
+        s.handle_input(&f),
+        Err(ProtoError::UnexpectedFrame {
+            tag: Tag::Message,
+            ..
+        })
+    ));
 }
 
 #[test]
 fn bad_banner_and_msgr1_and_timeouts() {
     let (_, mut s) = pair(none_client(true), none_server());
-    assert!(matches!(s.handle_input(b"ceph v027\0\0"), Err(ProtoError::Banner(msgr2_codec::BannerError::Msgr1))));
+    assert!(matches!(
+        s.handle_input(b"ceph v027\0\0"),
+        Err(ProtoError::Banner(msgr2_codec::BannerError::Msgr1))
+    ));
     let (_, mut s) = pair(none_client(true), none_server());
-    assert!(matches!(s.handle_input(b"GET / HTTP/1.1\r\n"), Err(ProtoError::Banner(_))));
+    assert!(matches!(
+        s.handle_input(b"GET / HTTP/1.1\r\n"),
+        Err(ProtoError::Banner(_))
+    ));
     // slow loris: half a banner, then the deadline passes
     let start = Instant::now();
     let mut s = Connection::server(none_server(), "127.0.0.1:1".parse().unwrap(), 1, start);
     s.handle_input(b"ceph v2").unwrap();
     assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(10)));
     s.handle_timeout(start + Duration::from_secs(9)).unwrap();
-    assert_eq!(s.handle_timeout(start + Duration::from_secs(10)), Err(ProtoError::HandshakeTimeout("BANNER")));
+    assert_eq!(
+        s.handle_timeout(start + Duration::from_secs(10)),
+        Err(ProtoError::HandshakeTimeout("BANNER"))
+    );
     // peer closes mid-handshake
     let (mut c, mut s) = pair(none_client(true), none_server());
     let mut buf = Vec::new();

@@ -21,7 +21,11 @@ fn result(con_mode: u32, key: u8) -> AuthResult {
         global_id: 4242,
         con_mode,
         session_key: vec![key; 16],
-        connection_secret: if con_mode == CON_MODE_SECURE { (0..64).collect() } else { vec![] },
+        connection_secret: if con_mode == CON_MODE_SECURE {
+            (0..64).collect()
+        } else {
+            vec![]
+        },
         peer_name: Some("client.admin".parse().unwrap()),
     }
 }
@@ -51,8 +55,15 @@ impl ServerAuth for KeyServer {
         ServerStep::More(b"challenge".to_vec())
     }
     fn request_more(&mut self, _: &[u8]) -> ServerStep {
-        let mode = if self.1 { CON_MODE_SECURE } else { CON_MODE_CRC };
-        ServerStep::Done { payload: b"done".to_vec(), result: result(mode, self.0) }
+        let mode = if self.1 {
+            CON_MODE_SECURE
+        } else {
+            CON_MODE_CRC
+        };
+        ServerStep::Done {
+            payload: b"done".to_vec(),
+            result: result(mode, self.0),
+        }
     }
 }
 struct Provider(u8);
@@ -82,7 +93,10 @@ fn configs(mode: u32, rev1: bool, client_key: u8) -> (Arc<Config>, Arc<Config>) 
     c.client_auth = Some(Arc::new(Provider(client_key)));
     c.modes = ModeConfig::all(vec![mode]);
     if !rev1 {
-        c.banner = Banner { supported: 0, required: 0 };
+        c.banner = Banner {
+            supported: 0,
+            required: 0,
+        };
     }
     let mut s = Config::new("mon.a".parse().unwrap());
     s.my_addrs = EntityAddrVec(vec![mon()]);
@@ -100,7 +114,11 @@ fn pair(mode: u32, rev1: bool, client_key: u8) -> (Connection, Connection) {
 }
 
 fn pump(a: &mut Connection, b: &mut Connection, chunk: usize) -> Result<(), (char, ProtoError)> {
-    fn one_way(from: &mut Connection, to: &mut Connection, chunk: usize) -> Result<bool, ProtoError> {
+    fn one_way(
+        from: &mut Connection,
+        to: &mut Connection,
+        chunk: usize,
+    ) -> Result<bool, ProtoError> {
         let mut buf = Vec::new();
         from.poll_transmit(&mut buf);
         for piece in buf.chunks(chunk.max(1)) {
@@ -129,9 +147,14 @@ fn secure_and_crc_with_a_session_key_both_revisions() {
     ] {
         let (mut c, mut s) = pair(mode, rev1, 7);
         pump(&mut c, &mut s, chunk).unwrap();
-        let Some(Event::Ready(info)) = c.poll_event() else { panic!("not ready: {mode} {rev1}") };
+        let Some(Event::Ready(info)) = c.poll_event() else {
+            panic!("not ready: {mode} {rev1}")
+        };
         assert_eq!(info.con_mode, mode);
-        assert_eq!(info.revision, if rev1 { Revision::Rev1 } else { Revision::Rev0 });
+        assert_eq!(
+            info.revision,
+            if rev1 { Revision::Rev1 } else { Revision::Rev0 }
+        );
         assert!(matches!(s.poll_event(), Some(Event::Ready(_))));
         let mut m = Message::new(42, 1, 1, vec![1; 300]);
         m.data = (0..70_000u32).map(|i| i as u8).collect();
@@ -172,20 +195,28 @@ fn flipped_bit_and_replay_in_secure_mode_are_fatal() {
     for rev1 in [true, false] {
         let (mut c, mut s) = pair(CON_MODE_SECURE, rev1, 7);
         pump(&mut c, &mut s, usize::MAX).unwrap();
-        c.send_message(Message::new(42, 1, 1, vec![5; 100])).unwrap();
+        c.send_message(Message::new(42, 1, 1, vec![5; 100]))
+            .unwrap();
         let mut frame = Vec::new();
         c.poll_transmit(&mut frame);
         let mut bad = frame.clone();
         bad[40] ^= 1;
-        assert!(matches!(s.handle_input(&bad), Err(ProtoError::Secure(_))), "rev1={rev1}");
+        assert!(
+            matches!(s.handle_input(&bad), Err(ProtoError::Secure(_))),
+            "rev1={rev1}"
+        );
 
         let (mut c, mut s) = pair(CON_MODE_SECURE, rev1, 7);
         pump(&mut c, &mut s, usize::MAX).unwrap();
-        c.send_message(Message::new(42, 1, 1, vec![5; 100])).unwrap();
+        c.send_message(Message::new(42, 1, 1, vec![5; 100]))
+            .unwrap();
         let mut frame = Vec::new();
         c.poll_transmit(&mut frame);
         s.handle_input(&frame).unwrap();
         // the same ciphertext again: the receiver's nonce moved on, so it cannot verify
-        assert!(matches!(s.handle_input(&frame), Err(ProtoError::Secure(_))), "rev1={rev1}");
+        assert!(
+            matches!(s.handle_input(&frame), Err(ProtoError::Secure(_))),
+            "rev1={rev1}"
+        );
     }
 }
