@@ -35,7 +35,7 @@ step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 
 step "fuzz smoke (${fuzz_seconds}s per target)"
 # No nightly toolchain can be fetched here: RUSTC_BOOTSTRAP lets the stable compiler accept the

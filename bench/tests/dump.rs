@@ -103,7 +103,7 @@ fn damaged_stream_fails_with_offset_and_reason() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("c2s: cannot decode at offset 26: segment 0 crc mismatch"),
+        err.contains("c2s: cannot decode at offset 26:") && err.contains("segment 0 crc mismatch"),
         "{err}"
     );
     // truncated stream
