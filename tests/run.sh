@@ -35,7 +35,8 @@ step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+test_status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || test_status=$?
 
 step "fuzz smoke (${fuzz_seconds}s per target)"
 # No nightly toolchain can be fetched here: RUSTC_BOOTSTRAP lets the stable compiler accept the
@@ -56,7 +57,9 @@ for target in $(cd codec/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
 done
 
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s+=$6} END {print s+0}')
+# a test binary that failed to build or crashed reports no "test result" line: count it
+if [ "$test_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 step "summary"
 echo "cargo tests: $passed passed, $failed failed; fuzz targets: $fuzz_passed passed, $fuzz_failed failed"
 echo "$((passed + fuzz_passed)) passed, $((failed + fuzz_failed)) failed"

@@ -28,6 +28,7 @@ pub mod messages;
 pub mod monhost;
 pub mod msg;
 pub mod payload;
+pub mod raw;
 
 pub use addr::{AddrType, EntityAddr, EntityAddrVec};
 pub use banner::{Banner, BannerError, Revision};

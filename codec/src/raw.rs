@@ -1,0 +1,178 @@
+//! The `raw` baseline framing used by `msgr2 bench`: the same engine moving the same payload
+//! bytes over TCP with no msgr2 framing, so that msgr2's cost can be measured as a ratio.
+//!
+//! A raw message is a 16-byte header, `u32 len` + `u32 flags` + `u64 tid` (little-endian),
+//! followed by `len` payload bytes. There are no crcs, no encryption and no handshake.
+
+use crate::encoding::{DecodeError, Decoder};
+
+/// Size of the raw header.
+pub const RAW_HEADER_LEN: usize = 16;
+
+/// A raw message header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RawHeader {
+    /// Payload length.
+    pub len: u32,
+    /// Free for the benchmark (e.g. "this is a reply").
+    pub flags: u32,
+    /// Transaction id.
+    pub tid: u64,
+}
+
+impl RawHeader {
+    /// The 16-byte wire form.
+    pub fn encode(&self) -> [u8; RAW_HEADER_LEN] {
+        let mut b = [0u8; RAW_HEADER_LEN];
+        b[..4].copy_from_slice(&self.len.to_le_bytes());
+        b[4..8].copy_from_slice(&self.flags.to_le_bytes());
+        b[8..].copy_from_slice(&self.tid.to_le_bytes());
+        b
+    }
+
+    /// Decodes a header, rejecting lengths over `max_len`.
+    pub fn decode(b: &[u8; RAW_HEADER_LEN], max_len: u32) -> Result<Self, DecodeError> {
+        let mut d = Decoder::new(b);
+        let h = Self {
+            len: d.u32("raw len")?,
+            flags: d.u32("raw flags")?,
+            tid: d.u64("raw tid")?,
+        };
+        if h.len > max_len {
+            return Err(DecodeError::TooLong {
+                what: "raw payload",
+                len: u64::from(h.len),
+                limit: u64::from(max_len),
+            });
+        }
+        Ok(h)
+    }
+}
+
+/// A complete raw message: header and payload.
+pub type RawMessage = (RawHeader, Vec<u8>);
+
+/// Incremental decoder for raw messages (any split of the input works).
+#[derive(Debug)]
+pub struct RawDecoder {
+    max_len: u32,
+    head: [u8; RAW_HEADER_LEN],
+    /// Bytes of the current item (header or payload) received so far.
+    filled: usize,
+    current: Option<RawMessage>,
+}
+
+impl RawDecoder {
+    /// A decoder accepting payloads up to `max_len` bytes.
+    pub fn new(max_len: u32) -> Self {
+        Self {
+            max_len,
+            head: [0; RAW_HEADER_LEN],
+            filled: 0,
+            current: None,
+        }
+    }
+
+    /// The unfilled part of the current item (header or payload): receive into it, then call
+    /// [`RawDecoder::advance`].
+    pub fn dest(&mut self) -> &mut [u8] {
+        match &mut self.current {
+            // Payload buffers are allocated at their full length; `filled` counts how
+            // much of the current item has arrived.
+            Some((_, buf)) => &mut buf[self.filled..],
+            None => &mut self.head[self.filled..],
+        }
+    }
+
+    /// Records `n` bytes written into [`RawDecoder::dest`]; returns a complete message.
+    pub fn advance(&mut self, n: usize) -> Result<Option<RawMessage>, DecodeError> {
+        match &mut self.current {
+            None => {
+                self.filled += n;
+                if self.filled < RAW_HEADER_LEN {
+                    return Ok(None);
+                }
+                let h = RawHeader::decode(&self.head, self.max_len)?;
+                self.filled = 0;
+                if h.len == 0 {
+                    return Ok(Some((h, Vec::new())));
+                }
+                self.current = Some((h, vec![0; h.len as usize]));
+                Ok(None)
+            }
+            Some((h, buf)) => {
+                self.filled += n;
+                if self.filled < buf.len() {
+                    return Ok(None);
+                }
+                let h = *h;
+                let buf = std::mem::take(buf);
+                self.current = None;
+                self.filled = 0;
+                Ok(Some((h, buf)))
+            }
+        }
+    }
+
+    /// Copies from `input` until one message completes; returns bytes used and the message.
+    pub fn feed(&mut self, mut input: &[u8]) -> Result<(usize, Option<RawMessage>), DecodeError> {
+        let start = input.len();
+        while !input.is_empty() {
+            let d = self.dest();
+            let n = d.len().min(input.len());
+            d[..n].copy_from_slice(&input[..n]);
+            input = &input[n..];
+            if let Some(m) = self.advance(n)? {
+                return Ok((start - input.len(), Some(m)));
+            }
+        }
+        Ok((start, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_split_decodes_and_limits_hold() {
+        let mut wire = Vec::new();
+        for (i, len) in [0usize, 1, 100, 70_000].iter().enumerate() {
+            wire.extend_from_slice(
+                &RawHeader {
+                    len: *len as u32,
+                    flags: 1,
+                    tid: i as u64,
+                }
+                .encode(),
+            );
+            wire.extend(std::iter::repeat_n(i as u8, *len));
+        }
+        for chunk in [1, 7, 16, 4096, usize::MAX] {
+            let mut d = RawDecoder::new(1 << 20);
+            let mut got = Vec::new();
+            for piece in wire.chunks(chunk.min(wire.len())) {
+                let mut p = piece;
+                while !p.is_empty() {
+                    let (n, m) = d.feed(p).unwrap();
+                    p = &p[n..];
+                    got.extend(m);
+                }
+            }
+            assert_eq!(
+                got.iter().map(|m| (m.0.tid, m.1.len())).collect::<Vec<_>>(),
+                vec![(0, 0), (1, 1), (2, 100), (3, 70_000)]
+            );
+        }
+        let big = RawHeader {
+            len: u32::MAX,
+            flags: 0,
+            tid: 0,
+        }
+        .encode();
+        assert!(matches!(
+            RawDecoder::new(1 << 20).feed(&big),
+            Err(DecodeError::TooLong { .. })
+        ));
+    }
+}
