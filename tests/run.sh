@@ -44,9 +44,10 @@ step "fuzz smoke (${fuzz_seconds}s per target)"
 # only read.
 fuzz_failed=0
 fuzz_passed=0
-for target in $(cd codec/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+for fuzzdir in codec/fuzz crypto/fuzz; do
+for target in $(cd "$fuzzdir" && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
   scratch=$(mktemp -d)
-  if (cd codec/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch" "corpus/$target" -- \
+  if (cd "$fuzzdir" && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch" "corpus/$target" -- \
         -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=0 >"$scratch.log" 2>&1); then
     echo "fuzz $target: ok ($(grep -c . "$scratch.log") log lines)"
     fuzz_passed=$((fuzz_passed + 1))
@@ -54,6 +55,7 @@ for target in $(cd codec/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
     echo "fuzz $target: FAILED"; tail -40 "$scratch.log"
     fuzz_failed=$((fuzz_failed + 1))
   fi
+done
 done
 
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')

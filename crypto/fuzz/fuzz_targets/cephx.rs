@@ -1,0 +1,43 @@
+//! cephx decoders never panic on arbitrary payloads: the client's AUTH_DONE parser, the
+//! mon-style server's request handling, the authorizer server, and keyring parsing.
+#![no_main]
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use msgr2_codec::entity::EntityType;
+use msgr2_codec::payload::{CON_MODE_CRC, CON_MODE_SECURE};
+use msgr2_crypto::auth::ServerAuth;
+use msgr2_crypto::cephx::{parse_mon_auth_done, AuthorizerServerAuth, MonServerAuth, MonServerContext, ServiceSecrets};
+use msgr2_crypto::keyring::{CryptoKey, Keyring};
+use msgr2_codec::payload::UTime;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, rest)) = data.split_first() else { return };
+    let key = CryptoKey::new(UTime { sec: 1, nsec: 0 }, [7; 16]);
+    match sel % 4 {
+        0 => {
+            let _ = parse_mon_auth_done(&key, None, rest);
+        }
+        1 => {
+            let mut kr = Keyring::new();
+            kr.insert("client.admin".parse().expect("name"), key);
+            let ctx = Arc::new(MonServerContext::with_secrets(Arc::new(kr), Arc::new(ServiceSecrets::new())));
+            let mut s = MonServerAuth::new(ctx);
+            let mode = if sel & 0x10 != 0 { CON_MODE_SECURE } else { CON_MODE_CRC };
+            let cut = rest.len() / 2;
+            let _ = s.request(mode, &rest[..cut]);
+            let _ = s.request_more(&rest[cut..]);
+        }
+        2 => {
+            let mut s = AuthorizerServerAuth::new(EntityType::Osd, Arc::new(ServiceSecrets::new()));
+            let cut = rest.len() / 2;
+            let _ = s.request(CON_MODE_SECURE, &rest[..cut]);
+            let _ = s.request_more(&rest[cut..]);
+        }
+        _ => {
+            if let Ok(t) = std::str::from_utf8(rest) {
+                let _ = t.parse::<Keyring>();
+            }
+        }
+    }
+});
