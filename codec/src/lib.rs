@@ -24,6 +24,7 @@ pub mod crc;
 pub mod encoding;
 pub mod entity;
 pub mod frame;
+pub mod incremental;
 pub mod messages;
 pub mod monhost;
 pub mod msg;

@@ -5,6 +5,7 @@
 //! followed by `len` payload bytes. There are no crcs, no encryption and no handshake.
 
 use crate::encoding::{DecodeError, Decoder};
+use crate::incremental::Incremental;
 
 /// Size of the raw header.
 pub const RAW_HEADER_LEN: usize = 16;
@@ -115,18 +116,19 @@ impl RawDecoder {
     }
 
     /// Copies from `input` until one message completes; returns bytes used and the message.
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<(usize, Option<RawMessage>), DecodeError> {
-        let start = input.len();
-        while !input.is_empty() {
-            let d = self.dest();
-            let n = d.len().min(input.len());
-            d[..n].copy_from_slice(&input[..n]);
-            input = &input[n..];
-            if let Some(m) = self.advance(n)? {
-                return Ok((start - input.len(), Some(m)));
-            }
-        }
-        Ok((start, None))
+    pub fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<RawMessage>), DecodeError> {
+        Incremental::feed(self, input)
+    }
+}
+
+impl Incremental for RawDecoder {
+    type Item = RawMessage;
+    type Error = DecodeError;
+    fn dest(&mut self) -> &mut [u8] {
+        RawDecoder::dest(self)
+    }
+    fn advance(&mut self, n: usize) -> Result<Option<RawMessage>, DecodeError> {
+        RawDecoder::advance(self, n)
     }
 }
 

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::banner::Revision;
 use crate::crc::{crc32c, SEGMENT_SEED};
+use crate::incremental::Incremental;
 
 /// Supplies the buffers segments are received into.
 pub trait SegmentAlloc {
@@ -233,23 +234,8 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
     /// Copies as much of `input` as the current frame needs, stopping right after a complete
     /// frame so the caller can act on it (e.g. switch to secure mode after AUTH_DONE) before
     /// the next frame is parsed. Returns the bytes consumed and the frame, if one completed.
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<Fed<A::Buf>, FrameError> {
-        let start = input.len();
-        loop {
-            if let Some(e) = &self.failed {
-                return Err(FrameError::Poisoned(Box::new(e.clone())));
-            }
-            let dest = self.dest();
-            let n = dest.len().min(input.len());
-            dest[..n].copy_from_slice(&input[..n]);
-            input = &input[n..];
-            if let Some(f) = self.advance(n)? {
-                return Ok((start - input.len(), Some(f)));
-            }
-            if input.is_empty() {
-                return Ok((start, None));
-            }
-        }
+    pub fn feed(&mut self, input: &[u8]) -> Result<Fed<A::Buf>, FrameError> {
+        Incremental::feed(self, input)
     }
 
     /// Moves to the next stage after the current item is complete.
@@ -364,5 +350,16 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
             preamble,
             segments: std::mem::take(&mut self.segments),
         }
+    }
+}
+
+impl<A: SegmentAlloc> Incremental for FrameDecoder<A> {
+    type Item = Frame<A::Buf>;
+    type Error = FrameError;
+    fn dest(&mut self) -> &mut [u8] {
+        FrameDecoder::dest(self)
+    }
+    fn advance(&mut self, n: usize) -> Result<Option<Frame<A::Buf>>, FrameError> {
+        FrameDecoder::advance(self, n)
     }
 }

@@ -37,6 +37,7 @@ use msgr2_codec::frame::{
     Frame, FrameError, Limits, Preamble, SegmentAlloc, Tag, VecAlloc, LATE_FLAG_ABORTED,
     LATE_STATUS_ABORTED, LATE_STATUS_COMPLETE, MAX_SEGMENTS, PREAMBLE_LEN,
 };
+use msgr2_codec::incremental::Incremental;
 use msgr2_codec::Revision;
 
 /// Scratch space kept between frames; a larger scratch buffer is released after its frame.
@@ -280,23 +281,8 @@ impl<A: SegmentAlloc> SecureRx<A> {
     /// Copies as much of `input` as the current frame needs, stopping right after a complete
     /// frame so the caller can act on it before the next frame is parsed. Returns the bytes
     /// consumed and the frame, if one completed.
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<SecureFed<A::Buf>, SecureError> {
-        let start = input.len();
-        loop {
-            if let Some(e) = &self.failed {
-                return Err(SecureError::Poisoned(Box::new(e.clone())));
-            }
-            let dest = self.dest();
-            let n = dest.len().min(input.len());
-            dest[..n].copy_from_slice(&input[..n]);
-            input = &input[n..];
-            if let Some(f) = self.advance(n)? {
-                return Ok((start - input.len(), Some(f)));
-            }
-            if input.is_empty() {
-                return Ok((start, None));
-            }
-        }
+    pub fn feed(&mut self, input: &[u8]) -> Result<SecureFed<A::Buf>, SecureError> {
+        Incremental::feed(self, input)
     }
 
     /// The nonce for the next GCM operation, refusing one that would repeat (a peer that
@@ -488,5 +474,16 @@ impl<A: SegmentAlloc> SecureRx<A> {
         if self.scratch.len() > SCRATCH_RETAIN {
             self.scratch = Vec::new();
         }
+    }
+}
+
+impl<A: SegmentAlloc> Incremental for SecureRx<A> {
+    type Item = Frame<A::Buf>;
+    type Error = SecureError;
+    fn dest(&mut self) -> &mut [u8] {
+        SecureRx::dest(self)
+    }
+    fn advance(&mut self, n: usize) -> Result<Option<Frame<A::Buf>>, SecureError> {
+        SecureRx::advance(self, n)
     }
 }
