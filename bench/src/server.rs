@@ -45,6 +45,9 @@ pub struct ServerArgs {
     /// Print events as JSON lines (the default output; kept for scripts that ask for it).
     #[arg(long)]
     events: bool,
+    /// `ms_connection_ready_timeout`: seconds a peer has to complete the handshake.
+    #[arg(long, default_value_t = 10)]
+    handshake_timeout: u64,
     /// Stop after this many connections have ended (default: run until killed).
     #[arg(long)]
     max_connections: Option<u64>,
@@ -95,6 +98,7 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
     let mut config = Config::new(name.clone());
     config.gid = name.num().unwrap_or(0);
     config.my_addrs = addrs.clone();
+    config.ready_timeout_secs = a.handshake_timeout;
     if let Some(m) = &a.mode {
         config.modes = ModeConfig::all(parse_modes(m).map_err(|e| format!("--mode: {e}"))?);
     }
@@ -198,6 +202,9 @@ fn serve(
     out: &Out,
     monmap: &[u8],
 ) {
+    // A peer that stops reading must not pin this thread forever: writes give up after the
+    // handshake timeout and the connection is reset.
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(config.ready_timeout_secs.max(1))));
     let (mut conn, info) = match BlockingConnection::accept(
         config,
         stream,
