@@ -40,7 +40,12 @@ impl Peer {
     pub fn connect(addr: SocketAddr) -> std::io::Result<Self> {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_nodelay(true)?;
-        Ok(Self { stream, rx: None, revision: Revision::Rev1, inbox: Vec::new() })
+        Ok(Self {
+            stream,
+            rx: None,
+            revision: Revision::Rev1,
+            inbox: Vec::new(),
+        })
     }
 
     /// The underlying socket (e.g. to shut down one direction).
@@ -65,7 +70,9 @@ impl Peer {
         if left.is_zero() {
             return Err(PeerError::Timeout);
         }
-        self.stream.set_read_timeout(Some(left)).map_err(PeerError::Io)?;
+        self.stream
+            .set_read_timeout(Some(left))
+            .map_err(PeerError::Io)?;
         let mut buf = [0u8; 65536];
         match self.stream.read(&mut buf) {
             Ok(0) => Err(PeerError::Closed),
@@ -73,8 +80,12 @@ impl Peer {
                 self.inbox.extend_from_slice(&buf[..n]);
                 Ok(())
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Err(PeerError::Timeout),
-            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => Err(PeerError::Closed),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(PeerError::Timeout)
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                Err(PeerError::Closed)
+            }
             Err(e) => Err(PeerError::Io(e)),
         }
     }
@@ -94,7 +105,8 @@ impl Peer {
         let b = Banner::decode_payload(&self.inbox[BANNER_PREFIX_LEN..BANNER_PREFIX_LEN + len])
             .map_err(|e| PeerError::Garbage(e.to_string()))?;
         self.inbox.drain(..BANNER_PREFIX_LEN + len);
-        self.revision = Banner::negotiate(&ours, &b).map_err(|e| PeerError::Garbage(e.to_string()))?;
+        self.revision =
+            Banner::negotiate(&ours, &b).map_err(|e| PeerError::Garbage(e.to_string()))?;
         self.rx = Some(RxFraming::crc(self.revision, Limits::default()));
         Ok(b)
     }
@@ -123,8 +135,13 @@ impl Peer {
         let deadline = Instant::now() + within;
         loop {
             if !self.inbox.is_empty() {
-                let rx = self.rx.as_mut().ok_or_else(|| PeerError::Garbage("no banner yet".into()))?;
-                let (used, f) = rx.feed(&self.inbox).map_err(|e| PeerError::Garbage(e.to_string()))?;
+                let rx = self
+                    .rx
+                    .as_mut()
+                    .ok_or_else(|| PeerError::Garbage("no banner yet".into()))?;
+                let (used, f) = rx
+                    .feed(&self.inbox)
+                    .map_err(|e| PeerError::Garbage(e.to_string()))?;
                 self.inbox.drain(..used);
                 if let Some(f) = f {
                     return Ok(f);
@@ -138,7 +155,11 @@ impl Peer {
     pub fn expect_control<P: ControlPayload>(&mut self, within: Duration) -> Result<P, PeerError> {
         let f = self.expect_frame(within)?;
         if f.tag() != P::TAG {
-            return Err(PeerError::Garbage(format!("expected {}, got {}", P::TAG, f.tag())));
+            return Err(PeerError::Garbage(format!(
+                "expected {}, got {}",
+                P::TAG,
+                f.tag()
+            )));
         }
         P::decode(f.segment(0)).map_err(|e| PeerError::Garbage(e.to_string()))
     }
@@ -171,18 +192,33 @@ impl Peer {
         self.send_banner(Banner::OURS).map_err(PeerError::Io)?;
         self.expect_banner(Banner::OURS, within)?;
         let io = PeerError::Io;
-        self.send_control(&p::Hello { entity_type: EntityType::Client, peer_addr: target }).map_err(io)?;
+        self.send_control(&p::Hello {
+            entity_type: EntityType::Client,
+            peer_addr: target,
+        })
+        .map_err(io)?;
         let _: p::Hello = self.expect_control(within)?;
         let name = EntityName::new(EntityType::Client, "admin");
         let mut auth = vec![msgr2_crypto::auth::AUTH_MODE_MON];
         name.encode(&mut auth);
         auth.extend_from_slice(&0u64.to_le_bytes());
-        self.send_control(&p::AuthRequest { method: p::AUTH_NONE, preferred_modes: vec![p::CON_MODE_CRC], auth_payload: auth })
-            .map_err(PeerError::Io)?;
+        self.send_control(&p::AuthRequest {
+            method: p::AUTH_NONE,
+            preferred_modes: vec![p::CON_MODE_CRC],
+            auth_payload: auth,
+        })
+        .map_err(PeerError::Io)?;
         let _: p::AuthDone = self.expect_control(within)?;
-        self.send_control(&p::AuthSignature { sha256: [0; 32] }).map_err(PeerError::Io)?;
+        self.send_control(&p::AuthSignature { sha256: [0; 32] })
+            .map_err(PeerError::Io)?;
         let _: p::AuthSignature = self.expect_control(within)?;
-        let me = EntityAddr::new(AddrType::Any, "127.0.0.1:0".parse().map_err(|_| PeerError::Garbage("addr".into()))?, 4242);
+        let me = EntityAddr::new(
+            AddrType::Any,
+            "127.0.0.1:0"
+                .parse()
+                .map_err(|_| PeerError::Garbage("addr".into()))?,
+            4242,
+        );
         self.send_control(&p::ClientIdent {
             addrs: EntityAddrVec(vec![me]),
             target_addr: target,

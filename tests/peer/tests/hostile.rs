@@ -51,7 +51,13 @@ fn server() -> Server {
             std::thread::spawn(move || {
                 let peer = stream.peer_addr().unwrap();
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(HANDSHAKE_TIMEOUT)));
-                let Ok((mut conn, _)) = BlockingConnection::accept(config, stream, peer, i as u64 + 1, Duration::from_secs(30)) else {
+                let Ok((mut conn, _)) = BlockingConnection::accept(
+                    config,
+                    stream,
+                    peer,
+                    i as u64 + 1,
+                    Duration::from_secs(30),
+                ) else {
                     return;
                 };
                 served.fetch_add(1, Ordering::Relaxed);
@@ -89,17 +95,32 @@ fn closed_within(peer: &mut Peer, secs: u64) -> Duration {
 /// A good client still gets served: the handshake completes and a message is answered.
 fn good_client_works(s: &Server) {
     let mut c = Config::new("client.admin".parse().unwrap());
-    c.client_auth = Some(Arc::new(NoneClientProvider { name: c.name.clone() }));
-    let (mut conn, _) =
-        BlockingConnection::connect(Arc::new(c), s.me, msgr2_codec::entity::EntityType::Mon, 1, Duration::from_secs(5)).unwrap();
+    c.client_auth = Some(Arc::new(NoneClientProvider {
+        name: c.name.clone(),
+    }));
+    let (mut conn, _) = BlockingConnection::connect(
+        Arc::new(c),
+        s.me,
+        msgr2_codec::entity::EntityType::Mon,
+        1,
+        Duration::from_secs(5),
+    )
+    .unwrap();
     conn.send(Message::new(5, 1, 1, vec![])).unwrap();
-    assert!(matches!(conn.next_event(Duration::from_secs(5)).unwrap(), Event::Message(_)));
+    assert!(matches!(
+        conn.next_event(Duration::from_secs(5)).unwrap(),
+        Event::Message(_)
+    ));
 }
 
 #[test]
 fn garbage_and_msgr1_banners_are_closed_at_once() {
     let s = server();
-    for bytes in [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], b"ceph v027\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", &[0xff; 64]] {
+    for bytes in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"ceph v027\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        &[0xff; 64],
+    ] {
         let mut p = Peer::connect(s.addr).unwrap();
         p.send_raw(bytes).unwrap();
         assert!(closed_within(&mut p, 2) < Duration::from_secs(1));
@@ -113,7 +134,10 @@ fn slow_loris_is_closed_by_the_handshake_timeout() {
     let mut p = Peer::connect(s.addr).unwrap();
     p.send_raw(b"ceph v2").unwrap();
     let t = closed_within(&mut p, HANDSHAKE_TIMEOUT + 5);
-    assert!(t >= Duration::from_millis(HANDSHAKE_TIMEOUT * 1000 - 300), "{t:?}");
+    assert!(
+        t >= Duration::from_millis(HANDSHAKE_TIMEOUT * 1000 - 300),
+        "{t:?}"
+    );
 }
 
 #[test]
@@ -123,7 +147,8 @@ fn giant_segment_wrong_crc_and_wrong_state_are_closed() {
     // a preamble (valid crc) claiming a 4 GiB segment
     let mut p = Peer::connect(s.addr).unwrap();
     p.send_banner(Banner::OURS).unwrap();
-    p.expect_banner(Banner::OURS, Duration::from_secs(2)).unwrap();
+    p.expect_banner(Banner::OURS, Duration::from_secs(2))
+        .unwrap();
     let mut pre = vec![Tag::Message as u8, 4];
     for l in [41u32, 0, 0, u32::MAX] {
         pre.extend_from_slice(&l.to_le_bytes());
@@ -140,8 +165,12 @@ fn giant_segment_wrong_crc_and_wrong_state_are_closed() {
     // a HELLO with a flipped crc
     let mut p = Peer::connect(s.addr).unwrap();
     p.send_banner(Banner::OURS).unwrap();
-    p.expect_banner(Banner::OURS, Duration::from_secs(2)).unwrap();
-    let hello = p::Hello { entity_type: msgr2_codec::entity::EntityType::Client, peer_addr: s.me };
+    p.expect_banner(Banner::OURS, Duration::from_secs(2))
+        .unwrap();
+    let hello = p::Hello {
+        entity_type: msgr2_codec::entity::EntityType::Client,
+        peer_addr: s.me,
+    };
     let mut f = p.frame_bytes(Tag::Hello, &[(&p::ControlPayload::to_bytes(&hello), 8)]);
     let n = f.len();
     f[n - 1] ^= 0x80;
@@ -152,8 +181,13 @@ fn giant_segment_wrong_crc_and_wrong_state_are_closed() {
     for tag in [Tag::Keepalive2, Tag::Message] {
         let mut p = Peer::connect(s.addr).unwrap();
         p.send_banner(Banner::OURS).unwrap();
-        p.expect_banner(Banner::OURS, Duration::from_secs(2)).unwrap();
-        let body = if tag == Tag::Message { MsgHeader2::default().to_bytes().to_vec() } else { vec![0; 8] };
+        p.expect_banner(Banner::OURS, Duration::from_secs(2))
+            .unwrap();
+        let body = if tag == Tag::Message {
+            MsgHeader2::default().to_bytes().to_vec()
+        } else {
+            vec![0; 8]
+        };
         let f = p.frame_bytes(tag, &[(&body, 8)]);
         p.send_raw(&f).unwrap();
         closed_within(&mut p, 2);
@@ -167,13 +201,24 @@ fn scripted_client_reaches_ready_then_a_replayed_message_is_dropped() {
     let mut p = Peer::connect(s.addr).unwrap();
     let ident = p.handshake_none(s.me, Duration::from_secs(2)).unwrap();
     assert!(ident.addrs.contains(&s.me));
-    let h = MsgHeader2 { seq: 1, msg_type: 5, priority: 127, version: 1, compat_version: 1, ..Default::default() }.to_bytes();
+    let h = MsgHeader2 {
+        seq: 1,
+        msg_type: 5,
+        priority: 127,
+        version: 1,
+        compat_version: 1,
+        ..Default::default()
+    }
+    .to_bytes();
     let f = p.frame_bytes(Tag::Message, &[(&h, 8)]);
     p.send_raw(&f).unwrap();
     p.send_raw(&f).unwrap(); // same seq again: dropped, not answered twice
     let r = p.expect_frame(Duration::from_secs(2)).unwrap();
     assert_eq!(r.tag(), Tag::Message);
-    assert!(matches!(p.expect_frame(Duration::from_millis(500)), Err(PeerError::Timeout)));
+    assert!(matches!(
+        p.expect_frame(Duration::from_millis(500)),
+        Err(PeerError::Timeout)
+    ));
 }
 
 #[test]
@@ -201,7 +246,15 @@ fn a_peer_that_never_reads_is_dropped_with_memory_bounded() {
     let mut seq = 1u64;
     let mut closed = false;
     while start.elapsed() < Duration::from_secs(HANDSHAKE_TIMEOUT + 8) {
-        let h = MsgHeader2 { seq, msg_type: 5, priority: 127, version: 1, compat_version: 1, ..Default::default() }.to_bytes();
+        let h = MsgHeader2 {
+            seq,
+            msg_type: 5,
+            priority: 127,
+            version: 1,
+            compat_version: 1,
+            ..Default::default()
+        }
+        .to_bytes();
         let f = p.frame_bytes(Tag::Message, &[(&h, 8)]);
         seq += 1;
         if p.send_raw(&f).is_err() {
