@@ -5,6 +5,7 @@
 //! client's list that it allows.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use msgr2_codec::addr::EntityAddrVec;
 use msgr2_codec::banner::Banner;
@@ -14,8 +15,12 @@ use msgr2_codec::payload::{AUTH_NONE, CON_MODE_CRC, CON_MODE_SECURE};
 use msgr2_crypto::auth::{ClientAuthProvider, ServerAuthProvider};
 use thiserror::Error;
 
+pub use crate::throttle::Throttle;
+
 /// `CEPH_FEATURE_MSG_ADDR2` (bit 59): required of every msgr2 peer.
 pub const FEATURE_MSG_ADDR2: u64 = 1 << 59;
+/// `ms_dispatch_throttle_bytes` default: 100 MiB.
+pub const DISPATCH_THROTTLE_BYTES: u64 = 100 << 20;
 /// The feature set a Pacific 16.2.15 daemon or client advertises.
 pub const PACIFIC_FEATURES: u64 = 0x3f01_cfbd_fffd_ffff;
 
@@ -116,22 +121,114 @@ impl ModeConfig {
     }
 }
 
-/// Per-peer-type policy (Ceph `Messenger::Policy`), the part the handshake needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Per-peer-type policy (Ceph's `Messenger::Policy`): how a connection to a peer of one
+/// entity type behaves on faults, and which throttles its received messages count against.
+///
+/// The six constructors are Ceph's named policies; the server dictates lossiness (SERVER_IDENT
+/// flags), so a client's `lossy` is only its proposal.
+#[derive(Debug, Clone)]
 pub struct Policy {
-    /// Lossy: no session retention, faults close the connection.
+    /// Lossy: no session retention; a fault closes the connection and reports a reset.
     pub lossy: bool,
+    /// Server: never reconnect from this end; after a fault wait (STANDBY) for the peer.
+    pub server: bool,
+    /// Standby: after a fault with nothing queued, do not reconnect until there is something
+    /// to send.
+    pub standby: bool,
+    /// Reset check: when a peer presents a different session cookie (it restarted), reset
+    /// our side of the session (dropping its queue) and tell the application; also what a
+    /// server puts in SESSION_RESET's `full` on a client cookie mismatch.
+    pub resetcheck: bool,
     /// Features the peer must support (`MSG_ADDR2` is always added).
     pub features_required: u64,
+    /// Per-policy receive throttle on message bytes (Ceph `throttler_bytes`), shared by every
+    /// connection using this policy. `None`: unthrottled.
+    pub throttler_bytes: Option<Arc<Throttle>>,
+    /// Per-policy receive throttle on message count (Ceph `throttler_messages`).
+    pub throttler_messages: Option<Arc<Throttle>>,
+}
+
+impl PartialEq for Policy {
+    /// Flags and features compare by value, throttles by identity.
+    fn eq(&self, o: &Self) -> bool {
+        fn same(a: &Option<Arc<Throttle>>, b: &Option<Arc<Throttle>>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+        }
+        (self.lossy, self.server, self.standby, self.resetcheck)
+            == (o.lossy, o.server, o.standby, o.resetcheck)
+            && self.features_required == o.features_required
+            && same(&self.throttler_bytes, &o.throttler_bytes)
+            && same(&self.throttler_messages, &o.throttler_messages)
+    }
+}
+
+impl Eq for Policy {}
+
+impl Policy {
+    const fn of(lossy: bool, server: bool, standby: bool, resetcheck: bool, req: u64) -> Self {
+        Self {
+            lossy,
+            server,
+            standby,
+            resetcheck,
+            features_required: req,
+            throttler_bytes: None,
+            throttler_messages: None,
+        }
+    }
+
+    /// A daemon accepting lossless sessions it never re-dials (OSD towards lossless
+    /// clients): lossless, server, standby, resetcheck.
+    pub const fn stateful_server(req: u64) -> Self {
+        Self::of(false, true, true, true, req)
+    }
+
+    /// A daemon accepting lossy clients (mon and OSD towards clients): lossy, server.
+    pub const fn stateless_server(req: u64) -> Self {
+        Self::of(true, true, false, false, req)
+    }
+
+    /// Daemon ↔ daemon (OSD ↔ OSD cluster links): lossless, either side reconnects,
+    /// standby, no reset check (the OSD layer detects restarts through maps).
+    pub const fn lossless_peer(req: u64) -> Self {
+        Self::of(false, false, true, false, req)
+    }
+
+    /// As [`Policy::lossless_peer`] but detecting peer restarts (mon ↔ mon).
+    pub const fn lossless_peer_reuse(req: u64) -> Self {
+        Self::of(false, false, true, true, req)
+    }
+
+    /// A client whose connections drop on faults (librados/CLI towards mons and OSDs).
+    pub const fn lossy_client(req: u64) -> Self {
+        Self::of(true, false, false, false, req)
+    }
+
+    /// A client keeping a lossless session (reconnects, replays unacknowledged messages).
+    pub const fn lossless_client(req: u64) -> Self {
+        Self::of(false, false, false, true, req)
+    }
+
+    /// The same policy with per-policy receive throttles (bytes, messages).
+    pub fn with_throttles(
+        mut self,
+        bytes: Option<Arc<Throttle>>,
+        messages: Option<Arc<Throttle>>,
+    ) -> Self {
+        self.throttler_bytes = bytes;
+        self.throttler_messages = messages;
+        self
+    }
 }
 
 impl Default for Policy {
-    /// Lossy client, as Ceph's `Policy::lossy_client`.
+    /// Lossy client, as Ceph's default for clients (`Policy::lossy_client(0)`).
     fn default() -> Self {
-        Self {
-            lossy: true,
-            features_required: 0,
-        }
+        Self::lossy_client(0)
     }
 }
 
@@ -162,6 +259,29 @@ pub struct Config {
     pub policy: fn(EntityType) -> Policy,
     /// `ms_connection_ready_timeout` in seconds: the whole handshake must finish in this time.
     pub ready_timeout_secs: u64,
+    /// `ms_connection_idle_timeout`: a ready connection on which nothing arrives for this long
+    /// faults (Ceph's tick). Pair it with [`Config::keepalive_interval`] on both sides so a
+    /// healthy but quiet peer is not mistaken for a dead one.
+    pub idle_timeout: Duration,
+    /// Send KEEPALIVE2 after this much transmit silence on a ready connection (`None`: only
+    /// when the application asks, as Ceph's messenger itself does).
+    pub keepalive_interval: Option<Duration>,
+    /// `ms_initial_backoff`: first reconnect delay after a failed connection attempt.
+    pub initial_backoff: Duration,
+    /// `ms_max_backoff`: reconnect delay cap, and the delay after a WAIT.
+    pub max_backoff: Duration,
+    /// `ms_dispatch_throttle_bytes`: messenger-wide budget of received message bytes the
+    /// application holds; shared by every connection with this config.
+    pub dispatch_throttle: Arc<Throttle>,
+    /// Largest number of messages queued (not yet written) on one session; beyond it
+    /// [`crate::Connection::send_message`] fails with `QueueFull` instead of growing.
+    pub max_queued_messages: usize,
+    /// Largest number of payload bytes queued (not yet written) on one session.
+    pub max_queued_bytes: u64,
+    /// Server side: ask the embedder for an existing session with the same peer
+    /// ([`crate::Event::Lookup`]) when a CLIENT_IDENT or SESSION_RECONNECT arrives. Without it
+    /// every peer is new and every reconnect is answered with SESSION_RESET(full).
+    pub session_lookup: bool,
 }
 
 impl Config {
@@ -185,6 +305,14 @@ impl Config {
             limits: Limits::default(),
             policy: |_| Policy::default(),
             ready_timeout_secs: 10,
+            idle_timeout: Duration::from_secs(900),
+            keepalive_interval: None,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(15),
+            dispatch_throttle: Arc::new(Throttle::new(DISPATCH_THROTTLE_BYTES)),
+            max_queued_messages: 65536,
+            max_queued_bytes: 1 << 30,
+            session_lookup: false,
         }
     }
 }

@@ -101,9 +101,60 @@ pub enum ProtoError {
     /// The peer closed the connection.
     #[error("peer closed the connection in state {0}")]
     PeerClosed(&'static str),
-    /// A session-resumption frame we do not handle yet (lossless sessions).
+    /// No longer produced (sessions are supported); kept so matches on it still compile.
     #[error("session frame {0} is not supported on this connection")]
     SessionUnsupported(Tag),
+    /// The server answered WAIT: its own connection to us wins a race. The session backs off
+    /// for `ms_max_backoff` and retries.
+    #[error("peer answered WAIT (its connection to us wins the race)")]
+    Wait,
+    /// A CLIENT_IDENT older than the session the server already has with that peer
+    /// (`global_seq` below the one it last saw): the connection is dropped.
+    #[error("stale connection: peer global_seq {global_seq} is older than {existing}")]
+    StaleConnection {
+        /// This connection's global_seq.
+        global_seq: u64,
+        /// The newest global_seq the existing session saw.
+        existing: u64,
+    },
+    /// The session moved to another connection (or this lossy one was replaced by a new
+    /// connection from the same peer).
+    #[error("connection replaced by a newer connection to the same peer")]
+    Replaced,
+    /// Nothing arrived on a ready connection for `ms_connection_idle_timeout`.
+    #[error("peer silent for {0:?}")]
+    IdleTimeout(std::time::Duration),
+    /// The session's send queue is at its bound.
+    #[error("send queue full ({messages} messages, {bytes} bytes queued)")]
+    QueueFull {
+        /// Messages queued.
+        messages: usize,
+        /// Bytes queued.
+        bytes: u64,
+    },
+    /// The peer acknowledged a message sequence number we never sent.
+    #[error("peer acknowledged seq {ack} but we sent only up to {out_seq}")]
+    AckBeyondSent {
+        /// The ack.
+        ack: u64,
+        /// Our out_seq.
+        out_seq: u64,
+    },
+    /// More input was pushed than a throttled or paused connection may buffer.
+    #[error("{0} bytes of input buffered while input was paused")]
+    InputOverrun(usize),
+    /// [`crate::Connection::resolve_lookup`] without a pending [`crate::Event::Lookup`].
+    #[error("no session lookup pending (state {0})")]
+    NoLookupPending(&'static str),
+    /// [`crate::Connection::reconnect`] on a connection that did not fault.
+    #[error("cannot reconnect from state {0}")]
+    NotFaulted(&'static str),
+    /// A faulted server-side connection does not know a dialable address of its peer.
+    #[error("no address to reconnect to")]
+    NoReconnectTarget,
+    /// CLIENT_IDENT or SESSION_RECONNECT without usable peer addresses.
+    #[error("peer sent unusable addresses {0}")]
+    BadPeerAddrs(String),
     /// The connection already failed.
     #[error("connection closed: {0}")]
     Closed(Box<ProtoError>),

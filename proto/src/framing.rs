@@ -51,6 +51,14 @@ impl RxFraming {
         RxFraming::Crc(Box::new(FrameDecoder::new(rev, limits)))
     }
 
+    /// Whether the decoder sits between frames.
+    pub fn at_boundary(&self) -> bool {
+        match self {
+            RxFraming::Crc(d) => d.at_boundary(),
+            RxFraming::Secure(d) => d.at_boundary(),
+        }
+    }
+
     /// Feeds bytes; stops after one complete frame.
     pub fn feed(&mut self, input: &[u8]) -> Result<Fed<Vec<u8>>, ProtoError> {
         match self {

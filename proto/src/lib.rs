@@ -6,18 +6,26 @@
 //! ([`Connection::poll_transmit`]) and of [`Event`]s. It never touches a socket or a clock,
 //! so every interleaving can be driven from a test.
 //!
-//! Today it covers the whole handshake (banner, HELLO, auth with AUTH_BAD_METHOD retry, the
+//! It covers the whole handshake (banner, HELLO, auth with AUTH_BAD_METHOD retry, the
 //! crc/secure mode switch, AUTH_SIGNATURE both ways, CLIENT_IDENT/SERVER_IDENT) in both
-//! framing revisions and both roles, and lossy message exchange (MESSAGE, KEEPALIVE2, ACK).
-//! Lossless sessions (reconnect, races) are the session issue's work.
+//! framing revisions and both roles, and sessions as Ceph defines them per peer type
+//! ([`Policy`]): lossy ones that reset on faults, lossless ones that reconnect
+//! (SESSION_RECONNECT), replay unacknowledged messages with their original sequence numbers,
+//! and resolve connection races. Every session decision is a pure function in [`session`].
+//! Received messages hold receive-throttle reservations ([`throttle`]); send queues are
+//! bounded.
 
 pub mod config;
 mod connection;
 pub mod error;
 pub mod framing;
 pub mod message;
+pub mod session;
+pub mod throttle;
 
 pub use config::{Config, ModeConfig, Policy};
-pub use connection::{Connection, Event, PeerInfo, Role};
+pub use connection::{Connection, Event, ExistingFate, Lookup, PeerInfo, Role};
 pub use error::ProtoError;
 pub use message::Message;
+pub use session::Session;
+pub use throttle::{Throttle, ThrottleGuard};

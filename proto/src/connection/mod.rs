@@ -3,8 +3,12 @@
 //! The handshake is a sequence of phases, each with the data only it needs (rustls style):
 //!
 //! ```text
-//! client: Banner → ExpectHello → ExpectAuthReply ⟲ → ExpectSignature → ExpectServerIdent → Ready
-//! server: Banner → ExpectHello → ExpectAuthRequest ⟲ → ExpectSignature → ExpectClientIdent → Ready
+//! client: Banner → ExpectHello → ExpectAuthReply ⟲ → ExpectSignature
+//!           → ExpectServerIdent (CLIENT_IDENT sent)          → Ready
+//!           → ExpectReconnectReply (SESSION_RECONNECT sent) ⟲ → Ready
+//! server: Banner → ExpectHello → ExpectAuthRequest ⟲ → ExpectSignature
+//!           → ExpectClientIdent [→ AwaitLookup] ⟲ → Ready
+//! after a fault: Backoff (reconnect pending) | Standby (session parked) | Closed
 //! ```
 //!
 //! Both sides send their banner at once and their HELLO as soon as the peer's banner fixed the
@@ -12,9 +16,17 @@
 //! and received; AUTH_SIGNATURE is an HMAC over them with the session key. The mode switch
 //! (crc → secure) happens right after AUTH_DONE: the server switches after writing it, the
 //! client after reading it, so AUTH_SIGNATURE is the first frame in the new mode both ways.
+//!
+//! Every connection carries a [`Session`]. Lossless sessions survive faults: the faulted
+//! connection keeps the session (requeued, original sequence numbers) and tells the embedder
+//! to reconnect ([`Event::Reconnect`]) or parks it ([`Connection::state`] `STANDBY`); a new
+//! connection from the peer can take it over ([`Event::Lookup`],
+//! [`Connection::resolve_lookup`]). Session decisions live in [`crate::session`].
+
+mod auth;
+mod ident;
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,17 +35,18 @@ use msgr2_codec::banner::{Banner, Revision, BANNER_PREFIX_LEN};
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::{Frame, Tag, ALIGN_DEFAULT, ALIGN_PAGE};
 use msgr2_codec::msg::MsgHeader2;
-use msgr2_codec::payload::{
-    self as p, Control, ControlPayload, UTime, CON_MODE_SECURE, IDENT_FLAG_LOSSY,
-};
-use msgr2_crypto::auth::{AuthResult, ClientAuth, ServerAuth, ServerStep, EOPNOTSUPP};
-use msgr2_crypto::signature::{auth_signature, verify_auth_signature};
+use msgr2_codec::payload::{self as p, Control, ControlPayload, UTime};
+use msgr2_crypto::auth::{AuthResult, ClientAuth, ServerAuth};
 use tracing::{debug, trace};
 
-use crate::config::{Config, FEATURE_MSG_ADDR2};
+use crate::config::{Config, Policy};
 use crate::error::ProtoError;
 use crate::framing::{RxFraming, TxFraming};
 use crate::message::Message;
+use crate::session::{fault_action, FaultAction, FaultInput, FaultPhase, Session};
+use crate::throttle::{Throttle, ThrottleGuard};
+
+pub use ident::{ExistingFate, Lookup};
 
 /// Which end of the TCP connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +82,9 @@ pub struct PeerInfo {
     pub lossy: bool,
     /// Our own address as the peer saw it (from its HELLO).
     pub my_addr_seen_by_peer: Option<EntityAddr>,
+    /// The session was resumed (SESSION_RECONNECT_OK) rather than started: messages queued
+    /// before the fault continue with their original sequence numbers.
+    pub reconnected: bool,
 }
 
 /// Something the application should know.
@@ -76,12 +92,32 @@ pub struct PeerInfo {
 pub enum Event {
     /// The handshake completed; messages can flow.
     Ready(PeerInfo),
-    /// A message arrived.
+    /// A message arrived. It holds a receive-throttle reservation until dropped.
     Message(Message),
     /// The peer sent KEEPALIVE2 (already answered).
     Keepalive(UTime),
     /// The peer answered our KEEPALIVE2.
     KeepaliveAck(UTime),
+    /// The session with the peer was reset: `dropped` queued or unacknowledged messages were
+    /// discarded and the peer starts from scratch. `remote`: the peer asked for it
+    /// (SESSION_RESET(full)) or we detected it restarted; otherwise a lossy connection
+    /// faulted or was replaced (Ceph's `ms_handle_remote_reset` / `ms_handle_reset`).
+    Reset {
+        /// Peer-initiated.
+        remote: bool,
+        /// Messages discarded.
+        dropped: usize,
+    },
+    /// This lossless connection faulted and its session should continue on a new client
+    /// connection after `delay`: call [`Connection::reconnect`].
+    Reconnect {
+        /// Backoff before dialling.
+        delay: Duration,
+    },
+    /// Server side with [`Config::session_lookup`]: the peer identified itself; find the
+    /// connection holding this peer's session (if any) and call
+    /// [`Connection::resolve_lookup`]. Input is paused until then.
+    Lookup(Lookup),
 }
 
 /// Exact pre-auth bytes, for AUTH_SIGNATURE.
@@ -89,6 +125,11 @@ pub enum Event {
 struct Transcript {
     rx: Vec<u8>,
     tx: Vec<u8>,
+}
+
+enum Pending {
+    Ident(p::ClientIdent),
+    Reconnect(p::SessionReconnect),
 }
 
 enum Phase {
@@ -109,8 +150,12 @@ enum Phase {
     },
     ExpectSignature,
     ExpectServerIdent,
+    ExpectReconnectReply,
     ExpectClientIdent,
+    AwaitLookup(Box<Pending>),
     Ready,
+    Backoff,
+    Standby,
     Closed,
 }
 
@@ -124,20 +169,40 @@ impl Phase {
             Phase::ExpectAuthRequestMore { .. } => "AUTH_ACCEPTING_MORE",
             Phase::ExpectSignature => "AUTH_SIGN",
             Phase::ExpectServerIdent => "SESSION_CONNECTING",
+            Phase::ExpectReconnectReply => "SESSION_RECONNECTING",
             Phase::ExpectClientIdent => "SESSION_ACCEPTING",
+            Phase::AwaitLookup(_) => "SESSION_LOOKUP",
             Phase::Ready => "READY",
+            Phase::Backoff => "BACKOFF",
+            Phase::Standby => "STANDBY",
             Phase::Closed => "CLOSED",
         }
+    }
+
+    /// A handshake phase (the socket is live, READY not reached).
+    fn handshaking(&self) -> bool {
+        !matches!(
+            self,
+            Phase::Ready | Phase::Backoff | Phase::Standby | Phase::Closed
+        )
     }
 }
 
 /// How many AUTH_BAD_METHOD rounds a server tolerates before closing.
 const MAX_AUTH_ATTEMPTS: u32 = 8;
+/// Stop framing queued messages once this many bytes wait in the transmit buffer; the rest
+/// stays queued (and counts against the queue bound) until the embedder drains it.
+const TX_BATCH: usize = 4 << 20;
+/// Input handed to a connection that cannot consume it (throttled, awaiting a lookup) is
+/// kept up to this much; beyond it the connection fails (the embedder ignored
+/// [`Connection::wants_input`]).
+const MAX_STASH: usize = 64 << 20;
 
 /// A msgr2 connection state machine.
 pub struct Connection {
     role: Role,
     config: Arc<Config>,
+    policy: Policy,
     phase: Phase,
     tx: TxFraming,
     rx: Option<RxFraming>,
@@ -150,17 +215,28 @@ pub struct Connection {
     /// Client: the exact address we connected to.
     target: Option<EntityAddr>,
     /// Server: the client's socket address (sent back in HELLO).
-    peer_socket: Option<SocketAddr>,
+    peer_socket: Option<std::net::SocketAddr>,
     my_addr_seen_by_peer: Option<EntityAddr>,
     auth: Option<(u32, AuthResult)>,
     /// The bytes we sent before authentication completed; the peer's AUTH_SIGNATURE covers them.
     signed_tx: Vec<u8>,
     peer: Option<PeerInfo>,
     global_seq: u64,
-    out_seq: u64,
-    in_seq: u64,
-    pending: VecDeque<Message>,
+    session: Session,
+    /// Our nonce for a TYPE_ANY client address (stable across reconnects of a session).
+    local_nonce: u32,
+    /// Input received but not consumed yet (throttled or awaiting a lookup).
+    stash: Vec<u8>,
+    /// Handshake deadline.
     deadline: Option<Instant>,
+    created: Instant,
+    now: Instant,
+    last_rx: Instant,
+    last_tx: Instant,
+    rx_since_tick: bool,
+    tx_since_tick: bool,
+    /// A KEEPALIVE2 to send once ready.
+    keepalive: Option<UTime>,
     error: Option<ProtoError>,
 }
 
@@ -186,8 +262,14 @@ impl Connection {
         let mut out = Vec::with_capacity(256);
         config.banner.encode(&mut out);
         let deadline = Some(now + Duration::from_secs(config.ready_timeout_secs));
+        let local_nonce = if config.nonce != 0 {
+            config.nonce
+        } else {
+            (random_u64() as u32).max(1)
+        };
         Self {
             role,
+            policy: Policy::default(),
             phase: Phase::Banner {
                 buf: Vec::with_capacity(BANNER_PREFIX_LEN + 16),
             },
@@ -208,17 +290,25 @@ impl Connection {
             signed_tx: Vec::new(),
             peer: None,
             global_seq,
-            out_seq: 0,
-            in_seq: 0,
-            pending: VecDeque::new(),
+            session: Session::new(true),
+            local_nonce,
+            stash: Vec::new(),
             deadline,
+            created: now,
+            now,
+            last_rx: now,
+            last_tx: now,
+            rx_since_tick: false,
+            tx_since_tick: false,
+            keepalive: None,
             error: None,
             config,
         }
     }
 
     /// A client connection to `target` (the peer's exact msgr2 address, nonce included), a
-    /// peer of type `peer_type`. `global_seq` comes from the messenger's counter.
+    /// peer of type `peer_type`, starting a new session under `config.policy(peer_type)`.
+    /// `global_seq` comes from the messenger's counter.
     pub fn client(
         config: Arc<Config>,
         target: EntityAddr,
@@ -226,16 +316,36 @@ impl Connection {
         global_seq: u64,
         now: Instant,
     ) -> Self {
+        let policy = (config.policy)(peer_type);
+        let session = Session::new(policy.lossy);
+        Self::client_with_session(config, target, peer_type, session, global_seq, now)
+    }
+
+    /// A client connection carrying an existing `session` (from [`Connection::take_session`]
+    /// or a faulted connection): the handshake ends with SESSION_RECONNECT when the session
+    /// has a server cookie, CLIENT_IDENT otherwise, and queued messages keep their order and
+    /// sequence numbers.
+    pub fn client_with_session(
+        config: Arc<Config>,
+        target: EntityAddr,
+        peer_type: EntityType,
+        session: Session,
+        global_seq: u64,
+        now: Instant,
+    ) -> Self {
+        let policy = (config.policy)(peer_type);
         let mut c = Self::new(Role::Client, config, global_seq, now);
         c.target = Some(target);
         c.peer_type = Some(peer_type);
+        c.policy = policy;
+        c.session = session;
         c
     }
 
     /// A server connection accepted from `peer_socket`.
     pub fn server(
         config: Arc<Config>,
-        peer_socket: SocketAddr,
+        peer_socket: std::net::SocketAddr,
         global_seq: u64,
         now: Instant,
     ) -> Self {
@@ -244,7 +354,7 @@ impl Connection {
         c
     }
 
-    /// Ceph's name for the current state.
+    /// Ceph's name for the current state (`BACKOFF`/`STANDBY`: faulted, session kept).
     pub fn state(&self) -> &'static str {
         self.phase.name()
     }
@@ -254,9 +364,25 @@ impl Connection {
         matches!(self.phase, Phase::Ready)
     }
 
+    /// Whether the connection is finished for good (no session left in it).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Whether the socket of this connection is unusable: the connection faulted (possibly
+    /// keeping its session for a reconnect) or closed.
+    pub fn is_faulted(&self) -> bool {
+        matches!(self.phase, Phase::Backoff | Phase::Standby | Phase::Closed)
+    }
+
     /// Our role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The policy in force towards the peer (servers learn the peer type from HELLO).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// What the handshake established (after [`Event::Ready`]).
@@ -264,9 +390,61 @@ impl Connection {
         self.peer.as_ref()
     }
 
-    /// Moves pending outgoing bytes into `buf` (appending). Returns how many.
+    /// The session this connection carries.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The peer's entity type (client: as dialled; server: from HELLO).
+    pub fn peer_type(&self) -> Option<EntityType> {
+        self.peer_type
+    }
+
+    /// The address this client connection dialled.
+    pub fn target(&self) -> Option<EntityAddr> {
+        self.target
+    }
+
+    /// This connection's `global_seq` (it changes on SESSION_RETRY_GLOBAL; a messenger
+    /// should keep its counter at least this high).
+    pub fn global_seq(&self) -> u64 {
+        self.global_seq
+    }
+
+    /// The peer's addresses as far as known: from the last ident frame, else (client) the
+    /// dialled address.
+    pub fn peer_addrs(&self) -> Option<EntityAddrVec> {
+        match (&self.session.peer, self.target) {
+            (Some(p), _) if !p.addrs.0.is_empty() => Some(p.addrs.clone()),
+            (_, Some(t)) => Some(EntityAddrVec(vec![t])),
+            _ => None,
+        }
+    }
+
+    /// Whether this connection represents a session with its peer for the purposes of a
+    /// server's lookup (Ceph registers outgoing connections at once and accepted ones when
+    /// they reply with SERVER_IDENT or SESSION_RECONNECT_OK).
+    pub fn holds_session(&self) -> bool {
+        match self.phase {
+            Phase::Closed => false,
+            _ => self.role == Role::Client || self.session.announced,
+        }
+    }
+
+    /// Moves pending outgoing bytes into `buf` (appending). Returns how many. On a ready
+    /// connection this frames queued messages (highest priority first, in batches of a few
+    /// MiB), a pending KEEPALIVE2 and, on lossless sessions with nothing else to send, a
+    /// standalone ACK. Call it when the socket can take more.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
+        if self.is_ready() {
+            if let Err(e) = self.flush_session() {
+                self.fault(e);
+            }
+        }
         let n = self.out.len();
+        if n > 0 {
+            self.tx_since_tick = true;
+        }
         if buf.is_empty() {
             std::mem::swap(buf, &mut self.out);
         } else {
@@ -275,9 +453,27 @@ impl Connection {
         n
     }
 
-    /// Whether there are bytes to send.
+    /// Whether there are bytes to send (or messages/acks that would become bytes).
     pub fn wants_transmit(&self) -> bool {
         !self.out.is_empty()
+            || (self.is_ready()
+                && (self.session.queued() > 0
+                    || self.keepalive.is_some()
+                    || (!self.session.lossy && self.session.ack_left > 0)))
+    }
+
+    /// Whether the connection wants more input now. `false` while its receive throttles are
+    /// full, while it waits for [`Connection::resolve_lookup`], and once it faulted: stop
+    /// reading the socket then. After dropping received messages (releasing throttle) or
+    /// resolving a lookup, call [`Connection::handle_input`] with an empty slice to process
+    /// bytes it kept.
+    pub fn wants_input(&self) -> bool {
+        self.error.is_none() && self.stash.is_empty() && !self.input_blocked()
+    }
+
+    /// Bytes handed to [`Connection::handle_input`] and not consumed yet.
+    pub fn pending_input(&self) -> usize {
+        self.stash.len()
     }
 
     /// Next event for the application.
@@ -285,53 +481,117 @@ impl Connection {
         self.events.pop_front()
     }
 
-    /// When [`Connection::handle_timeout`] must be called next.
+    /// When [`Connection::handle_timeout`] must be called next: the handshake deadline
+    /// (`ms_connection_ready_timeout`), then while ready the idle deadline
+    /// (`ms_connection_idle_timeout`) and the next automatic KEEPALIVE2.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.is_ready() {
-            None
-        } else {
-            self.deadline
+        if self.phase.handshaking() {
+            return self.deadline;
         }
+        if !self.is_ready() {
+            return None;
+        }
+        let mut t = None::<Instant>;
+        if !self.input_blocked() && self.stash.is_empty() {
+            t = Some(self.last_rx + self.config.idle_timeout);
+        }
+        if let Some(i) = self.config.keepalive_interval {
+            let k = self.last_tx + i;
+            t = Some(t.map_or(k, |t| t.min(k)));
+        }
+        t
     }
 
-    /// Fails the connection if the handshake deadline passed.
+    /// Advances time: fails a handshake past its deadline, faults a ready connection on
+    /// which nothing arrived for `idle_timeout`, and schedules automatic keepalives.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtoError> {
         self.check_alive()?;
-        match self.deadline {
-            Some(d) if now >= d && !self.is_ready() => {
-                Err(self.fail(ProtoError::HandshakeTimeout(self.state())))
-            }
-            _ => Ok(()),
+        self.now = now;
+        if std::mem::take(&mut self.rx_since_tick) || self.input_blocked() {
+            self.last_rx = now;
         }
-    }
-
-    /// The peer closed its side: a typed error naming where it happened.
-    pub fn handle_eof(&mut self) -> ProtoError {
-        let e = ProtoError::PeerClosed(self.state());
-        self.fail(e)
-    }
-
-    /// Queues a message; it is sent once the connection is ready. Returns nothing: sequence
-    /// numbers are assigned at send time.
-    pub fn send_message(&mut self, msg: Message) -> Result<(), ProtoError> {
-        self.check_alive()?;
-        self.pending.push_back(msg);
-        if self.is_ready() {
-            self.flush_pending()?;
+        if std::mem::take(&mut self.tx_since_tick) {
+            self.last_tx = now;
+        }
+        if self.phase.handshaking() {
+            if let Some(d) = self.deadline {
+                if now >= d {
+                    let e = ProtoError::HandshakeTimeout(self.state());
+                    return Err(self.fault(e));
+                }
+            }
+            return Ok(());
+        }
+        if !self.is_ready() {
+            return Ok(());
+        }
+        if now >= self.last_rx + self.config.idle_timeout && self.stash.is_empty() {
+            let e = ProtoError::IdleTimeout(self.config.idle_timeout);
+            return Err(self.fault(e));
+        }
+        if let Some(i) = self.config.keepalive_interval {
+            if now >= self.last_tx + i && self.keepalive.is_none() {
+                self.keepalive = Some(self.stamp());
+                self.last_tx = now;
+            }
         }
         Ok(())
     }
 
-    /// Sends KEEPALIVE2 with `stamp` (only once ready).
-    pub fn send_keepalive(&mut self, stamp: UTime) -> Result<(), ProtoError> {
-        self.check_alive()?;
-        if !self.is_ready() {
-            return Err(ProtoError::UnexpectedFrame {
-                tag: Tag::Keepalive2,
-                state: self.state(),
+    /// A keepalive stamp from the connection's clock (time since it was created).
+    fn stamp(&self) -> UTime {
+        let d = self.now.saturating_duration_since(self.created);
+        UTime {
+            sec: d.as_secs() as u32,
+            nsec: d.subsec_nanos(),
+        }
+    }
+
+    /// The peer closed its side: a typed error naming where it happened. A lossless
+    /// connection keeps its session (see [`Event::Reconnect`]).
+    pub fn handle_eof(&mut self) -> ProtoError {
+        let e = ProtoError::PeerClosed(self.state());
+        self.fault(e)
+    }
+
+    /// Queues a message (by `header.priority`); it is written once the connection is ready.
+    /// Sequence numbers are assigned when it is written. On a faulted lossless connection
+    /// the message joins the session's queue (and a parked non-server session asks to
+    /// reconnect). Fails with `QueueFull` when the session's queue bound is reached: the
+    /// caller decides whether to wait or drop; nothing blocks.
+    pub fn send_message(&mut self, mut msg: Message) -> Result<(), ProtoError> {
+        if matches!(self.phase, Phase::Closed) {
+            self.check_alive()?;
+            return Err(ProtoError::Closed(Box::new(ProtoError::PeerClosed(
+                "CLOSED",
+            ))));
+        }
+        let bytes = msg.payload_len() as u64;
+        if self.session.queued() >= self.config.max_queued_messages
+            || self.session.queued_bytes() + bytes > self.config.max_queued_bytes
+        {
+            return Err(ProtoError::QueueFull {
+                messages: self.session.queued(),
+                bytes: self.session.queued_bytes(),
             });
         }
-        self.send_control(&p::Keepalive2 { timestamp: stamp })
+        msg.header.seq = 0;
+        msg.throttle = None;
+        self.session.push(msg);
+        if matches!(self.phase, Phase::Standby) && !self.policy.server && self.can_dial() {
+            self.start_reconnect(Duration::ZERO, self.session.server_cookie != 0, 0);
+        }
+        Ok(())
+    }
+
+    /// Sends KEEPALIVE2 with `stamp`: at once when ready, otherwise as soon as the connection
+    /// becomes ready (Ceph queues it the same way).
+    pub fn send_keepalive(&mut self, stamp: UTime) -> Result<(), ProtoError> {
+        if matches!(self.phase, Phase::Closed) {
+            self.check_alive()?;
+        }
+        self.keepalive = Some(stamp);
+        Ok(())
     }
 
     fn check_alive(&self) -> Result<(), ProtoError> {
@@ -341,24 +601,194 @@ impl Connection {
         }
     }
 
-    fn fail(&mut self, e: ProtoError) -> ProtoError {
-        debug!(state = self.state(), error = %e, "connection failed");
-        self.phase = Phase::Closed;
+    /// Handles a fault per [`fault_action`] and returns `e`.
+    fn fault(&mut self, e: ProtoError) -> ProtoError {
+        if self.is_faulted() {
+            if self.error.is_none() {
+                self.error = Some(e.clone());
+            }
+            return e;
+        }
+        debug!(state = self.state(), error = %e, "connection fault");
         self.error = Some(e.clone());
+        let phase = match (&self.phase, self.role) {
+            (Phase::Ready, _) => FaultPhase::Ready,
+            (_, Role::Client) if matches!(e, ProtoError::Wait) => FaultPhase::Wait,
+            (_, Role::Client) => FaultPhase::Connecting,
+            (_, Role::Server) => FaultPhase::Accepting,
+        };
+        self.session.requeue_sent();
+        self.session.ack_left = 0;
+        let input = FaultInput {
+            lossy: self.session.lossy,
+            phase,
+            queue_empty: self.session.queued() == 0,
+            keepalive_pending: self.keepalive.is_some(),
+            policy_server: self.policy.server,
+            policy_standby: self.policy.standby,
+            has_server_cookie: self.session.server_cookie != 0,
+            attempt: self.session.attempt,
+        };
+        // A server-role connection that never took a session over has nothing to keep.
+        let action = if phase == FaultPhase::Accepting && !self.session.announced {
+            FaultAction::Close { reset: false }
+        } else {
+            fault_action(&input, self.config.initial_backoff, self.config.max_backoff)
+        };
+        match action {
+            FaultAction::Close { reset } => {
+                self.discard_session(reset, false);
+                self.phase = Phase::Closed;
+            }
+            FaultAction::Standby => self.phase = Phase::Standby,
+            FaultAction::Reconnect {
+                delay,
+                bump_connect_seq,
+                attempt,
+            } => {
+                if self.can_dial() {
+                    self.start_reconnect(delay, bump_connect_seq, attempt);
+                } else {
+                    self.phase = Phase::Standby;
+                }
+            }
+        }
         e
     }
 
-    /// Consumes received bytes. On error the connection is dead: close the socket.
-    pub fn handle_input(&mut self, mut data: &[u8]) -> Result<(), ProtoError> {
+    fn start_reconnect(&mut self, delay: Duration, bump: bool, attempt: u32) {
+        if bump {
+            self.session.connect_seq += 1;
+        }
+        self.session.attempt = attempt;
+        self.phase = Phase::Backoff;
+        self.events.push_back(Event::Reconnect { delay });
+    }
+
+    /// Drops the session's queues; reports a reset when asked and the application knew of
+    /// the session (or had messages in it).
+    fn discard_session(&mut self, report: bool, remote: bool) {
+        let announced = self.session.announced;
+        let dropped = self.session.reset();
+        if report && (announced || dropped > 0) {
+            self.events.push_back(Event::Reset { remote, dropped });
+        }
+    }
+
+    /// Whether a faulted connection could dial the peer itself.
+    fn can_dial(&self) -> bool {
+        self.reconnect_target().is_some()
+    }
+
+    fn reconnect_target(&self) -> Option<EntityAddr> {
+        match self.role {
+            Role::Client => self.target,
+            Role::Server => self
+                .session
+                .peer
+                .as_ref()
+                .and_then(|p| p.addrs.msgr2().copied())
+                .filter(|a| !a.is_blank_ip() && a.port() != 0),
+        }
+    }
+
+    /// Continues a faulted connection's session on a new client connection (after
+    /// [`Event::Reconnect`], or to dial out of STANDBY). This connection is left closed. A
+    /// server-role connection dials the peer's msgr2 address from its ident.
+    pub fn reconnect(&mut self, global_seq: u64, now: Instant) -> Result<Connection, ProtoError> {
+        if !matches!(self.phase, Phase::Backoff | Phase::Standby) {
+            return Err(ProtoError::NotFaulted(self.state()));
+        }
+        let target = self
+            .reconnect_target()
+            .ok_or(ProtoError::NoReconnectTarget)?;
+        let peer_type = self.peer_type_or_client();
+        let session = std::mem::take(&mut self.session);
+        self.phase = Phase::Closed;
+        let mut c = Self::client_with_session(
+            self.config.clone(),
+            target,
+            peer_type,
+            session,
+            global_seq,
+            now,
+        );
+        c.policy = self.policy.clone();
+        c.keepalive = self.keepalive.take();
+        c.local_nonce = self.local_nonce;
+        Ok(c)
+    }
+
+    /// Detaches the session (unacknowledged messages requeued) so the embedder can move it
+    /// elsewhere; this connection is closed without reporting a reset.
+    pub fn take_session(&mut self) -> Session {
+        self.session.requeue_sent();
+        self.session.ack_left = 0;
+        self.phase = Phase::Closed;
+        if self.error.is_none() {
+            self.error = Some(ProtoError::Replaced);
+        }
+        std::mem::take(&mut self.session)
+    }
+
+    /// Consumes received bytes. On error the socket is dead: close it (a lossless
+    /// connection keeps its session, see [`Event::Reconnect`]). Bytes that cannot be
+    /// consumed yet (see [`Connection::wants_input`]) are kept and processed on a later call.
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), ProtoError> {
         self.check_alive()?;
-        while !data.is_empty() {
-            let used = match self.step_input(data) {
-                Ok(n) => n,
-                Err(e) => return Err(self.fail(e)),
-            };
-            data = &data[used..];
+        if !data.is_empty() {
+            self.rx_since_tick = true;
+        }
+        if self.stash.is_empty() {
+            let used = self.consume(data)?;
+            if used < data.len() {
+                self.stash.extend_from_slice(&data[used..]);
+            }
+        } else {
+            let mut stash = std::mem::take(&mut self.stash);
+            stash.extend_from_slice(data);
+            let used = self.consume(&stash)?;
+            stash.drain(..used);
+            self.stash = stash;
+        }
+        if self.stash.len() > MAX_STASH {
+            let e = ProtoError::InputOverrun(self.stash.len());
+            self.stash = Vec::new();
+            return Err(self.fault(e));
         }
         Ok(())
+    }
+
+    fn consume(&mut self, mut data: &[u8]) -> Result<usize, ProtoError> {
+        let total = data.len();
+        while !data.is_empty() && !self.input_blocked() && self.error.is_none() {
+            let used = match self.step_input(data) {
+                Ok(n) => n,
+                Err(e) => return Err(self.fault(e)),
+            };
+            if used == 0 {
+                break;
+            }
+            data = &data[used..];
+        }
+        Ok(total - data.len())
+    }
+
+    fn throttles(&self) -> impl Iterator<Item = &Arc<Throttle>> {
+        std::iter::once(&self.config.dispatch_throttle)
+            .chain(self.policy.throttler_bytes.iter())
+            .chain(self.policy.throttler_messages.iter())
+    }
+
+    fn input_blocked(&self) -> bool {
+        match &self.phase {
+            Phase::AwaitLookup(_) => true,
+            Phase::Ready => {
+                self.rx.as_ref().is_some_and(|r| r.at_boundary())
+                    && self.throttles().any(|t| t.is_full())
+            }
+            _ => false,
+        }
     }
 
     fn step_input(&mut self, data: &[u8]) -> Result<usize, ProtoError> {
@@ -403,20 +833,16 @@ impl Connection {
         trace!(revision = ?self.revision, "banner exchanged");
         self.tx = TxFraming::Crc(self.revision);
         self.rx = Some(RxFraming::crc(self.revision, self.config.limits));
+        let none = EntityAddr {
+            ty: AddrType::Msgr2,
+            nonce: 0,
+            sock: None,
+        };
         let peer_addr = match self.role {
-            Role::Client => self.target.unwrap_or(EntityAddr {
-                ty: AddrType::Msgr2,
-                nonce: 0,
-                sock: None,
-            }),
-            Role::Server => match self.peer_socket {
-                Some(s) => EntityAddr::new(AddrType::Msgr2, s, 0),
-                None => EntityAddr {
-                    ty: AddrType::Msgr2,
-                    nonce: 0,
-                    sock: None,
-                },
-            },
+            Role::Client => self.target.unwrap_or(none),
+            Role::Server => self
+                .peer_socket
+                .map_or(none, |s| EntityAddr::new(AddrType::Msgr2, s, 0)),
         };
         self.phase = Phase::ExpectHello;
         self.send_control(&p::Hello {
@@ -425,7 +851,16 @@ impl Connection {
         })
     }
 
+    /// Frames a control payload. On a ready connection, messages the application queued
+    /// earlier go first, so the wire order follows the order things happened.
     fn send_control<P: ControlPayload>(&mut self, payload: &P) -> Result<(), ProtoError> {
+        if self.is_ready() {
+            self.flush_session()?;
+        }
+        self.frame_control(payload)
+    }
+
+    fn frame_control<P: ControlPayload>(&mut self, payload: &P) -> Result<(), ProtoError> {
         let bytes = payload.to_bytes();
         let start = self.out.len();
         self.tx
@@ -464,10 +899,12 @@ impl Connection {
                     missing: m.features,
                 })
             }
-            (Phase::ExpectServerIdent, c) if is_session_frame(c.tag()) => {
-                Err(ProtoError::SessionUnsupported(c.tag()))
+            (Phase::ExpectServerIdent | Phase::ExpectReconnectReply, Control::Wait(_)) => {
+                Err(ProtoError::Wait)
             }
+            (Phase::ExpectReconnectReply, c) => self.on_reconnect_reply(c, unexpected),
             (Phase::ExpectClientIdent, Control::ClientIdent(c)) => self.on_client_ident(c),
+            (Phase::ExpectClientIdent, Control::SessionReconnect(r)) => self.on_reconnect(r),
             (Phase::Ready, c) => {
                 self.phase = Phase::Ready;
                 self.on_ready_control(c)
@@ -475,396 +912,35 @@ impl Connection {
             _ => Err(unexpected),
         }
     }
-}
-
-fn is_session_frame(tag: Tag) -> bool {
-    matches!(
-        tag,
-        Tag::Wait
-            | Tag::SessionReset
-            | Tag::SessionRetry
-            | Tag::SessionRetryGlobal
-            | Tag::SessionReconnectOk
-    )
-}
-
-impl Connection {
-    fn my_type(&self) -> EntityType {
-        self.config.name.ty
-    }
-
-    fn peer_type_or_client(&self) -> EntityType {
-        self.peer_type.unwrap_or(EntityType::Client)
-    }
-
-    fn on_hello(&mut self, h: p::Hello) -> Result<(), ProtoError> {
-        match self.role {
-            Role::Client => {
-                let expected = self.peer_type_or_client();
-                if expected != EntityType::Any && h.entity_type != expected {
-                    return Err(ProtoError::WrongPeerType {
-                        expected,
-                        got: h.entity_type,
-                    });
-                }
-                self.peer_type = Some(h.entity_type);
-                self.my_addr_seen_by_peer = Some(h.peer_addr);
-                let provider = self.config.client_auth.clone().ok_or(ProtoError::NoAuth)?;
-                let method = *provider.methods().first().ok_or(ProtoError::NoAuth)?;
-                let auth = provider
-                    .start(method, h.entity_type)
-                    .ok_or(ProtoError::NoAuth)?;
-                self.send_auth_request(auth, vec![method])
-            }
-            Role::Server => {
-                self.peer_type = Some(h.entity_type);
-                self.my_addr_seen_by_peer = Some(h.peer_addr);
-                self.phase = Phase::ExpectAuthRequest { rejected: 0 };
-                Ok(())
-            }
-        }
-    }
-
-    fn send_auth_request(
-        &mut self,
-        mut auth: Box<dyn ClientAuth>,
-        tried: Vec<u32>,
-    ) -> Result<(), ProtoError> {
-        let method = auth.method();
-        let preferred_modes =
-            self.config
-                .modes
-                .for_peer(self.my_type(), self.peer_type_or_client(), method);
-        if preferred_modes.is_empty() {
-            return Err(ProtoError::NoUsableMode { method });
-        }
-        let auth_payload = auth.request()?;
-        self.send_control(&p::AuthRequest {
-            method,
-            preferred_modes,
-            auth_payload,
-        })?;
-        self.phase = Phase::ExpectAuthReply { auth, tried };
-        Ok(())
-    }
-
-    fn on_auth_reply(
-        &mut self,
-        mut auth: Box<dyn ClientAuth>,
-        mut tried: Vec<u32>,
-        c: Control,
-    ) -> Result<(), ProtoError> {
-        match c {
-            Control::AuthReplyMore(r) => {
-                let auth_payload = auth.reply_more(&r.auth_payload)?;
-                self.send_control(&p::AuthRequestMore { auth_payload })?;
-                self.phase = Phase::ExpectAuthReply { auth, tried };
-                Ok(())
-            }
-            Control::AuthBadMethod(b) => {
-                debug!(method = b.method, result = b.result, allowed = ?b.allowed_methods, "auth bad method");
-                let provider = self.config.client_auth.clone().ok_or(ProtoError::NoAuth)?;
-                let (me, peer) = (self.my_type(), self.peer_type_or_client());
-                let next = provider.methods().into_iter().find(|m| {
-                    b.allowed_methods.contains(m)
-                        && !tried.contains(m)
-                        && self
-                            .config
-                            .modes
-                            .for_peer(me, peer, *m)
-                            .iter()
-                            .any(|x| b.allowed_modes.contains(x))
-                });
-                let Some(method) = next.and_then(|m| provider.start(m, peer).map(|a| (m, a)))
-                else {
-                    return Err(ProtoError::AuthRejected {
-                        method: b.method,
-                        result: b.result,
-                        allowed_methods: b.allowed_methods,
-                        allowed_modes: b.allowed_modes,
-                    });
-                };
-                tried.push(method.0);
-                self.send_auth_request(method.1, tried)
-            }
-            Control::AuthDone(d) => {
-                let offered = self.config.modes.for_peer(
-                    self.my_type(),
-                    self.peer_type_or_client(),
-                    auth.method(),
-                );
-                if !offered.contains(&d.con_mode) {
-                    return Err(ProtoError::BadMode(d.con_mode));
-                }
-                let result = auth.done(d.global_id, d.con_mode, &d.auth_payload)?;
-                let t = self.transcript.take().unwrap_or_default();
-                self.signed_tx = t.tx;
-                self.switch_mode(d.con_mode, &result.connection_secret)?;
-                let sha256 = auth_signature(&result.session_key, &t.rx);
-                self.auth = Some((auth.method(), result));
-                self.send_control(&p::AuthSignature { sha256 })?;
-                self.phase = Phase::ExpectSignature;
-                Ok(())
-            }
-            other => Err(ProtoError::UnexpectedFrame {
-                tag: other.tag(),
-                state: "AUTH_CONNECTING",
-            }),
-        }
-    }
-
-    fn on_auth_request(&mut self, r: p::AuthRequest, rejected: u32) -> Result<(), ProtoError> {
-        let provider = self.config.server_auth.clone().ok_or(ProtoError::NoAuth)?;
-        let peer = self.peer_type_or_client();
-        if !provider.methods(peer).contains(&r.method) {
-            return self.bad_method(r.method, EOPNOTSUPP, rejected);
-        }
-        let allowed = self.config.modes.for_peer(self.my_type(), peer, r.method);
-        let Some(con_mode) = r
-            .preferred_modes
-            .iter()
-            .copied()
-            .find(|m| allowed.contains(m))
-        else {
-            return self.bad_method(r.method, EOPNOTSUPP, rejected);
-        };
-        let Some(mut auth) = provider.start(r.method, peer) else {
-            return self.bad_method(r.method, EOPNOTSUPP, rejected);
-        };
-        let step = auth.request(con_mode, &r.auth_payload);
-        self.on_server_step(step, auth, con_mode, rejected)
-    }
-
-    fn bad_method(&mut self, method: u32, result: i32, rejected: u32) -> Result<(), ProtoError> {
-        let provider = self.config.server_auth.clone().ok_or(ProtoError::NoAuth)?;
-        let peer = self.peer_type_or_client();
-        let allowed_methods = provider.methods(peer);
-        let allowed_modes = allowed_methods
-            .first()
-            .map(|m| self.config.modes.for_peer(self.my_type(), peer, *m))
-            .unwrap_or_default();
-        self.send_control(&p::AuthBadMethod {
-            method,
-            result,
-            allowed_methods: allowed_methods.clone(),
-            allowed_modes: allowed_modes.clone(),
-        })?;
-        if rejected + 1 >= MAX_AUTH_ATTEMPTS {
-            return Err(ProtoError::AuthRejected {
-                method,
-                result,
-                allowed_methods,
-                allowed_modes,
-            });
-        }
-        self.phase = Phase::ExpectAuthRequest {
-            rejected: rejected + 1,
-        };
-        Ok(())
-    }
-
-    fn on_server_step(
-        &mut self,
-        step: ServerStep,
-        auth: Box<dyn ServerAuth>,
-        con_mode: u32,
-        rejected: u32,
-    ) -> Result<(), ProtoError> {
-        match step {
-            ServerStep::More(auth_payload) => {
-                self.send_control(&p::AuthReplyMore { auth_payload })?;
-                self.phase = Phase::ExpectAuthRequestMore { auth, con_mode };
-                Ok(())
-            }
-            ServerStep::Done { payload, result } => {
-                self.send_control(&p::AuthDone {
-                    global_id: result.global_id,
-                    con_mode,
-                    auth_payload: payload,
-                })?;
-                let t = self.transcript.take().unwrap_or_default();
-                self.signed_tx = t.tx;
-                self.switch_mode(con_mode, &result.connection_secret)?;
-                let sha256 = auth_signature(&result.session_key, &t.rx);
-                self.auth = Some((auth.method(), result));
-                self.send_control(&p::AuthSignature { sha256 })?;
-                self.phase = Phase::ExpectSignature;
-                Ok(())
-            }
-            ServerStep::Reject(errno) => self.bad_method(auth.method(), errno, rejected),
-        }
-    }
-
-    fn switch_mode(&mut self, con_mode: u32, secret: &[u8]) -> Result<(), ProtoError> {
-        if con_mode == CON_MODE_SECURE {
-            let (tx, rx) = crate::framing::secure(
-                self.revision,
-                secret,
-                self.role == Role::Server,
-                self.config.limits,
-            )?;
-            self.tx = tx;
-            self.rx = Some(rx);
-        }
-        Ok(())
-    }
-
-    fn session_key(&self) -> &[u8] {
-        self.auth.as_ref().map_or(&[], |(_, r)| &r.session_key)
-    }
-
-    fn on_signature(&mut self, s: p::AuthSignature) -> Result<(), ProtoError> {
-        if !verify_auth_signature(self.session_key(), &self.signed_tx, &s.sha256) {
-            return Err(ProtoError::BadSignature);
-        }
-        self.signed_tx = Vec::new();
-        match self.role {
-            Role::Client => {
-                self.send_client_ident()?;
-                self.phase = Phase::ExpectServerIdent;
-            }
-            Role::Server => self.phase = Phase::ExpectClientIdent,
-        }
-        Ok(())
-    }
-
-    /// Our address vector for CLIENT_IDENT: the configured one, or (for a client that does not
-    /// listen) one TYPE_ANY address with the IP the peer saw, port 0 and our nonce.
-    fn client_addrs(&self) -> EntityAddrVec {
-        if !self.config.my_addrs.0.is_empty() {
-            return self.config.my_addrs.clone();
-        }
-        let ip = self
-            .my_addr_seen_by_peer
-            .and_then(|a| a.sock)
-            .map_or(IpAddr::from([0, 0, 0, 0]), |s| s.ip());
-        let nonce = if self.config.nonce != 0 {
-            self.config.nonce
-        } else {
-            (random_u64() as u32).max(1)
-        };
-        EntityAddrVec(vec![EntityAddr::new(
-            AddrType::Any,
-            SocketAddr::new(ip, 0),
-            nonce,
-        )])
-    }
-
-    fn send_client_ident(&mut self) -> Result<(), ProtoError> {
-        let peer = self.peer_type_or_client();
-        let policy = (self.config.policy)(peer);
-        let target_addr = self.target.unwrap_or(EntityAddr {
-            ty: AddrType::Msgr2,
-            nonce: 0,
-            sock: None,
-        });
-        let ident = p::ClientIdent {
-            addrs: self.client_addrs(),
-            target_addr,
-            gid: self.config.gid,
-            global_seq: self.global_seq,
-            supported_features: self.config.supported_features,
-            required_features: policy.features_required | FEATURE_MSG_ADDR2,
-            flags: if policy.lossy { IDENT_FLAG_LOSSY } else { 0 },
-            client_cookie: random_u64().max(1),
-        };
-        self.send_control(&ident)
-    }
-
-    fn peer_info(&self, gid: i64, addrs: EntityAddrVec, features: u64, lossy: bool) -> PeerInfo {
-        let (method, result) = self.auth.clone().unwrap_or_default();
-        PeerInfo {
-            entity_type: self.peer_type_or_client(),
-            gid,
-            addrs,
-            name: result.peer_name,
-            features,
-            revision: self.revision,
-            con_mode: result.con_mode,
-            auth_method: method,
-            global_id: result.global_id,
-            lossy,
-            my_addr_seen_by_peer: self.my_addr_seen_by_peer,
-        }
-    }
-
-    fn on_server_ident(&mut self, s: p::ServerIdent) -> Result<(), ProtoError> {
-        let target = self.target.unwrap_or(EntityAddr {
-            ty: AddrType::Msgr2,
-            nonce: 0,
-            sock: None,
-        });
-        if !s.addrs.contains(&target) {
-            return Err(ProtoError::ServerAddrMismatch {
-                target: target.to_string(),
-                addrs: s.addrs.to_string(),
-            });
-        }
-        let missing = s.required_features & !self.config.supported_features;
-        if missing != 0 {
-            return Err(ProtoError::MissingFeatures { missing });
-        }
-        let policy = (self.config.policy)(self.peer_type_or_client());
-        let missing = (policy.features_required | FEATURE_MSG_ADDR2) & !s.supported_features;
-        if missing != 0 {
-            return Err(ProtoError::MissingFeatures { missing });
-        }
-        let info = self.peer_info(
-            s.gid,
-            s.addrs,
-            s.supported_features & self.config.supported_features,
-            s.flags & IDENT_FLAG_LOSSY != 0,
-        );
-        self.become_ready(info)
-    }
-
-    fn on_client_ident(&mut self, c: p::ClientIdent) -> Result<(), ProtoError> {
-        let ours = &self.config.my_addrs;
-        if !ours.0.is_empty() && !ours.contains(&c.target_addr) {
-            return Err(ProtoError::NotUs {
-                target: c.target_addr.to_string(),
-                ours: ours.to_string(),
-            });
-        }
-        let policy = (self.config.policy)(self.peer_type_or_client());
-        let required = policy.features_required | FEATURE_MSG_ADDR2;
-        let missing = required & !c.supported_features;
-        if missing != 0 {
-            self.send_control(&p::IdentMissingFeatures { features: missing })?;
-            return Err(ProtoError::MissingFeatures { missing });
-        }
-        let ident = p::ServerIdent {
-            addrs: self.config.my_addrs.clone(),
-            gid: self.config.gid,
-            global_seq: self.global_seq,
-            supported_features: self.config.supported_features,
-            required_features: required,
-            flags: if policy.lossy { IDENT_FLAG_LOSSY } else { 0 },
-            server_cookie: if policy.lossy { 0 } else { random_u64().max(1) },
-        };
-        self.send_control(&ident)?;
-        let info = self.peer_info(
-            c.gid,
-            c.addrs,
-            c.supported_features & self.config.supported_features,
-            policy.lossy,
-        );
-        self.become_ready(info)
-    }
 
     fn become_ready(&mut self, info: PeerInfo) -> Result<(), ProtoError> {
-        debug!(peer = ?info.entity_type, mode = info.con_mode, revision = ?info.revision, "ready");
+        debug!(peer = ?info.entity_type, mode = info.con_mode, revision = ?info.revision,
+            reconnected = info.reconnected, in_seq = self.session.in_seq,
+            out_seq = self.session.out_seq, "ready");
         self.peer = Some(info.clone());
         self.phase = Phase::Ready;
+        self.session.attempt = 0;
+        self.session.announced = true;
+        self.deadline = None;
+        self.last_rx = self.now;
+        self.last_tx = self.now;
         self.events.push_back(Event::Ready(info));
-        self.flush_pending()
+        Ok(())
     }
 
-    fn flush_pending(&mut self) -> Result<(), ProtoError> {
-        while let Some(mut m) = self.pending.pop_front() {
-            self.out_seq += 1;
-            m.header.seq = self.out_seq;
-            m.header.ack_seq = self.in_seq;
+    /// Frames what the session has to send: keepalive, queued messages, a standalone ACK.
+    fn flush_session(&mut self) -> Result<(), ProtoError> {
+        if let Some(stamp) = self.keepalive.take() {
+            self.frame_control(&p::Keepalive2 { timestamp: stamp })?;
+        }
+        while self.out.len() < TX_BATCH {
+            let Some(mut m) = self.session.pop() else {
+                break;
+            };
+            self.session.out_seq += 1;
+            m.header.seq = self.session.out_seq;
+            m.header.ack_seq = self.session.in_seq;
+            self.session.ack_left = 0;
             let header = m.header.to_bytes();
             self.tx.frame(
                 Tag::Message,
@@ -876,6 +952,28 @@ impl Connection {
                 ],
                 &mut self.out,
             )?;
+            if !self.session.lossy {
+                self.session.sent.push_back(m);
+            }
+        }
+        if !self.session.lossy && self.session.ack_left > 0 && self.session.queued() == 0 {
+            self.session.ack_left = 0;
+            let seq = self.session.in_seq;
+            self.frame_control(&p::Ack { seq })?;
+        }
+        Ok(())
+    }
+
+    /// An ack from the peer (frame or piggybacked): it may not cover messages never sent.
+    fn on_ack(&mut self, seq: u64) -> Result<(), ProtoError> {
+        if seq > self.session.out_seq {
+            return Err(ProtoError::AckBeyondSent {
+                ack: seq,
+                out_seq: self.session.out_seq,
+            });
+        }
+        if !self.session.lossy {
+            self.session.ack(seq);
         }
         Ok(())
     }
@@ -891,21 +989,41 @@ impl Connection {
             tag: Tag::Message,
             error,
         })?;
-        if header.seq <= self.in_seq {
+        if header.seq <= self.session.in_seq {
             debug!(
                 seq = header.seq,
-                in_seq = self.in_seq,
+                in_seq = self.session.in_seq,
                 "dropping duplicate message"
             );
             return Ok(());
         }
-        self.in_seq = header.seq;
+        if header.seq > self.session.in_seq + 1 {
+            debug!(
+                seq = header.seq,
+                in_seq = self.session.in_seq,
+                "missed message? (sequence gap tolerated as Ceph does)"
+            );
+        }
+        self.on_ack(header.ack_seq)?;
+        self.session.in_seq = header.seq;
+        if !self.session.lossy {
+            self.session.ack_left += 1;
+        }
         let [_, front, middle, data] = f.segments;
+        let size = (front.len() + middle.len() + data.len()) as u64;
+        let mut held = vec![(self.config.dispatch_throttle.clone(), size)];
+        if let Some(t) = &self.policy.throttler_bytes {
+            held.push((t.clone(), size));
+        }
+        if let Some(t) = &self.policy.throttler_messages {
+            held.push((t.clone(), 1));
+        }
         self.events.push_back(Event::Message(Message {
             header,
             front,
             middle,
             data,
+            throttle: Some(Arc::new(ThrottleGuard::take(held))),
         }));
         Ok(())
     }
@@ -923,7 +1041,7 @@ impl Connection {
                 self.events.push_back(Event::KeepaliveAck(k.timestamp));
                 Ok(())
             }
-            Control::Ack(_) => Ok(()),
+            Control::Ack(a) => self.on_ack(a.seq),
             other => Err(ProtoError::UnexpectedFrame {
                 tag: other.tag(),
                 state: "READY",
