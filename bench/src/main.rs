@@ -3,6 +3,7 @@
 //! Today it has `dump`, which decodes captured msgr2 byte streams. `bench`, `ping` and
 //! `server` arrive with the engine and handshake work.
 
+mod bench;
 mod dump;
 mod ping;
 mod server;
@@ -39,6 +40,9 @@ enum Cmd {
     Ping(ping::PingArgs),
     /// Accept connections as a mon-style endpoint and print one JSON line per event.
     Server(server::ServerArgs),
+    /// Throughput and latency: raw TCP vs msgr2 crc vs secure, on loopback (no arguments) or
+    /// across processes and hosts (`bench server` / `bench client`).
+    Bench(bench::BenchArgs),
 }
 
 fn report(cmd: &str, r: Result<(), String>) -> ExitCode {
@@ -71,5 +75,6 @@ fn main() -> ExitCode {
         ),
         Cmd::Ping(a) => report("ping", ping::run(a)),
         Cmd::Server(a) => report("server", server::run(a)),
+        Cmd::Bench(a) => report("bench", bench::run(a)),
     }
 }

@@ -1,0 +1,188 @@
+//! Per-thread CPU accounting and core pinning.
+//!
+//! Each side of a run (client, server) has a [`CpuSide`]: the threads working for that side
+//! register themselves, and the side's CPU time is the sum of their per-thread CPU clocks
+//! (user + system, read from `/proc/self/task/TID/schedstat`, or `stat` ticks where schedstat
+//! is missing). A thread that exits adds its final figure to the side's tally first, so short
+//! lived per-connection threads are counted too. Kernel work done on a thread's behalf (the
+//! TCP send path, loopback receive processing in softirq context on the sending CPU) lands in
+//! that thread's system time, which is what "CPU seconds per GB" is meant to include.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The kernel thread id of the calling thread.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// CPU time of the calling thread in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn own_thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// CPU time of thread `tid` of this process in nanoseconds, or `None` if it has exited.
+pub fn thread_cpu_ns(tid: i32) -> Option<u64> {
+    if let Ok(s) = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")) {
+        if let Some(ns) = s.split_whitespace().next().and_then(|f| f.parse().ok()) {
+            return Some(ns);
+        }
+    }
+    // Fallback: utime + stime in clock ticks (fields 14 and 15, after the `(comm)` field).
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    Some((utime + stime).saturating_mul(1_000_000_000) / hz)
+}
+
+/// The threads of one side and the CPU time of those that already exited.
+#[derive(Debug, Default)]
+pub struct CpuSide {
+    live: Mutex<Vec<i32>>,
+    exited_ns: AtomicU64,
+}
+
+/// Registration of the calling thread with a [`CpuSide`]; dropping it (on the same thread)
+/// moves the thread's CPU time into the side's tally of exited threads.
+#[derive(Debug)]
+pub struct CpuGuard {
+    side: Arc<CpuSide>,
+    tid: i32,
+}
+
+impl CpuSide {
+    /// A new, empty side.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Registers the calling thread until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> CpuGuard {
+        let tid = gettid();
+        if let Ok(mut l) = self.live.lock() {
+            l.push(tid);
+        }
+        CpuGuard {
+            side: self.clone(),
+            tid,
+        }
+    }
+
+    /// Registers a thread for good (a long-lived engine core thread, say).
+    #[allow(dead_code)] // for the engine transport
+    pub fn register(&self, tid: i32) {
+        if let Ok(mut l) = self.live.lock() {
+            if !l.contains(&tid) {
+                l.push(tid);
+            }
+        }
+    }
+
+    /// Total CPU nanoseconds of the side's threads, live and exited.
+    ///
+    /// Read under the side's lock, so a thread leaving at the same moment is counted exactly
+    /// once (as live or as exited).
+    pub fn total_ns(&self) -> u64 {
+        let Ok(live) = self.live.lock() else {
+            return self.exited_ns.load(Ordering::Acquire);
+        };
+        let mut total = self.exited_ns.load(Ordering::Acquire);
+        for &tid in live.iter() {
+            total = total.saturating_add(thread_cpu_ns(tid).unwrap_or(0));
+        }
+        total
+    }
+}
+
+impl Drop for CpuGuard {
+    fn drop(&mut self) {
+        let live = self.side.live.lock();
+        let ns = if gettid() == self.tid {
+            own_thread_cpu_ns()
+        } else {
+            thread_cpu_ns(self.tid).unwrap_or(0)
+        };
+        self.side.exited_ns.fetch_add(ns, Ordering::AcqRel);
+        if let Ok(mut l) = live {
+            l.retain(|t| *t != self.tid);
+        }
+    }
+}
+
+/// Pins the calling thread to `core` (best effort: the error is returned for the caller to
+/// report once, the run goes on unpinned).
+pub fn pin_to(core: usize) -> Result<(), std::io::Error> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set; CPU_SET writes within it for
+    // core < CPU_SETSIZE, which we check.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if core >= libc::CPU_SETSIZE as usize {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: as in `pin_to`; sched_getaffinity fills the set we own.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return vec![0];
+        }
+        let v: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect();
+        if v.is_empty() {
+            vec![0]
+        } else {
+            v
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exited_threads_are_counted() {
+        let side = CpuSide::new();
+        let s = side.clone();
+        std::thread::spawn(move || {
+            let _g = s.enter();
+            let t = std::time::Instant::now();
+            let mut x = 0u64;
+            while t.elapsed().as_millis() < 30 {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
+            std::hint::black_box(x);
+        })
+        .join()
+        .ok();
+        assert!(side.total_ns() > 5_000_000, "{}", side.total_ns());
+        assert!(thread_cpu_ns(gettid()).is_some());
+    }
+}

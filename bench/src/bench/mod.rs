@@ -1,0 +1,531 @@
+//! `msgr2 bench`: throughput and latency of msgr2 crc and secure modes against a raw TCP
+//! baseline moving the same bytes, in the same run.
+//!
+//! With no arguments it runs a loopback matrix (4 KiB, 64 KiB, 4 MiB × raw, crc, secure)
+//! with the server and client in this process on different cores and prints one table row
+//! per cell. `msgr2 bench server --listen …` and `msgr2 bench client --connect …` split the
+//! two sides across processes or hosts with the same options and output.
+//!
+//! Workload: the client keeps `--depth` messages in flight on each of `--conns` connections;
+//! each message is a data segment of the cell's size behind a small header; the server
+//! answers each with a small reply carrying its tid. Latency is send → reply; throughput
+//! counts payload bytes client → server (GB = 1e9 bytes). CPU seconds per GB come from the
+//! per-thread CPU clocks of each side's threads ([`cpu`]). The transport is behind
+//! [`transport::Transport`]; the workload, statistics and output code do not know which one
+//! runs.
+
+pub mod cpu;
+pub mod error;
+pub mod plot;
+pub mod report;
+pub mod spec;
+pub mod transport;
+pub mod wire;
+pub mod workload;
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
+
+use self::cpu::CpuSide;
+use self::error::BenchError;
+use self::report::{CellResult, Measure, RunInfo};
+use self::spec::{size_label, Mode};
+use self::transport::{
+    BenchKeys, ConnectOptions, ServeOptions, Target, Transport, DEFAULT_TRANSPORT,
+};
+use self::workload::{new_histogram, ConnWorkload, Progress};
+
+/// Options of `msgr2 bench` (shared by its `server` and `client` forms).
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Run only one side (default: both, over loopback, in this process).
+    #[command(subcommand)]
+    side: Option<Side>,
+    #[command(flatten)]
+    opts: Opts,
+}
+
+/// The two-process forms.
+#[derive(clap::Subcommand, Debug)]
+enum Side {
+    /// Serve bench clients until killed: msgr2 (crc and secure) on `--listen`, raw on
+    /// `--raw-listen`.
+    Server {
+        /// msgr2 address vector to listen on, e.g. `[v2:0.0.0.0:3300/0]` (port 0 picks one).
+        #[arg(long)]
+        listen: String,
+        /// Raw-mode `IP:PORT` (default: the msgr2 port + 1 on the same IP; ephemeral if the
+        /// msgr2 port is 0).
+        #[arg(long)]
+        raw_listen: Option<String>,
+    },
+    /// Run the cells against a `msgr2 bench server`.
+    Client {
+        /// The server's msgr2 address, as `msgr2 bench server` printed it.
+        #[arg(long)]
+        connect: String,
+        /// The server's raw-mode `IP:PORT` (default: msgr2 port + 1).
+        #[arg(long)]
+        raw_connect: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct Opts {
+    /// Message sizes (bytes, or with K/M/G: binary units).
+    #[arg(long, global = true, default_value = "4K,64K,4M")]
+    sizes: String,
+    /// Modes to run; `raw` is the baseline every ratio refers to.
+    #[arg(long, global = true, default_value = "raw,crc,secure")]
+    modes: String,
+    /// Connections per cell.
+    #[arg(long, global = true, default_value_t = 1)]
+    conns: usize,
+    /// Messages in flight per connection.
+    #[arg(long, global = true, default_value_t = 16)]
+    depth: usize,
+    /// Seconds per cell.
+    #[arg(long, global = true, default_value_t = 5.0)]
+    duration: f64,
+    /// CPUs to use (`0,1`, `0-3`); a loopback run gives the first half to the server and the
+    /// rest to the client. Default: every CPU this process may use.
+    #[arg(long, global = true)]
+    cores: Option<String>,
+    /// Write the results as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Draw throughput and latency against size, per mode, into this SVG file.
+    #[arg(long, global = true)]
+    plot: Option<PathBuf>,
+    /// Round trips at depth 1 (latency) instead of streaming at `--depth`.
+    #[arg(long, global = true)]
+    ping_pong: bool,
+    /// How bytes move: `engine` (io_uring) or `blocking` (std threads and sockets).
+    #[arg(long, global = true, default_value = DEFAULT_TRANSPORT)]
+    transport: String,
+    /// Keyring holding `client.bench`'s key (default: a fresh key for a loopback run, the
+    /// well-known bench key for server/client runs).
+    #[arg(long, global = true)]
+    keyring: Option<PathBuf>,
+}
+
+/// A validated run plan.
+#[derive(Debug, Clone)]
+struct Plan {
+    sizes: Vec<u64>,
+    modes: Vec<Mode>,
+    conns: usize,
+    depth: usize,
+    duration: Duration,
+}
+
+impl Opts {
+    fn plan(&self) -> Result<Plan, BenchError> {
+        let sizes = spec::parse_sizes(&self.sizes)?;
+        let mut modes = spec::parse_modes(&self.modes)?;
+        // Raw first, so every row can show its ratio as soon as it is printed.
+        modes.sort();
+        if !(self.duration.is_finite() && self.duration > 0.0 && self.duration <= 86_400.0) {
+            return Err(BenchError::Usage(format!(
+                "--duration {} (expected seconds > 0)",
+                self.duration
+            )));
+        }
+        if self.conns == 0 || self.conns > 4096 {
+            return Err(BenchError::Usage("--conns must be 1..=4096".into()));
+        }
+        if self.depth == 0 || self.depth > 65_536 {
+            return Err(BenchError::Usage("--depth must be 1..=65536".into()));
+        }
+        let depth = if self.ping_pong { 1 } else { self.depth };
+        let in_flight = sizes
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(0)
+            .saturating_mul((depth * self.conns) as u64);
+        if in_flight > 8 << 30 {
+            return Err(BenchError::Usage(format!(
+                "{} in flight (size × depth × conns) is over 8 GiB",
+                size_label(in_flight)
+            )));
+        }
+        Ok(Plan {
+            sizes,
+            modes,
+            conns: self.conns,
+            depth,
+            duration: Duration::from_secs_f64(self.duration),
+        })
+    }
+
+    fn cores(&self) -> Result<Vec<usize>, BenchError> {
+        match &self.cores {
+            Some(s) => spec::parse_cores(s),
+            None => Ok(cpu::allowed_cpus()),
+        }
+    }
+}
+
+/// Runs `msgr2 bench` as the command line asked.
+pub fn run(a: BenchArgs) -> Result<(), String> {
+    let r = match &a.side {
+        None => run_local(&a.opts),
+        Some(Side::Server { listen, raw_listen }) => {
+            run_server(&a.opts, listen, raw_listen.as_deref())
+        }
+        Some(Side::Client {
+            connect,
+            raw_connect,
+        }) => run_client(&a.opts, connect, raw_connect.as_deref()),
+    };
+    r.map_err(|e| e.to_string())
+}
+
+fn keys(opts: &Opts, local: bool) -> Result<BenchKeys, BenchError> {
+    match &opts.keyring {
+        Some(p) => BenchKeys::from_keyring(p),
+        None if local => BenchKeys::generate(),
+        None => Ok(BenchKeys::well_known()),
+    }
+}
+
+fn run_local(opts: &Opts) -> Result<(), BenchError> {
+    let plan = opts.plan()?;
+    let transport = transport::by_name(&opts.transport)?;
+    let (server_cores, client_cores) = spec::split_cores(&opts.cores()?);
+    let keys = keys(opts, true)?;
+    let max_size = plan.sizes.iter().copied().max().unwrap_or(0);
+    let server = transport.serve(&ServeOptions {
+        listen: parse_addrvec("[v2:127.0.0.1:0/0]")?,
+        raw_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        cores: server_cores.clone(),
+        keys: keys.clone(),
+        cpu: CpuSide::new(),
+        max_size,
+    })?;
+    let target = server.target();
+    let info = RunInfo {
+        role: "local",
+        transport: transport.name(),
+        conns: plan.conns,
+        depth: plan.depth,
+        duration_s: plan.duration.as_secs_f64(),
+        ping_pong: opts.ping_pong,
+        server_cores,
+        client_cores: client_cores.clone(),
+    };
+    let copts = ConnectOptions {
+        conns: plan.conns,
+        cores: client_cores,
+        keys,
+        cpu: CpuSide::new(),
+        max_size,
+    };
+    let r = run_cells(transport.as_ref(), &target, &plan, &copts, &info, opts);
+    server.shutdown();
+    r
+}
+
+fn run_client(opts: &Opts, connect: &str, raw_connect: Option<&str>) -> Result<(), BenchError> {
+    let plan = opts.plan()?;
+    let transport = transport::by_name(&opts.transport)?;
+    let msgr2 = target_addr(connect)?;
+    let sock = msgr2
+        .sock
+        .ok_or_else(|| BenchError::Usage(format!("--connect {connect:?} has no IP and port")))?;
+    let raw = match raw_connect {
+        Some(s) => parse_sock(s, "--raw-connect")?,
+        None => SocketAddr::new(sock.ip(), sock.port().wrapping_add(1)),
+    };
+    let cores = opts.cores()?;
+    let info = RunInfo {
+        role: "client",
+        transport: transport.name(),
+        conns: plan.conns,
+        depth: plan.depth,
+        duration_s: plan.duration.as_secs_f64(),
+        ping_pong: opts.ping_pong,
+        server_cores: Vec::new(),
+        client_cores: cores.clone(),
+    };
+    let copts = ConnectOptions {
+        conns: plan.conns,
+        cores,
+        keys: keys(opts, false)?,
+        cpu: CpuSide::new(),
+        max_size: plan.sizes.iter().copied().max().unwrap_or(0),
+    };
+    run_cells(
+        transport.as_ref(),
+        &Target { msgr2, raw },
+        &plan,
+        &copts,
+        &info,
+        opts,
+    )
+}
+
+fn run_server(opts: &Opts, listen: &str, raw_listen: Option<&str>) -> Result<(), BenchError> {
+    let transport = transport::by_name(&opts.transport)?;
+    let addrs = parse_addrvec(listen)?;
+    let sock = addrs
+        .msgr2()
+        .and_then(|a| a.sock)
+        .ok_or_else(|| BenchError::Usage(format!("--listen {listen:?} has no v2 IP:PORT")))?;
+    let raw_listen = match raw_listen {
+        Some(s) => parse_sock(s, "--raw-listen")?,
+        None if sock.port() == 0 => SocketAddr::new(sock.ip(), 0),
+        None => SocketAddr::new(sock.ip(), sock.port().wrapping_add(1)),
+    };
+    let cores = opts.cores()?;
+    let server = transport.serve(&ServeOptions {
+        listen: addrs,
+        raw_listen,
+        cores: cores.clone(),
+        keys: keys(opts, false)?,
+        cpu: CpuSide::new(),
+        // A server does not know the client's sizes: accept up to the frame limit.
+        max_size: spec::MAX_SIZE,
+    })?;
+    let t = server.target();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "msgr2 bench server: msgr2 [{}] raw {} (transport {}, cores {:?})",
+        t.msgr2,
+        t.raw,
+        transport.name(),
+        cores
+    );
+    let _ = writeln!(
+        out,
+        "client: msgr2 bench client --connect '[{}]' --raw-connect {}",
+        t.msgr2, t.raw
+    );
+    let _ = out.flush();
+    drop(out);
+    loop {
+        std::thread::park();
+    }
+}
+
+fn parse_addrvec(s: &str) -> Result<EntityAddrVec, BenchError> {
+    let t = s.trim();
+    let v = if t.starts_with('[') {
+        t.parse::<EntityAddrVec>().map_err(|e| e.to_string())
+    } else {
+        t.parse::<EntityAddr>()
+            .map(|a| EntityAddrVec(vec![a]))
+            .map_err(|e| e.to_string())
+    };
+    v.map_err(|e| BenchError::Usage(format!("address {s:?}: {e}")))
+}
+
+fn target_addr(s: &str) -> Result<EntityAddr, BenchError> {
+    parse_addrvec(s)?
+        .msgr2()
+        .copied()
+        .ok_or_else(|| BenchError::Usage(format!("{s:?} has no v2 address")))
+}
+
+fn parse_sock(s: &str, opt: &str) -> Result<SocketAddr, BenchError> {
+    s.trim()
+        .parse()
+        .map_err(|e| BenchError::Usage(format!("{opt} {s:?}: {e} (expected IP:PORT)")))
+}
+
+/// Writes the progress line to stderr: redrawn in place on a terminal, one line per cell
+/// otherwise.
+struct ProgressLine {
+    tty: bool,
+}
+
+impl ProgressLine {
+    fn update(&self, text: &str) {
+        if self.tty {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[K{text}");
+            let _ = e.flush();
+        }
+    }
+
+    fn start(&self, label: &str) {
+        if self.tty {
+            self.update(&format!("{label} connecting…"));
+        } else {
+            eprintln!("{label}");
+        }
+    }
+
+    fn clear(&self) {
+        if self.tty {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[K");
+            let _ = e.flush();
+        }
+    }
+}
+
+fn run_cells(
+    transport: &dyn Transport,
+    target: &Target,
+    plan: &Plan,
+    copts: &ConnectOptions,
+    info: &RunInfo,
+    opts: &Opts,
+) -> Result<(), BenchError> {
+    let progress = ProgressLine {
+        tty: std::io::stderr().is_terminal(),
+    };
+    let total = plan.sizes.len() * plan.modes.len();
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "msgr2 bench: transport {}, {} conn(s) × depth {}{}, {:.1} s per cell, cores server {:?} client {:?}",
+        info.transport,
+        plan.conns,
+        plan.depth,
+        if opts.ping_pong { " (ping-pong)" } else { "" },
+        plan.duration.as_secs_f64(),
+        info.server_cores,
+        info.client_cores,
+    );
+    let _ = writeln!(out, "{}", report::table_header());
+    let _ = out.flush();
+    let mut cells: Vec<CellResult> = Vec::with_capacity(total);
+    for &size in &plan.sizes {
+        for &mode in &plan.modes {
+            let label = format!(
+                "msgr2 bench: [{}/{total}] {} {}",
+                cells.len() + 1,
+                size_label(size),
+                mode
+            );
+            progress.start(&label);
+            let r = run_cell(transport, target, size, mode, plan, copts, &|t| {
+                progress.update(&format!("{label} {t}"))
+            });
+            progress.clear();
+            let m =
+                r.map_err(|e| BenchError::Peer(format!("cell {} {mode}: {e}", size_label(size))))?;
+            cells.push(CellResult::new(size, mode, &m));
+            report::fill_ratios(&mut cells);
+            if let Some(c) = cells.last() {
+                let _ = writeln!(out, "{}", report::table_row(c));
+                let _ = out.flush();
+            }
+        }
+    }
+    let _ = writeln!(out, "{}", report::TABLE_NOTE);
+    if let Some(path) = &opts.json {
+        let doc = report::document(info, &cells);
+        let text = serde_json::to_string_pretty(&doc)?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| BenchError::io(format!("write {}", path.display()), e))?;
+    }
+    if let Some(path) = &opts.plot {
+        let title = format!(
+            "msgr2 bench ({}, {} conn × depth {}, {})",
+            info.transport,
+            plan.conns,
+            plan.depth,
+            report::utc_now()
+        );
+        plot::draw(path, &title, &cells)?;
+    }
+    Ok(())
+}
+
+/// Runs one cell: connect, snapshot CPU on both sides, run the workloads for the cell's
+/// duration, drain, snapshot again.
+fn run_cell(
+    transport: &dyn Transport,
+    target: &Target,
+    size: u64,
+    mode: Mode,
+    plan: &Plan,
+    copts: &ConnectOptions,
+    show: &(dyn Fn(&str) + Sync),
+) -> Result<Measure, BenchError> {
+    let mut conns = transport.connect(target, mode, copts)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress: Vec<Arc<Progress>> = (0..plan.conns)
+        .map(|_| Arc::new(Progress::default()))
+        .collect();
+    let workloads: Vec<ConnWorkload> = progress
+        .iter()
+        .map(|p| ConnWorkload::new(size, plan.depth, stop.clone(), p.clone()))
+        .collect();
+    let s0 = conns.server_cpu_ns()?;
+    let c0 = copts.cpu.total_ns();
+    let t0 = Instant::now();
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut last = Instant::now();
+            while !done.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(50));
+                let el = t0.elapsed();
+                if el >= plan.duration {
+                    stop.store(true, Ordering::Release);
+                }
+                if last.elapsed() >= Duration::from_millis(250) {
+                    last = Instant::now();
+                    let bytes: u64 = progress
+                        .iter()
+                        .map(|p| p.bytes.load(Ordering::Relaxed))
+                        .sum();
+                    let msgs: u64 = progress
+                        .iter()
+                        .map(|p| p.msgs.load(Ordering::Relaxed))
+                        .sum();
+                    let secs = el.as_secs_f64().max(1e-9);
+                    show(&format!(
+                        "{:.1}/{:.1} s  {:.3} GB/s  {:.0} msgs/s{}",
+                        secs.min(plan.duration.as_secs_f64()),
+                        plan.duration.as_secs_f64(),
+                        bytes as f64 / secs / 1e9,
+                        msgs as f64 / secs,
+                        if el >= plan.duration {
+                            "  draining"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        });
+        let r = conns.run(workloads);
+        stop.store(true, Ordering::Release);
+        done.store(true, Ordering::Release);
+        r
+    });
+    let elapsed = t0.elapsed();
+    let c1 = copts.cpu.total_ns();
+    let workloads = result?;
+    let s1 = conns.server_cpu_ns()?;
+    drop(conns);
+    let mut hist = new_histogram();
+    let (mut bytes, mut msgs) = (0, 0);
+    for w in &workloads {
+        bytes += w.bytes;
+        msgs += w.msgs;
+        hist.add(&w.hist)
+            .map_err(|e| BenchError::Peer(format!("histogram merge: {e}")))?;
+    }
+    Ok(Measure {
+        bytes,
+        msgs,
+        elapsed_s: elapsed.as_secs_f64(),
+        hist,
+        client_cpu_ns: c1.saturating_sub(c0),
+        server_cpu_ns: s1.saturating_sub(s0),
+    })
+}
