@@ -4,6 +4,8 @@
 //! Ceph's `AuthRegistry::get_supported_modes` does; the server picks the first mode of the
 //! client's list that it allows.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -232,6 +234,71 @@ impl Default for Policy {
     }
 }
 
+/// The messenger-wide connection counter (Ceph's `AsyncMessenger::global_seq`): every
+/// outgoing attempt and every SERVER_IDENT takes a fresh value, so a server can tell a stale
+/// connection from a newer one. Shared by all connections with the same [`Config`].
+#[derive(Debug, Default)]
+pub struct GlobalSeq(AtomicU64);
+
+impl GlobalSeq {
+    /// The next value (`get_global_seq()`).
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The next value above both the counter and `at_least` (`get_global_seq(x)`).
+    pub fn next_after(&self, at_least: u64) -> u64 {
+        self.observe(at_least);
+        self.next()
+    }
+
+    /// Raises the counter to at least `v` (a value the embedder handed out itself).
+    pub fn observe(&self, v: u64) {
+        self.0.fetch_max(v, Ordering::Relaxed);
+    }
+
+    /// The last value handed out.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Policies per peer entity type with a default (Ceph's `PolicySet`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicySet {
+    /// The policy for types without their own.
+    pub default: Policy,
+    /// Per-type policies.
+    pub by_type: BTreeMap<EntityType, Policy>,
+}
+
+impl PolicySet {
+    /// Every peer type gets `default`.
+    pub fn new(default: Policy) -> Self {
+        Self {
+            default,
+            by_type: BTreeMap::new(),
+        }
+    }
+
+    /// The policy towards peers of type `peer`.
+    pub fn get(&self, peer: EntityType) -> &Policy {
+        self.by_type.get(&peer).unwrap_or(&self.default)
+    }
+
+    /// Sets the policy towards peers of type `peer`.
+    pub fn set(&mut self, peer: EntityType, policy: Policy) -> &mut Self {
+        self.by_type.insert(peer, policy);
+        self
+    }
+
+    /// Builder form of [`PolicySet::set`].
+    pub fn with(mut self, peer: EntityType, policy: Policy) -> Self {
+        self.set(peer, policy);
+        self
+    }
+}
+
 /// Everything a connection needs to know about its own side.
 #[derive(Clone)]
 pub struct Config {
@@ -255,8 +322,8 @@ pub struct Config {
     pub server_auth: Option<Arc<dyn ServerAuthProvider>>,
     /// Frame size limits.
     pub limits: Limits,
-    /// Policy for each peer type: returns the policy towards `peer`.
-    pub policy: fn(EntityType) -> Policy,
+    /// Policy for each peer type (Ceph's `set_policy`/`set_default_policy`).
+    pub policies: PolicySet,
     /// `ms_connection_ready_timeout` in seconds: the whole handshake must finish in this time.
     pub ready_timeout_secs: u64,
     /// `ms_connection_idle_timeout`: a ready connection on which nothing arrives for this long
@@ -278,6 +345,10 @@ pub struct Config {
     pub max_queued_messages: usize,
     /// Largest number of payload bytes queued (not yet written) on one session.
     pub max_queued_bytes: u64,
+    /// The messenger-wide `global_seq` counter. The `global_seq` passed to
+    /// [`crate::Connection::client`] / [`crate::Connection::server`] raises it; SERVER_IDENT
+    /// and SESSION_RETRY_GLOBAL take fresh values from it.
+    pub global_seq: Arc<GlobalSeq>,
     /// Server side: ask the embedder for an existing session with the same peer
     /// ([`crate::Event::Lookup`]) when a CLIENT_IDENT or SESSION_RECONNECT arrives. Without it
     /// every peer is new and every reconnect is answered with SESSION_RESET(full).
@@ -303,7 +374,7 @@ impl Config {
             client_auth: None,
             server_auth: None,
             limits: Limits::default(),
-            policy: |_| Policy::default(),
+            policies: PolicySet::default(),
             ready_timeout_secs: 10,
             idle_timeout: Duration::from_secs(900),
             keepalive_interval: None,
@@ -313,7 +384,15 @@ impl Config {
             max_queued_messages: 65536,
             max_queued_bytes: 1 << 30,
             session_lookup: false,
+            global_seq: Arc::new(GlobalSeq::default()),
         }
+    }
+}
+
+impl Config {
+    /// The policy towards peers of type `peer`.
+    pub fn policy(&self, peer: EntityType) -> Policy {
+        self.policies.get(peer).clone()
     }
 }
 
@@ -325,6 +404,7 @@ impl std::fmt::Debug for Config {
             .field("my_addrs", &self.my_addrs)
             .field("banner", &self.banner)
             .field("modes", &self.modes)
+            .field("policies", &self.policies)
             .finish_non_exhaustive()
     }
 }

@@ -23,7 +23,7 @@ pub mod message;
 pub mod session;
 pub mod throttle;
 
-pub use config::{Config, ModeConfig, Policy};
+pub use config::{Config, GlobalSeq, ModeConfig, Policy, PolicySet};
 pub use connection::{Connection, Event, ExistingFate, Lookup, PeerInfo, Role};
 pub use error::ProtoError;
 pub use message::Message;

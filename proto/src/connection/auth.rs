@@ -40,7 +40,7 @@ impl Connection {
             }
             Role::Server => {
                 self.peer_type = Some(h.entity_type);
-                self.policy = (self.config.policy)(h.entity_type);
+                self.policy = self.config.policy(h.entity_type);
                 self.session.lossy = self.policy.lossy;
                 self.my_addr_seen_by_peer = Some(h.peer_addr);
                 self.phase = Phase::ExpectAuthRequest { rejected: 0 };

@@ -242,7 +242,10 @@ impl Connection {
                 global_seq,
             } => {
                 self.session.connect_seq = connect_seq;
-                self.global_seq = global_seq;
+                if global_seq != self.global_seq {
+                    // get_global_seq(x): above both the messenger's counter and x
+                    self.global_seq = self.config.global_seq.next_after(global_seq - 1);
+                }
                 self.send_reconnect()?;
                 self.phase = Phase::ExpectReconnectReply;
                 Ok(())
@@ -514,6 +517,8 @@ impl Connection {
         } else {
             random_u64().max(1)
         };
+        // a fresh value: newer than any connection we dialled before (stale detection)
+        self.global_seq = self.config.global_seq.next();
         let ident = p::ServerIdent {
             addrs: self.config.my_addrs.clone(),
             gid: self.config.gid,

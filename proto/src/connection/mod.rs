@@ -153,6 +153,8 @@ enum Phase {
     ExpectReconnectReply,
     ExpectClientIdent,
     AwaitLookup(Box<Pending>),
+    /// Transient while a handshake frame is processed (its phase moved out).
+    Busy,
     Ready,
     Backoff,
     Standby,
@@ -172,6 +174,7 @@ impl Phase {
             Phase::ExpectReconnectReply => "SESSION_RECONNECTING",
             Phase::ExpectClientIdent => "SESSION_ACCEPTING",
             Phase::AwaitLookup(_) => "SESSION_LOOKUP",
+            Phase::Busy => "HANDSHAKE",
             Phase::Ready => "READY",
             Phase::Backoff => "BACKOFF",
             Phase::Standby => "STANDBY",
@@ -261,6 +264,7 @@ impl Connection {
     fn new(role: Role, config: Arc<Config>, global_seq: u64, now: Instant) -> Self {
         let mut out = Vec::with_capacity(256);
         config.banner.encode(&mut out);
+        config.global_seq.observe(global_seq);
         let deadline = Some(now + Duration::from_secs(config.ready_timeout_secs));
         let local_nonce = if config.nonce != 0 {
             config.nonce
@@ -307,7 +311,7 @@ impl Connection {
     }
 
     /// A client connection to `target` (the peer's exact msgr2 address, nonce included), a
-    /// peer of type `peer_type`, starting a new session under `config.policy(peer_type)`.
+    /// peer of type `peer_type`, starting a new session under `config.policies`.
     /// `global_seq` comes from the messenger's counter.
     pub fn client(
         config: Arc<Config>,
@@ -316,7 +320,7 @@ impl Connection {
         global_seq: u64,
         now: Instant,
     ) -> Self {
-        let policy = (config.policy)(peer_type);
+        let policy = config.policy(peer_type);
         let session = Session::new(policy.lossy);
         Self::client_with_session(config, target, peer_type, session, global_seq, now)
     }
@@ -333,7 +337,7 @@ impl Connection {
         global_seq: u64,
         now: Instant,
     ) -> Self {
-        let policy = (config.policy)(peer_type);
+        let policy = config.policy(peer_type);
         let mut c = Self::new(Role::Client, config, global_seq, now);
         c.target = Some(target);
         c.peer_type = Some(peer_type);
@@ -879,7 +883,7 @@ impl Connection {
         let ctl = Control::decode(tag, f.segment(0))
             .map_err(|error| ProtoError::Payload { tag, error })?;
         trace!(state = self.state(), %tag, "frame");
-        let phase = std::mem::replace(&mut self.phase, Phase::Closed);
+        let phase = std::mem::replace(&mut self.phase, Phase::Busy);
         let state = phase.name();
         let unexpected = ProtoError::UnexpectedFrame { tag, state };
         match (phase, ctl) {
@@ -909,7 +913,10 @@ impl Connection {
                 self.phase = Phase::Ready;
                 self.on_ready_control(c)
             }
-            _ => Err(unexpected),
+            (p, _) => {
+                self.phase = p;
+                Err(unexpected)
+            }
         }
     }
 
