@@ -1,12 +1,61 @@
 //! # msgr2-engine
 //!
-//! Will hold the thread-per-core io_uring runtime (one pinned reactor and one ring per core,
-//! registered buffer arenas, provided-buffer rings, zero-copy sends) and the public
-//! `Messenger` API an OSD-style daemon embeds; the engine drives `msgr2-proto` and never
-//! parses bytes itself. That is the engine issue's work.
+//! A thread-per-core io_uring runtime and the `Messenger` API an OSD-style daemon embeds. The
+//! engine drives the sans-IO [`msgr2_proto::Connection`] (or, for the `raw` baseline, the
+//! 16-byte [`msgr2_codec::raw`] framing) and never parses msgr2 bytes itself.
 //!
-//! Until then [`blocking`] drives one `msgr2_proto::Connection` over a blocking
-//! `std::net::TcpStream`: enough for the `msgr2 ping` / `msgr2 server` tools and the real-Ceph
-//! interop tests of the handshake.
+//! ## Threads and rings
+//! One reactor thread per chosen core, pinned with `core_affinity`. Each builds its own
+//! io_uring with `SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN | TASKRUN_FLAG | SUBMIT_ALL`
+//! (falling back to a plain ring with a warning when the kernel refuses), a sparse fixed-file
+//! table for its sockets, its buffer arena registered once, and a provided-buffer ring.
+//! Nothing but that thread ever touches the ring. Each loop iteration reaps every
+//! completion, drains the cross-core queues, runs timers, then flushes every connection
+//! with pending output (one send or sendmsg per connection carrying all its pending frames)
+//! and submits everything with one `io_uring_enter` that also reaps.
+//!
+//! ## Buffers
+//! The per-core arena (one mapping, registered with `IORING_REGISTER_BUFFERS`) has slab
+//! classes of 4096-aligned slots handed out as reference-counted handles. Its receive class
+//! backs the provided-buffer ring used by multishot recv on every connection; the staging
+//! class coalesces small raw-mode messages into contiguous registered buffers.
+//! `SEND_ZC` (with `IORING_SEND_ZC_REPORT_USAGE`, fixed buffers when the batch is one arena
+//! slot) is used above [`MessengerBuilder::send_zc_threshold`]; it is off by default because
+//! on loopback the kernel copies anyway and zero-copy measured slower (see `examples/
+//! sendzc_probe.rs`). The batch stays alive until the kernel's notification.
+//!
+//! ## Cross-core path
+//! A connection, its protocol state and its queues live on one core. [`ConnHandle::send`]
+//! on the owner's reactor (i.e. from its dispatcher) is applied directly after the callback
+//! returns; from another core of the same messenger it goes through the per-core-pair SPSC
+//! ring (one hop); from any other thread through the owner's injector queue. The target is
+//! woken through its eventfd only when it announced that it sleeps (a flag checked after a
+//! SeqCst fence on both sides), so a busy core is never interrupted.
+//!
+//! ## Accept steering
+//! All listening sockets belong to the first core, which runs one multishot accept per
+//! socket and deals accepted sockets round-robin over the cores (the fd crosses once, in the
+//! core-pair ring, before any byte is read; the target registers it in its own fixed-file
+//! table). Round-robin, not SO_REUSEPORT hashing, so that placement is deterministic and
+//! balanced and so that one core can later steer by session: a lossless *reconnect*
+//! (SESSION_RECONNECT, not yet produced by `msgr2-proto`) is only recognisable after the
+//! banner, HELLO and auth exchange, so it will be handled where it lands and, when the
+//! session (cookie → core map kept by the accepting core) lives elsewhere, the live socket
+//! and its `Connection` (which is `Send`) will be moved to the session's core through the same
+//! ring — Crimson's "mover" without its cross-core ordering sequence, since nothing else is
+//! in flight for a connection that has not reached READY.
 
+mod api;
+mod arena;
+mod bind;
 pub mod blocking;
+mod bufring;
+mod error;
+mod policy;
+mod reactor;
+mod spsc;
+
+pub use api::{ConnHandle, Counters, Dispatcher, Messenger, MessengerBuilder, CON_MODE_RAW};
+pub use bind::{BindOptions, BindSpec, MON_PORT_LEGACY, MON_PORT_MSGR2};
+pub use error::EngineError;
+pub use msgr2_proto::{Message, ModeConfig, PeerInfo, Policy};

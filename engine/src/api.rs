@@ -1,0 +1,816 @@
+//! The public Messenger API: builder, dispatcher trait, connection handles, counters.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
+use msgr2_codec::entity::{EntityName, EntityType};
+use msgr2_codec::frame::Limits;
+use msgr2_crypto::auth::{NoneClientProvider, NoneServerProvider};
+use msgr2_crypto::cephx::{
+    CephxClientProvider, CephxServerProvider, MonServerContext, TicketStore,
+};
+use msgr2_crypto::keyring::Keyring;
+use msgr2_proto::{Config, Message, ModeConfig, PeerInfo, Policy};
+use tracing::info;
+
+use crate::bind::{bind_all, BindSpec};
+use crate::error::EngineError;
+use crate::reactor::{self, ReactorConfig};
+use crate::spsc::Spsc;
+
+/// `PeerInfo::con_mode` of a raw-baseline connection (no msgr2 framing at all).
+pub const CON_MODE_RAW: u32 = 0;
+
+/// Receives a core's connection events. One instance per core, created on that core by the
+/// factory given to [`MessengerBuilder::dispatcher`]; it is only ever called from that core's
+/// reactor thread, so it needs no locking and need not be `Send`.
+///
+/// Callbacks run inside the reactor loop: keep them short. [`ConnHandle::send`] called from a
+/// callback is queued and applied when the callback returns (directly for connections of this
+/// core, through the core-pair queue otherwise), before the next submission.
+pub trait Dispatcher {
+    /// A message arrived on `conn`.
+    fn on_message(&mut self, conn: &ConnHandle, msg: Message);
+    /// An outgoing connection completed its handshake.
+    fn on_connect(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
+        let _ = (conn, peer);
+    }
+    /// An accepted connection completed its handshake.
+    fn on_accept(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
+        let _ = (conn, peer);
+    }
+    /// The connection failed (peer closed, protocol error, handshake timeout); it is closed.
+    /// Not called after [`ConnHandle::mark_down`] or at shutdown.
+    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+        let _ = (conn, error);
+    }
+}
+
+/// A dispatcher that drops everything (the default when none is configured).
+struct NullDispatcher;
+impl Dispatcher for NullDispatcher {
+    fn on_message(&mut self, _conn: &ConnHandle, _msg: Message) {}
+}
+
+pub(crate) type Factory = dyn Fn(usize) -> Box<dyn Dispatcher> + Send + Sync;
+
+/// Work sent to a core.
+pub(crate) enum Cmd {
+    /// Queue a message on a connection.
+    Send { id: u64, msg: Message },
+    /// Close a connection without a reset callback.
+    MarkDown { id: u64 },
+    /// Open an outgoing connection owned by the target core.
+    Connect {
+        handle: ConnHandle,
+        target: EntityAddr,
+        peer_type: EntityType,
+    },
+    /// Take over an accepted socket.
+    Adopt { fd: OwnedFd, peer: SocketAddr },
+    /// Drain and stop.
+    Shutdown,
+}
+
+/// Per-core counters: written by their core only (plain load + store, no locked
+/// instructions), summed on read.
+#[derive(Default)]
+pub(crate) struct CoreCounters {
+    pub send_messages: AtomicU64,
+    pub recv_messages: AtomicU64,
+    pub send_bytes: AtomicU64,
+    pub recv_bytes: AtomicU64,
+    pub active_connections: AtomicU64,
+    pub created_connections: AtomicU64,
+    pub conns_crc: AtomicU64,
+    pub conns_secure: AtomicU64,
+    pub conns_raw: AtomicU64,
+    pub conns_rev0: AtomicU64,
+    pub conns_rev1: AtomicU64,
+    pub connection_errors: AtomicU64,
+    pub dropped_messages: AtomicU64,
+    pub enters: AtomicU64,
+    pub sqes: AtomicU64,
+    pub cqes: AtomicU64,
+    pub sleeps: AtomicU64,
+    pub wakeups_sent: AtomicU64,
+    pub cross_core_cmds: AtomicU64,
+    pub send_ops: AtomicU64,
+    pub zc_sends: AtomicU64,
+    pub zc_copied: AtomicU64,
+    pub recv_rearms: AtomicU64,
+    pub arena_bytes: AtomicU64,
+    pub arena_registered: AtomicU64,
+    pub arena_leaked_bytes: AtomicU64,
+    /// Bytes of arena slots currently lent out (shared with the arena).
+    pub arena_in_use: Arc<AtomicU64>,
+}
+
+/// Single-writer add.
+#[inline]
+pub(crate) fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Single-writer subtract.
+#[inline]
+pub(crate) fn drop_by(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+}
+
+/// A snapshot of the messenger's counters, summed over its cores. The `msgr_*` names are
+/// Ceph's (`MsgrPerfCounters.h`); the rest describe the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Messages queued for sending.
+    pub msgr_send_messages: u64,
+    /// Messages received and dispatched.
+    pub msgr_recv_messages: u64,
+    /// Bytes written to sockets (framing included).
+    pub msgr_send_bytes: u64,
+    /// Bytes read from sockets (framing included).
+    pub msgr_recv_bytes: u64,
+    /// Connections currently open.
+    pub msgr_active_connections: u64,
+    /// Connections created (outgoing and accepted).
+    pub msgr_created_connections: u64,
+    /// Ready connections by negotiated mode: crc.
+    pub conns_mode_crc: u64,
+    /// Ready connections by negotiated mode: secure.
+    pub conns_mode_secure: u64,
+    /// Ready connections by negotiated mode: raw baseline.
+    pub conns_mode_raw: u64,
+    /// Ready connections by framing revision: msgr2.0.
+    pub conns_rev0: u64,
+    /// Ready connections by framing revision: msgr2.1.
+    pub conns_rev1: u64,
+    /// Connections that failed (reset, protocol error, connect failure).
+    pub connection_errors: u64,
+    /// Messages dropped because their connection was already closed.
+    pub dropped_messages: u64,
+    /// `io_uring_enter` calls.
+    pub ring_enters: u64,
+    /// Submission entries pushed.
+    pub ring_sqes: u64,
+    /// Completions reaped.
+    pub ring_cqes: u64,
+    /// Times a reactor went to sleep waiting for completions.
+    pub reactor_sleeps: u64,
+    /// eventfd writes to wake a sleeping core.
+    pub wakeups_sent: u64,
+    /// Commands that crossed cores (sends, connects, adopted sockets).
+    pub cross_core_cmds: u64,
+    /// Send/sendmsg operations submitted.
+    pub send_ops: u64,
+    /// Zero-copy sends submitted.
+    pub zc_sends: u64,
+    /// Zero-copy sends the kernel reported it copied anyway (`IORING_NOTIF_USAGE_ZC_COPIED`).
+    pub zc_copied: u64,
+    /// Multishot receives re-armed (buffer ring ran dry, or the kernel ended them).
+    pub recv_rearms: u64,
+    /// Arena bytes mapped, all cores.
+    pub arena_bytes: u64,
+    /// Cores whose arena is registered with their ring.
+    pub arena_registered_cores: u64,
+    /// Arena bytes lent out right now (0 when idle and after shutdown).
+    pub arena_in_use_bytes: u64,
+    /// Arena bytes still lent out when a core stopped (a leak; should be 0).
+    pub arena_leaked_bytes: u64,
+}
+
+impl Counters {
+    fn add(&mut self, c: &CoreCounters) {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        self.msgr_send_messages += l(&c.send_messages);
+        self.msgr_recv_messages += l(&c.recv_messages);
+        self.msgr_send_bytes += l(&c.send_bytes);
+        self.msgr_recv_bytes += l(&c.recv_bytes);
+        self.msgr_active_connections += l(&c.active_connections);
+        self.msgr_created_connections += l(&c.created_connections);
+        self.conns_mode_crc += l(&c.conns_crc);
+        self.conns_mode_secure += l(&c.conns_secure);
+        self.conns_mode_raw += l(&c.conns_raw);
+        self.conns_rev0 += l(&c.conns_rev0);
+        self.conns_rev1 += l(&c.conns_rev1);
+        self.connection_errors += l(&c.connection_errors);
+        self.dropped_messages += l(&c.dropped_messages);
+        self.ring_enters += l(&c.enters);
+        self.ring_sqes += l(&c.sqes);
+        self.ring_cqes += l(&c.cqes);
+        self.reactor_sleeps += l(&c.sleeps);
+        self.wakeups_sent += l(&c.wakeups_sent);
+        self.cross_core_cmds += l(&c.cross_core_cmds);
+        self.send_ops += l(&c.send_ops);
+        self.zc_sends += l(&c.zc_sends);
+        self.zc_copied += l(&c.zc_copied);
+        self.recv_rearms += l(&c.recv_rearms);
+        self.arena_bytes += l(&c.arena_bytes);
+        self.arena_registered_cores += l(&c.arena_registered);
+        self.arena_in_use_bytes += l(&c.arena_in_use);
+        self.arena_leaked_bytes += l(&c.arena_leaked_bytes);
+    }
+}
+
+/// What one core shares with the others.
+pub(crate) struct CoreShared {
+    pub cpu: usize,
+    pub eventfd: File,
+    pub sleeping: AtomicBool,
+    pub injector: Mutex<Vec<Cmd>>,
+    pub injected: AtomicBool,
+    pub counters: CoreCounters,
+}
+
+/// Everything the cores of one messenger share.
+pub(crate) struct Shared {
+    /// Unique per messenger in this process (thread-local routing key).
+    pub id: usize,
+    pub cores: Vec<CoreShared>,
+    /// `queues[from][to]`: the SPSC ring from core `from` to core `to` (unused when equal).
+    pub queues: Vec<Vec<Spsc<Cmd>>>,
+    pub next_conn: AtomicU64,
+    pub next_core: AtomicUsize,
+    pub global_seq: AtomicU64,
+    pub stopped: AtomicBool,
+}
+
+impl Shared {
+    /// Wakes core `idx` if it sleeps (or is about to).
+    pub(crate) fn notify(&self, idx: usize, from: Option<&CoreCounters>) {
+        fence(Ordering::SeqCst);
+        let c = &self.cores[idx];
+        if c.sleeping.load(Ordering::Relaxed) && c.sleeping.swap(false, Ordering::AcqRel) {
+            let _ = (&c.eventfd).write(&1u64.to_ne_bytes());
+            if let Some(f) = from {
+                bump(&f.wakeups_sent, 1);
+            }
+        }
+    }
+
+    /// Queues `cmd` for core `idx` from a thread that is not one of our reactors.
+    pub(crate) fn inject(&self, idx: usize, cmd: Cmd) {
+        let c = &self.cores[idx];
+        match c.injector.lock() {
+            Ok(mut q) => q.push(cmd),
+            Err(poisoned) => poisoned.into_inner().push(cmd),
+        }
+        c.injected.store(true, Ordering::Release);
+        self.notify(idx, None);
+    }
+}
+
+thread_local! {
+    /// On a reactor thread: (messenger id, core index).
+    pub(crate) static CURRENT: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+    /// Commands issued by dispatcher callbacks on this reactor thread: (target core, cmd).
+    pub(crate) static OUTBOX: RefCell<Vec<(usize, Cmd)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Routes a command to core `idx`: through the thread-local outbox on our own reactors (the
+/// reactor applies it directly or pushes it on the core-pair SPSC ring), else through the
+/// target's injector.
+pub(crate) fn route(shared: &Arc<Shared>, idx: usize, cmd: Cmd) {
+    if let Some((mid, _me)) = CURRENT.get() {
+        if mid == shared.id {
+            OUTBOX.with(|o| o.borrow_mut().push((idx, cmd)));
+            return;
+        }
+    }
+    shared.inject(idx, cmd);
+}
+
+pub(crate) struct ConnShared {
+    pub id: u64,
+    pub core: usize,
+    pub shared: Arc<Shared>,
+    pub info: OnceLock<PeerInfo>,
+    pub closed: AtomicBool,
+}
+
+/// A cheap, cloneable handle to one connection, usable from any thread.
+///
+/// The connection lives on one core (its owner). [`ConnHandle::send`] on that core's reactor
+/// is applied directly; from another core it crosses once, through the core-pair SPSC ring;
+/// from any other thread it goes through the owner's injector queue. Messages sent from one
+/// thread to one connection keep their order.
+#[derive(Clone)]
+pub struct ConnHandle(pub(crate) Arc<ConnShared>);
+
+impl std::fmt::Debug for ConnHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnHandle")
+            .field("id", &self.0.id)
+            .field("core", &self.core())
+            .finish()
+    }
+}
+
+impl PartialEq for ConnHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for ConnHandle {}
+
+impl ConnHandle {
+    /// Queues `msg`. Fails only if the connection or the messenger is already closed; a
+    /// connection that fails later reports it through [`Dispatcher::on_reset`].
+    ///
+    /// In raw mode only `header.tid`, `header.msg_type` (carried in the raw flags) and `data`
+    /// travel; `front` and `middle` are not sent.
+    pub fn send(&self, msg: Message) -> Result<(), EngineError> {
+        if self.0.closed.load(Ordering::Relaxed) {
+            return Err(EngineError::ConnectionClosed(self.0.id));
+        }
+        if self.0.shared.stopped.load(Ordering::Relaxed) {
+            return Err(EngineError::Shutdown);
+        }
+        route(
+            &self.0.shared,
+            self.0.core,
+            Cmd::Send { id: self.0.id, msg },
+        );
+        Ok(())
+    }
+
+    /// Closes the connection, dropping whatever is still queued, without a reset callback.
+    pub fn mark_down(&self) {
+        if !self.0.closed.swap(true, Ordering::AcqRel) {
+            route(&self.0.shared, self.0.core, Cmd::MarkDown { id: self.0.id });
+        }
+    }
+
+    /// The CPU (as given to [`MessengerBuilder::cores`]) of the core that owns the connection.
+    pub fn core(&self) -> usize {
+        self.0.shared.cores[self.0.core].cpu
+    }
+
+    /// Unique id within the messenger.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// What the handshake negotiated (mode, revision, features, peer identity), once ready.
+    /// `con_mode` is [`CON_MODE_RAW`] on raw-baseline connections.
+    pub fn peer_info(&self) -> Option<&PeerInfo> {
+        self.0.info.get()
+    }
+
+    /// Whether the connection is closed (failed, marked down or shut down).
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// How authentication is configured.
+#[derive(Clone)]
+enum AuthSpec {
+    None,
+    Keyring(Keyring),
+}
+
+/// Builds a [`Messenger`].
+pub struct MessengerBuilder {
+    name: EntityName,
+    binds: Vec<BindSpec>,
+    cores: Option<Vec<usize>>,
+    auth: AuthSpec,
+    modes: ModeConfig,
+    policies: HashMap<EntityType, Policy>,
+    raw: bool,
+    factory: Option<Arc<Factory>>,
+    pub(crate) rc: ReactorConfig,
+}
+
+impl MessengerBuilder {
+    /// A messenger for entity `name` with Ceph's defaults: no listening address, every
+    /// available core, auth none, Ceph's mode lists, lossy policies, msgr2 framing.
+    pub fn new(name: EntityName) -> Self {
+        let mut rc = ReactorConfig::default();
+        if std::env::var_os("MSGR2_ENGINE_DISABLE_URING").is_some_and(|v| v != "0") {
+            rc.simulate_no_uring = true;
+        }
+        if let Some(v) = std::env::var("MSGR2_ENGINE_MEMLOCK_LIMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            rc.memlock_limit_override = Some(v);
+        }
+        if let Some(v) = std::env::var("MSGR2_SEND_ZC_THRESHOLD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            rc.send_zc_threshold = Some(v);
+        }
+        Self {
+            name,
+            binds: Vec::new(),
+            cores: None,
+            auth: AuthSpec::None,
+            modes: ModeConfig::default(),
+            policies: HashMap::new(),
+            raw: false,
+            factory: None,
+            rc,
+        }
+    }
+
+    /// Adds addresses to listen on: an address vector string (`[v2:127.0.0.1:6800/0]`,
+    /// `v2:127.0.0.1:0`, `127.0.0.1:0`; port 0 picks a free port in
+    /// `ms_bind_port_min..=ms_bind_port_max`) or [`BindOptions`] with Ceph's `ms_bind_*`
+    /// options. May be called more than once.
+    pub fn bind(mut self, spec: impl Into<BindSpec>) -> Self {
+        self.binds.push(spec.into());
+        self
+    }
+
+    /// The cores to run on, one pinned reactor thread each (default: every core this process
+    /// may use).
+    pub fn cores(mut self, cores: Vec<usize>) -> Self {
+        self.cores = Some(cores);
+        self
+    }
+
+    /// Authenticate with AUTH_NONE (both roles). This is the default.
+    pub fn auth_none(mut self) -> Self {
+        self.auth = AuthSpec::None;
+        self
+    }
+
+    /// Authenticate with cephx from `keyring`: as a client with our own entry (if present),
+    /// and as a mon-style server for the entities in it (they need `mon` caps), so peers
+    /// dialling us should use [`EntityType::Mon`] as the peer type.
+    pub fn keyring(mut self, keyring: Keyring) -> Self {
+        self.auth = AuthSpec::Keyring(keyring);
+        self
+    }
+
+    /// Connection modes (`ms_*_mode`).
+    pub fn modes(mut self, modes: ModeConfig) -> Self {
+        self.modes = modes;
+        self
+    }
+
+    /// Policy towards peers of type `peer` (Ceph's `Messenger::Policy`: lossy/lossless,
+    /// server, standby, resetcheck, required features, receive throttles). Types without one
+    /// get `Policy::lossy_client(0)`.
+    pub fn policy(mut self, peer: EntityType, policy: Policy) -> Self {
+        self.policies.insert(peer, policy);
+        self
+    }
+
+    /// Use the raw baseline transport (16-byte header + payload, no handshake, no msgr2
+    /// framing) instead of msgr2.
+    pub fn raw(mut self, raw: bool) -> Self {
+        self.raw = raw;
+        self
+    }
+
+    /// The per-core dispatcher factory, called once on each core's thread with the core's CPU.
+    pub fn dispatcher(
+        mut self,
+        factory: impl Fn(usize) -> Box<dyn Dispatcher> + Send + Sync + 'static,
+    ) -> Self {
+        self.factory = Some(Arc::new(factory));
+        self
+    }
+
+    /// Frame limits (default: 256 MiB per message).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.rc.limits = limits;
+        self
+    }
+
+    /// Bytes of the per-core buffer arena (rounded; default 24 MiB: 16 MiB of 64 KiB receive
+    /// buffers plus send staging). Registration pins it: RLIMIT_MEMLOCK must allow it.
+    pub fn arena_size(mut self, bytes: usize) -> Self {
+        self.rc.arena_bytes = bytes;
+        self
+    }
+
+    /// When the arena cannot be registered (RLIMIT_MEMLOCK), run with an unregistered arena
+    /// and a warning instead of failing (default: fail with the fix in the error).
+    pub fn arena_fallback(mut self, allow: bool) -> Self {
+        self.rc.arena_fallback = allow;
+        self
+    }
+
+    /// Use SEND_ZC for sends of at least `bytes` (None: never, the default — on loopback the
+    /// kernel copies anyway and zero-copy is slower; see the crate docs for the numbers).
+    pub fn send_zc_threshold(mut self, bytes: Option<usize>) -> Self {
+        self.rc.send_zc_threshold = bytes;
+        self
+    }
+
+    /// Send KEEPALIVE2 on a ready msgr2 connection after this much transmit silence (proto's
+    /// `keepalive_interval`; default: off, as in Ceph).
+    pub fn keepalive(mut self, interval: Option<Duration>) -> Self {
+        self.rc.keepalive = interval;
+        self
+    }
+
+    /// `ms_connection_ready_timeout`: the handshake must finish within this (default 10 s).
+    pub fn handshake_timeout(mut self, t: Duration) -> Self {
+        self.rc.handshake_timeout = t;
+        self
+    }
+
+    /// Test knob: behave as if `io_uring_setup` were refused (also
+    /// `MSGR2_ENGINE_DISABLE_URING=1`).
+    #[doc(hidden)]
+    pub fn simulate_no_uring(mut self) -> Self {
+        self.rc.simulate_no_uring = true;
+        self
+    }
+
+    /// Test knob: behave as if RLIMIT_MEMLOCK were `bytes` for an unprivileged user (also
+    /// `MSGR2_ENGINE_MEMLOCK_LIMIT`).
+    #[doc(hidden)]
+    pub fn simulate_memlock_limit(mut self, bytes: u64) -> Self {
+        self.rc.memlock_limit_override = Some(bytes);
+        self
+    }
+
+    fn proto_config(&self, my_addrs: EntityAddrVec, nonce: u32) -> Result<Config, EngineError> {
+        let mut c = Config::new(self.name.clone());
+        c.my_addrs = my_addrs;
+        c.nonce = nonce;
+        c.modes = self.modes.clone();
+        c.limits = self.rc.limits;
+        c.ready_timeout_secs = self.rc.handshake_timeout.as_secs().max(1);
+        match &self.auth {
+            AuthSpec::None => {
+                c.client_auth = Some(Arc::new(NoneClientProvider {
+                    name: self.name.clone(),
+                }));
+                c.server_auth = Some(Arc::new(NoneServerProvider::new(4096)));
+            }
+            AuthSpec::Keyring(k) => {
+                if k.get(&self.name).is_some() {
+                    let p =
+                        CephxClientProvider::from_keyring(k, self.name.clone(), TicketStore::new())
+                            .map_err(|e| EngineError::Auth(e.to_string()))?;
+                    c.client_auth = Some(Arc::new(p));
+                }
+                let ctx = MonServerContext::new(Arc::new(k.clone()))
+                    .map_err(|e| EngineError::Auth(e.to_string()))?;
+                c.server_auth = Some(Arc::new(CephxServerProvider::new(Arc::new(ctx))));
+            }
+        }
+        c.policy = crate::policy::lookup;
+        c.keepalive_interval = self.rc.keepalive;
+        Ok(c)
+    }
+
+    /// Binds, starts one pinned reactor per core and returns once every core is running (or
+    /// with the first core's error).
+    pub fn start(self) -> Result<Messenger, EngineError> {
+        let available: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let cores = match &self.cores {
+            Some(c) if !c.is_empty() => c.clone(),
+            _ => available.clone(),
+        };
+        if cores.is_empty() {
+            return Err(EngineError::NoSuchCore { core: 0, available });
+        }
+        for (i, c) in cores.iter().enumerate() {
+            if !available.contains(c) {
+                return Err(EngineError::NoSuchCore {
+                    core: *c,
+                    available,
+                });
+            }
+            if cores[..i].contains(c) {
+                return Err(EngineError::DuplicateCore(*c));
+            }
+        }
+        let nonce = if self.name.ty == EntityType::Mon {
+            0
+        } else {
+            random_nonce()
+        };
+        let (listeners, addrs) = bind_all(&self.name, &self.binds, nonce)?;
+        let proto = Arc::new(self.proto_config(addrs.clone(), nonce)?);
+        let n = cores.len();
+        let mut core_shared = Vec::with_capacity(n);
+        for &cpu in &cores {
+            core_shared.push(CoreShared {
+                cpu,
+                eventfd: reactor::eventfd()?,
+                sleeping: AtomicBool::new(false),
+                injector: Mutex::new(Vec::new()),
+                injected: AtomicBool::new(false),
+                counters: CoreCounters::default(),
+            });
+        }
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            cores: core_shared,
+            queues: (0..n)
+                .map(|_| (0..n).map(|_| Spsc::new(4096)).collect())
+                .collect(),
+            next_conn: AtomicU64::new(1),
+            next_core: AtomicUsize::new(0),
+            global_seq: AtomicU64::new(1),
+            stopped: AtomicBool::new(false),
+        });
+        let mut rc = self.rc.clone();
+        rc.raw = self.raw;
+        rc.proto = Some(proto);
+        rc.my_name = Some(self.name.clone());
+        rc.policies = self.policies.clone();
+        let rc = Arc::new(rc);
+        let factory: Arc<Factory> = self
+            .factory
+            .clone()
+            .unwrap_or_else(|| Arc::new(|_| Box::new(NullDispatcher) as Box<dyn Dispatcher>));
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Vec::with_capacity(n);
+        let mut listeners = Some(listeners);
+        for (idx, &cpu) in cores.iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            let rc = Arc::clone(&rc);
+            let factory = Arc::clone(&factory);
+            let tx = tx.clone();
+            let ls = if idx == 0 {
+                listeners.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let t = std::thread::Builder::new()
+                .name(format!("msgr2-{}-{cpu}", self.name))
+                .spawn(move || reactor::run(idx, shared, rc, ls, factory, tx))
+                .map_err(|e| EngineError::Reactor {
+                    core: cpu,
+                    reason: format!("cannot spawn thread: {e}"),
+                })?;
+            threads.push(t);
+        }
+        drop(tx);
+        let mut first_err = None;
+        for _ in 0..n {
+            match rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(EngineError::Reactor {
+                        core: cores[0],
+                        reason: "a reactor thread died during start".into(),
+                    });
+                    break;
+                }
+            }
+        }
+        let m = Messenger {
+            shared,
+            threads,
+            addrs,
+        };
+        if let Some(e) = first_err {
+            m.stop();
+            return Err(e);
+        }
+        info!(name = %self.name, addrs = %m.addrs, cores = ?cores, raw = self.raw, "messenger started");
+        Ok(m)
+    }
+}
+
+fn random_nonce() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let x = (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32);
+    // splitmix64
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) as u32).max(1)
+}
+
+/// A running messenger: one pinned reactor per core.
+pub struct Messenger {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    addrs: EntityAddrVec,
+}
+
+impl std::fmt::Debug for Messenger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messenger")
+            .field("addrs", &self.addrs.to_string())
+            .field("cores", &self.cpus())
+            .finish()
+    }
+}
+
+impl Messenger {
+    /// The bound address vector, printed the way Ceph prints it (`[v2:127.0.0.1:6800/1234]`).
+    pub fn addrs(&self) -> EntityAddrVec {
+        self.addrs.clone()
+    }
+
+    /// The CPUs the reactors run on.
+    pub fn cpus(&self) -> Vec<usize> {
+        self.shared.cores.iter().map(|c| c.cpu).collect()
+    }
+
+    /// Opens a connection to `addrs` (its v2 address; in raw mode, its first address with an
+    /// IP and port), a peer of type `peer_type`. Returns at once; the handshake completes on
+    /// the owning core ([`Dispatcher::on_connect`]), and messages sent meanwhile are queued.
+    ///
+    /// Called on one of this messenger's reactors, the connection is owned by that core (so
+    /// the caller's sends need no hop); otherwise cores are chosen round-robin.
+    pub fn connect(
+        &self,
+        addrs: &EntityAddrVec,
+        peer_type: EntityType,
+    ) -> Result<ConnHandle, EngineError> {
+        if self.shared.stopped.load(Ordering::Relaxed) {
+            return Err(EngineError::Shutdown);
+        }
+        let target = addrs
+            .msgr2()
+            .or_else(|| addrs.0.iter().find(|a| a.ty == msgr2_codec::AddrType::Any))
+            .filter(|a| a.sock.is_some())
+            .copied()
+            .ok_or_else(|| EngineError::NoMsgr2Address(addrs.to_string()))?;
+        let n = self.shared.cores.len();
+        let core = match CURRENT.get() {
+            Some((mid, me)) if mid == self.shared.id => me,
+            _ => self.shared.next_core.fetch_add(1, Ordering::Relaxed) % n,
+        };
+        let handle = ConnHandle(Arc::new(ConnShared {
+            id: self.shared.next_conn.fetch_add(1, Ordering::Relaxed),
+            core,
+            shared: Arc::clone(&self.shared),
+            info: OnceLock::new(),
+            closed: AtomicBool::new(false),
+        }));
+        route(
+            &self.shared,
+            core,
+            Cmd::Connect {
+                handle: handle.clone(),
+                target,
+                peer_type,
+            },
+        );
+        Ok(handle)
+    }
+
+    /// Counters summed over the cores.
+    pub fn counters(&self) -> Counters {
+        let mut c = Counters::default();
+        for core in &self.shared.cores {
+            c.add(&core.counters);
+        }
+        c
+    }
+
+    fn stop(&self) {
+        if self.shared.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for i in 0..self.shared.cores.len() {
+            self.shared.inject(i, Cmd::Shutdown);
+        }
+    }
+
+    /// Graceful shutdown: stops accepting, flushes what every connection already queued
+    /// (bounded by a 5 s drain deadline), closes the connections without reset callbacks,
+    /// waits for every kernel operation to complete and joins the reactors. Returns the final
+    /// counters (`arena_in_use_bytes` and `arena_leaked_bytes` are 0 after a clean stop).
+    pub fn shutdown(mut self) -> Counters {
+        self.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.counters()
+    }
+}
+
+impl Drop for Messenger {
+    fn drop(&mut self) {
+        self.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,1768 @@
+//! One core's reactor: its io_uring, its connections, its arena, its loop.
+//!
+//! Every kernel operation has an entry in the core's op table; the entry's index is the
+//! SQE's `user_data`, and the entry owns whatever memory the kernel may touch until the
+//! operation's final completion (send batches, `msghdr`/iovec arrays, timespecs). A
+//! connection is only freed once it is closing and none of its operations is outstanding.
+//!
+//! The loop, each iteration: reap every completion (recv data goes through the protocol and
+//! the dispatcher at once, buffers go straight back to the provided-buffer ring), drain the
+//! SPSC rings from the other cores and the injector, apply what dispatcher callbacks queued,
+//! run due timers, then flush every connection with pending output as one send (or sendmsg)
+//! per connection, and submit all of it with a single `io_uring_enter` that also reaps. When
+//! nothing is pending it marks itself sleeping (so other cores know to kick its eventfd) and
+//! blocks in `io_uring_enter` for one completion.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
+use msgr2_codec::banner::Revision;
+use msgr2_codec::entity::{EntityName, EntityType};
+use msgr2_codec::frame::Limits;
+use msgr2_codec::payload::CON_MODE_SECURE;
+use msgr2_codec::raw::{RawDecoder, RawHeader};
+use msgr2_proto::{Config, Connection, Event, Message, PeerInfo};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use tracing::{debug, warn};
+
+use crate::api::{
+    bump, drop_by, Cmd, ConnHandle, CoreCounters, Dispatcher, Factory, Shared, CON_MODE_RAW,
+    CURRENT, OUTBOX,
+};
+use crate::arena::{Arena, ArenaBuf, ClassSpec};
+use crate::bufring::BufRing;
+use crate::error::EngineError;
+
+const IORING_SEND_ZC_REPORT_USAGE: u16 = 8;
+const IORING_NOTIF_USAGE_ZC_COPIED: u32 = 1 << 31;
+const IOV_MAX: usize = 1024;
+/// Raw messages up to this size are copied into a staging buffer (one contiguous send);
+/// larger payloads are sent from the caller's memory.
+const RAW_COPY_MAX: usize = 16 << 10;
+const STAGE_SIZE: usize = 64 << 10;
+const RX_BUF: usize = 64 << 10;
+const SLOT_DRAIN: u32 = u32::MAX - 1;
+const NO_SLOT: u32 = u32::MAX;
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+const MAX_FIXED_FILES: u64 = 16384;
+
+/// Engine settings every core gets.
+#[derive(Clone)]
+pub(crate) struct ReactorConfig {
+    pub raw: bool,
+    pub proto: Option<Arc<Config>>,
+    pub my_name: Option<EntityName>,
+    pub limits: Limits,
+    pub arena_bytes: usize,
+    pub arena_fallback: bool,
+    pub memlock_limit_override: Option<u64>,
+    pub simulate_no_uring: bool,
+    pub send_zc_threshold: Option<usize>,
+    pub keepalive: Option<Duration>,
+    pub policies: HashMap<EntityType, msgr2_proto::Policy>,
+    pub handshake_timeout: Duration,
+    pub ring_entries: u32,
+}
+
+impl Default for ReactorConfig {
+    fn default() -> Self {
+        Self {
+            raw: false,
+            proto: None,
+            my_name: None,
+            limits: Limits::default(),
+            arena_bytes: 24 << 20,
+            arena_fallback: false,
+            memlock_limit_override: None,
+            simulate_no_uring: false,
+            send_zc_threshold: None,
+            keepalive: None,
+            policies: HashMap::new(),
+            handshake_timeout: Duration::from_secs(10),
+            ring_entries: 1024,
+        }
+    }
+}
+
+/// A fresh close-on-exec eventfd.
+pub(crate) fn eventfd() -> Result<File, EngineError> {
+    // SAFETY: plain syscall; the result is checked before use.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(EngineError::Io {
+            op: "eventfd",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// A vector with a free list; indices are stable while occupied.
+struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl<T> Slab<T> {
+    fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+    fn insert(&mut self, v: T) -> usize {
+        self.len += 1;
+        if let Some(i) = self.free.pop() {
+            self.items[i] = Some(v);
+            i
+        } else {
+            self.items.push(Some(v));
+            self.items.len() - 1
+        }
+    }
+    fn get(&self, i: usize) -> Option<&T> {
+        self.items.get(i).and_then(|x| x.as_ref())
+    }
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.items.get_mut(i).and_then(|x| x.as_mut())
+    }
+    fn remove(&mut self, i: usize) -> Option<T> {
+        let v = self.items.get_mut(i).and_then(|x| x.take());
+        if v.is_some() {
+            self.len -= 1;
+            self.free.push(i);
+        }
+        v
+    }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn slots(&self) -> Vec<usize> {
+        (0..self.items.len())
+            .filter(|i| self.items[*i].is_some())
+            .collect()
+    }
+}
+
+/// Bytes queued for one send: kept alive (by the op table) until the kernel is done.
+enum Chunk {
+    Vec(Vec<u8>),
+    Arena(ArenaBuf),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Vec(v) => v,
+            Chunk::Arena(a) => a.as_slice(),
+        }
+    }
+}
+
+struct TxBatch {
+    chunks: Vec<Chunk>,
+    total: usize,
+}
+
+struct SendOp {
+    /// Keeps the bytes alive until the kernel's final completion (or zero-copy notification).
+    _batch: Rc<TxBatch>,
+    hdr: libc::msghdr,
+    iov: Vec<libc::iovec>,
+}
+
+// The boxed payloads are never read: they own memory the kernel uses until completion.
+#[allow(dead_code)]
+enum OpKind {
+    Accept(usize),
+    Recv,
+    Connect,
+    Send(Box<SendOp>),
+    Cancel,
+    EventFd,
+    Timer(Box<types::Timespec>),
+}
+
+struct Op {
+    kind: OpKind,
+    slot: u32,
+    gen: u32,
+    /// A zero-copy send whose notification is still due.
+    zc_notif_pending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum St {
+    Connecting,
+    Open,
+    Closing,
+}
+
+struct Conn {
+    id: u64,
+    gen: u32,
+    handle: ConnHandle,
+    sock: OwnedFd,
+    fixed: Option<u32>,
+    proto: Option<Connection>,
+    raw_rx: Option<RawDecoder>,
+    raw_tx: Vec<Message>,
+    state: St,
+    ops: u32,
+    recv_armed: bool,
+    tx_batch: Option<Rc<TxBatch>>,
+    tx_sent: usize,
+    spare: Vec<u8>,
+    connect_addr: Option<Box<SockAddr>>,
+    deadline: Option<Instant>,
+    server: bool,
+    peer_type: EntityType,
+    peer_sock: Option<SocketAddr>,
+    notify_reset: bool,
+    draining: bool,
+    dirty: bool,
+}
+
+/// Builds an SQE against the connection's fixed slot or, without one, its raw fd.
+macro_rules! with_fd {
+    ($conn:expr, |$fd:ident| $body:expr) => {
+        match $conn.fixed {
+            Some(s) => {
+                let $fd = types::Fixed(s);
+                $body
+            }
+            None => {
+                let $fd = types::Fd($conn.sock.as_raw_fd());
+                $body
+            }
+        }
+    };
+}
+
+macro_rules! ctr {
+    ($self:ident . $field:ident, $n:expr) => {
+        bump(&$self.shared.cores[$self.idx].counters.$field, $n as u64)
+    };
+}
+
+pub(crate) struct Reactor {
+    // Dropped first: the ring must go before any memory it may reference.
+    ring: IoUring,
+    bufring: Option<BufRing>,
+    arena: Arena,
+    idx: usize,
+    shared: Arc<Shared>,
+    rc: Arc<ReactorConfig>,
+    dispatcher: Box<dyn Dispatcher>,
+    conns: Slab<Conn>,
+    by_id: HashMap<u64, usize>,
+    ops: Slab<Op>,
+    next_gen: u32,
+    fixed_files: u32,
+    listeners: Vec<Socket>,
+    dirty: Vec<usize>,
+    overflow: Vec<VecDeque<Cmd>>,
+    to_notify: Vec<bool>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    armed_timer: Option<(Instant, usize)>,
+    efd_buf: Box<[u8; 8]>,
+    efd_armed: bool,
+    cqes: Vec<(u64, i32, u32)>,
+    events: Vec<Event>,
+    recycled: bool,
+    pending_close: Option<String>,
+    stalled: Vec<usize>,
+    next_accept_core: usize,
+    shutting_down: bool,
+    cancel_all_sent: bool,
+}
+
+/// The reactor thread's body.
+pub(crate) fn run(
+    idx: usize,
+    shared: Arc<Shared>,
+    rc: Arc<ReactorConfig>,
+    listeners: Vec<Socket>,
+    factory: Arc<Factory>,
+    ready: mpsc::Sender<Result<(), EngineError>>,
+) {
+    let cpu = shared.cores[idx].cpu;
+    CURRENT.set(Some((shared.id, idx)));
+    crate::policy::install(rc.policies.clone());
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+        warn!(cpu, "could not pin the reactor thread to its core");
+    }
+    let mut r = match Reactor::new(idx, Arc::clone(&shared), rc, listeners) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    r.dispatcher = factory(cpu);
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    r.run();
+}
+
+fn build_ring(rc: &ReactorConfig, cpu: usize) -> Result<IoUring, EngineError> {
+    if rc.simulate_no_uring {
+        return Err(EngineError::UringUnavailable {
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        });
+    }
+    let entries = rc.ring_entries;
+    let r = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .setup_submit_all()
+        .setup_cqsize(entries * 8)
+        .build(entries);
+    match r {
+        Ok(r) => Ok(r),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            warn!(
+                cpu,
+                "the kernel refused SINGLE_ISSUER/DEFER_TASKRUN/COOP_TASKRUN ({e}); using a \
+                 plain ring (expect more task-work interrupts)"
+            );
+            IoUring::builder()
+                .setup_cqsize(entries * 8)
+                .build(entries)
+                .map_err(|source| EngineError::UringUnavailable { source })
+        }
+        Err(source) => Err(EngineError::UringUnavailable { source }),
+    }
+}
+
+fn memlock_limit() -> (u64, bool) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } == 0;
+    // SAFETY: plain syscall.
+    let root = unsafe { libc::geteuid() } == 0;
+    (if ok { rl.rlim_cur } else { 0 }, root)
+}
+
+fn nofile_limit() -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        rl.rlim_cur
+    } else {
+        1024
+    }
+}
+
+impl Reactor {
+    fn new(
+        idx: usize,
+        shared: Arc<Shared>,
+        rc: Arc<ReactorConfig>,
+        listeners: Vec<Socket>,
+    ) -> Result<Self, EngineError> {
+        let cpu = shared.cores[idx].cpu;
+        let ring = build_ring(&rc, cpu)?;
+        let counters: &CoreCounters = &shared.cores[idx].counters;
+
+        // The arena: two thirds receive buffers (a power of two of them), the rest staging.
+        let rx_count = ((rc.arena_bytes * 2 / 3) / RX_BUF)
+            .clamp(8, 32768)
+            .next_power_of_two()
+            .min(32768);
+        let rx_count = if rx_count * RX_BUF > rc.arena_bytes * 2 / 3 && rx_count > 8 {
+            rx_count / 2
+        } else {
+            rx_count
+        };
+        let stage_count = (rc.arena_bytes.saturating_sub(rx_count * RX_BUF) / STAGE_SIZE).max(4);
+        let mut arena = Arena::new(
+            &[
+                ClassSpec {
+                    size: RX_BUF,
+                    count: rx_count,
+                },
+                ClassSpec {
+                    size: STAGE_SIZE,
+                    count: stage_count,
+                },
+            ],
+            Arc::clone(&counters.arena_in_use),
+        )
+        .map_err(|source| EngineError::Io {
+            op: "mmap arena",
+            source,
+        })?;
+        let need = arena.len() as u64;
+        bump(&counters.arena_bytes, need);
+        let (limit, privileged) = match rc.memlock_limit_override {
+            Some(l) => (l, false),
+            None => memlock_limit(),
+        };
+        let too_small = |limit: u64| EngineError::MemlockTooSmall {
+            core: cpu,
+            need,
+            need_kib: need.div_ceil(1024),
+            limit,
+        };
+        let fits = privileged || limit == libc::RLIM_INFINITY || need <= limit;
+        let reg_err = if fits {
+            let iov = arena.iovecs();
+            // SAFETY: the iovecs describe the arena mapping, which outlives the ring (the ring
+            // is dropped first, see the field order of `Reactor`).
+            match unsafe { ring.submitter().register_buffers(&iov) } {
+                Ok(()) => None,
+                Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => Some(too_small(limit)),
+                Err(source) => Some(EngineError::Io {
+                    op: "register_buffers",
+                    source,
+                }),
+            }
+        } else {
+            Some(too_small(limit))
+        };
+        match reg_err {
+            None => {
+                arena.registered = true;
+                bump(&counters.arena_registered, 1);
+            }
+            Some(e @ EngineError::MemlockTooSmall { .. }) if rc.arena_fallback => {
+                warn!(cpu, "{e}; continuing with an unregistered arena");
+            }
+            Some(e) => return Err(e),
+        }
+
+        let (base, size, count) = arena.rx_region();
+        // SAFETY: the receive class is reserved for the ring (`Arena::alloc` never hands it
+        // out) and the arena outlives the ring.
+        let bufring =
+            unsafe { BufRing::new(&ring, base, size, count as u16, 0) }.map_err(|source| {
+                EngineError::Io {
+                    op: "register provided-buffer ring (needs Linux 5.19+)",
+                    source,
+                }
+            })?;
+
+        let want_files = nofile_limit().min(MAX_FIXED_FILES) as u32;
+        let fixed_files = match ring.submitter().register_files_sparse(want_files) {
+            Ok(()) => want_files,
+            Err(e) => {
+                warn!(cpu, "no fixed-file table ({e}); using plain descriptors");
+                0
+            }
+        };
+        let n = shared.cores.len();
+        let mut r = Self {
+            ring,
+            bufring: Some(bufring),
+            arena,
+            idx,
+            shared,
+            rc,
+            dispatcher: Box::new(Null),
+            conns: Slab::new(),
+            by_id: HashMap::new(),
+            ops: Slab::new(),
+            next_gen: 1,
+            fixed_files,
+            listeners,
+            dirty: Vec::new(),
+            overflow: (0..n).map(|_| VecDeque::new()).collect(),
+            to_notify: vec![false; n],
+            timers: BinaryHeap::new(),
+            armed_timer: None,
+            efd_buf: Box::new([0; 8]),
+            efd_armed: false,
+            cqes: Vec::with_capacity(1024),
+            events: Vec::new(),
+            recycled: false,
+            pending_close: None,
+            stalled: Vec::new(),
+            next_accept_core: idx,
+            shutting_down: false,
+            cancel_all_sent: false,
+        };
+        r.arm_eventfd();
+        for i in 0..r.listeners.len() {
+            r.arm_accept(i);
+        }
+        Ok(r)
+    }
+
+    fn c(&self) -> &CoreCounters {
+        &self.shared.cores[self.idx].counters
+    }
+
+    // ---- submission helpers -------------------------------------------------------------
+
+    fn push_sqe(&mut self, e: squeue::Entry) {
+        loop {
+            // SAFETY: every pointer in an entry refers to memory owned by its op-table entry,
+            // by a boxed field of its connection, or by the reactor (eventfd buffer), and all
+            // of those live until the operation's final completion has been reaped.
+            let r = unsafe { self.ring.submission().push(&e) };
+            if r.is_ok() {
+                return;
+            }
+            // The submission queue is full: hand it to the kernel and retry.
+            self.enter(0);
+        }
+    }
+
+    fn new_op(&mut self, kind: OpKind, slot: u32, gen: u32) -> u64 {
+        if let Some(c) = self.conns.get_mut(slot as usize) {
+            if c.gen == gen {
+                c.ops += 1;
+            }
+        }
+        self.ops.insert(Op {
+            kind,
+            slot,
+            gen,
+            zc_notif_pending: false,
+        }) as u64
+    }
+
+    /// Frees an op; returns it.
+    fn end_op(&mut self, ud: usize) -> Option<Op> {
+        let op = self.ops.remove(ud)?;
+        if op.slot != NO_SLOT {
+            if let Some(c) = self.conns.get_mut(op.slot as usize) {
+                if c.gen == op.gen {
+                    c.ops = c.ops.saturating_sub(1);
+                }
+            }
+        }
+        Some(op)
+    }
+
+    fn enter(&mut self, want: u32) {
+        let to_submit = self.ring.submission().len() as u32;
+        ctr!(self.enters, 1);
+        ctr!(self.sqes, to_submit);
+        // SAFETY: no argument struct is passed; every queued SQE upholds `push_sqe`'s
+        // invariant.
+        let r = unsafe {
+            self.ring.submitter().enter::<libc::sigset_t>(
+                to_submit,
+                want,
+                io_uring::EnterFlags::GETEVENTS.bits(),
+                None,
+            )
+        };
+        if let Err(e) = r {
+            match e.raw_os_error() {
+                Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ETIME) => {}
+                _ => warn!(error = %e, "io_uring_enter failed"),
+            }
+        }
+    }
+
+    fn arm_eventfd(&mut self) {
+        let fd = self.shared.cores[self.idx].eventfd.as_raw_fd();
+        let ud = self.new_op(OpKind::EventFd, NO_SLOT, 0);
+        let e = opcode::Read::new(types::Fd(fd), self.efd_buf.as_mut_ptr(), 8)
+            .build()
+            .user_data(ud);
+        self.push_sqe(e);
+        self.efd_armed = true;
+    }
+
+    fn arm_accept(&mut self, i: usize) {
+        let fd = self.listeners[i].as_raw_fd();
+        let ud = self.new_op(OpKind::Accept(i), NO_SLOT, 0);
+        let e = opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(ud);
+        self.push_sqe(e);
+    }
+
+    fn arm_recv(&mut self, slot: usize) {
+        let Some(bgid) = self.bufring.as_ref().map(|b| b.bgid) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.recv_armed || c.state != St::Open {
+            return;
+        }
+        c.recv_armed = true;
+        let gen = c.gen;
+        let e = with_fd!(c, |fd| opcode::RecvMulti::new(fd, bgid).build());
+        let ud = self.new_op(OpKind::Recv, slot as u32, gen);
+        self.push_sqe(e.user_data(ud));
+    }
+
+    fn arm_timer(&mut self) {
+        let Some(Reverse((when, _, _))) = self.timers.peek().copied() else {
+            return;
+        };
+        if self.armed_timer.is_some_and(|(t, _)| t <= when) {
+            return;
+        }
+        let d = when.saturating_duration_since(Instant::now());
+        let ts = Box::new(
+            types::Timespec::new()
+                .sec(d.as_secs())
+                .nsec(d.subsec_nanos()),
+        );
+        let p: *const types::Timespec = &*ts;
+        let ud = self.new_op(OpKind::Timer(ts), NO_SLOT, 0);
+        self.armed_timer = Some((when, ud as usize));
+        self.push_sqe(opcode::Timeout::new(p).build().user_data(ud));
+    }
+
+    // ---- the loop -------------------------------------------------------------------------
+
+    fn run(&mut self) {
+        loop {
+            let mut busy = !self.stalled.is_empty();
+            for slot in std::mem::take(&mut self.stalled) {
+                self.mark_dirty(slot);
+            }
+            busy |= self.reap();
+            busy |= self.drain_inbound();
+            self.drain_outbox();
+            self.run_timers();
+            self.flush_dirty();
+            self.drain_outbox();
+            busy |= self.push_remote();
+            if let Some(b) = self.bufring.as_mut() {
+                if self.recycled {
+                    b.commit();
+                    self.recycled = false;
+                }
+            }
+            if self.shutting_down && self.conns.is_empty() {
+                if !self.cancel_all_sent {
+                    self.cancel_all_sent = true;
+                    self.efd_armed = false;
+                    let ud = self.new_op(OpKind::Cancel, NO_SLOT, 0);
+                    let e = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                        .build()
+                        .user_data(ud);
+                    self.push_sqe(e);
+                } else if self.ops.is_empty() {
+                    break;
+                }
+            }
+            if !self.cancel_all_sent {
+                self.arm_timer();
+            }
+            if busy || !self.dirty.is_empty() {
+                self.enter(0);
+                continue;
+            }
+            let me = &self.shared.cores[self.idx];
+            me.sleeping.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if self.inbound_pending() {
+                self.shared.cores[self.idx]
+                    .sleeping
+                    .store(false, Ordering::Relaxed);
+                self.enter(0);
+                continue;
+            }
+            ctr!(self.sleeps, 1);
+            self.enter(1);
+            self.shared.cores[self.idx]
+                .sleeping
+                .store(false, Ordering::Relaxed);
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bufring.take() {
+            let _ = self.ring.submitter().unregister_buf_ring(b.bgid);
+            drop(b);
+        }
+        let leaked = self.c().arena_in_use.load(Ordering::Relaxed);
+        if leaked != 0 {
+            warn!(
+                bytes = leaked,
+                "arena slots still lent out when the core stopped"
+            );
+            ctr!(self.arena_leaked_bytes, leaked);
+        }
+        debug!(core = self.shared.cores[self.idx].cpu, "reactor stopped");
+    }
+
+    fn inbound_pending(&self) -> bool {
+        let me = self.idx;
+        if self.shared.cores[me].injected.load(Ordering::Acquire) {
+            return true;
+        }
+        (0..self.shared.cores.len()).any(|s| s != me && !self.shared.queues[s][me].is_empty_hint())
+    }
+
+    fn reap(&mut self) -> bool {
+        let mut cqes = std::mem::take(&mut self.cqes);
+        cqes.clear();
+        for cqe in self.ring.completion() {
+            cqes.push((cqe.user_data(), cqe.result(), cqe.flags()));
+        }
+        let n = cqes.len();
+        ctr!(self.cqes, n);
+        for &(ud, res, flags) in &cqes {
+            self.on_cqe(ud as usize, res, flags);
+        }
+        self.cqes = cqes;
+        n > 0
+    }
+
+    fn drain_inbound(&mut self) -> bool {
+        let me = self.idx;
+        let n = self.shared.cores.len();
+        let mut any = false;
+        for s in 0..n {
+            if s == me {
+                continue;
+            }
+            let shared = Arc::clone(&self.shared);
+            for _ in 0..8192 {
+                // SAFETY: this reactor thread is the only consumer of `queues[s][me]`.
+                let Some(cmd) = (unsafe { shared.queues[s][me].pop() }) else {
+                    break;
+                };
+                any = true;
+                self.apply(cmd);
+            }
+        }
+        if self.shared.cores[me].injected.swap(false, Ordering::AcqRel) {
+            let cmds = match self.shared.cores[me].injector.lock() {
+                Ok(mut q) => std::mem::take(&mut *q),
+                Err(p) => std::mem::take(&mut *p.into_inner()),
+            };
+            any |= !cmds.is_empty();
+            for cmd in cmds {
+                self.apply(cmd);
+            }
+        }
+        any
+    }
+
+    /// Applies what dispatcher callbacks queued on this thread.
+    fn drain_outbox(&mut self) {
+        loop {
+            let batch = OUTBOX.with(|o| std::mem::take(&mut *o.borrow_mut()));
+            if batch.is_empty() {
+                return;
+            }
+            for (target, cmd) in batch {
+                if target == self.idx {
+                    self.apply(cmd);
+                } else {
+                    self.send_remote(target, cmd);
+                }
+            }
+        }
+    }
+
+    fn send_remote(&mut self, target: usize, cmd: Cmd) {
+        ctr!(self.cross_core_cmds, 1);
+        self.to_notify[target] = true;
+        if self.overflow[target].is_empty() {
+            // SAFETY: this reactor thread is the only producer of `queues[idx][target]`.
+            match unsafe { self.shared.queues[self.idx][target].push(cmd) } {
+                Ok(()) => {}
+                Err(cmd) => self.overflow[target].push_back(cmd),
+            }
+        } else {
+            self.overflow[target].push_back(cmd);
+        }
+    }
+
+    /// Moves overflow into the rings and wakes targets; true if overflow remains.
+    fn push_remote(&mut self) -> bool {
+        let mut left = false;
+        for t in 0..self.overflow.len() {
+            while let Some(cmd) = self.overflow[t].pop_front() {
+                // SAFETY: this reactor thread is the only producer of `queues[idx][t]`.
+                if let Err(cmd) = unsafe { self.shared.queues[self.idx][t].push(cmd) } {
+                    self.overflow[t].push_front(cmd);
+                    left = true;
+                    break;
+                }
+            }
+            if self.to_notify[t] {
+                self.to_notify[t] = false;
+                let shared = Arc::clone(&self.shared);
+                shared.notify(t, Some(&shared.cores[self.idx].counters));
+            }
+        }
+        left
+    }
+
+    // ---- commands -------------------------------------------------------------------------
+
+    fn apply(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Send { id, msg } => {
+                let Some(&slot) = self.by_id.get(&id) else {
+                    ctr!(self.dropped_messages, 1);
+                    return;
+                };
+                let raw = self.rc.raw;
+                let Some(c) = self.conns.get_mut(slot) else {
+                    return;
+                };
+                if c.state == St::Closing {
+                    ctr!(self.dropped_messages, 1);
+                    return;
+                }
+                ctr!(self.send_messages, 1);
+                if raw {
+                    c.raw_tx.push(msg);
+                } else if let Some(p) = c.proto.as_mut() {
+                    if let Err(e) = p.send_message(msg) {
+                        self.close(slot, Some(e.to_string()));
+                        return;
+                    }
+                }
+                self.mark_dirty(slot);
+            }
+            Cmd::MarkDown { id } => {
+                if let Some(&slot) = self.by_id.get(&id) {
+                    if let Some(c) = self.conns.get_mut(slot) {
+                        c.notify_reset = false;
+                    }
+                    self.close(slot, None);
+                }
+            }
+            Cmd::Connect {
+                handle,
+                target,
+                peer_type,
+            } => self.connect(handle, target, peer_type),
+            Cmd::Adopt { fd, peer } => self.adopt(fd, peer),
+            Cmd::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        // Stop accepting.
+        let accepts: Vec<u64> = (0..self.ops.items.len())
+            .filter(|i| matches!(self.ops.get(*i).map(|o| &o.kind), Some(OpKind::Accept(_))))
+            .map(|i| i as u64)
+            .collect();
+        for ud in accepts {
+            let cu = self.new_op(OpKind::Cancel, NO_SLOT, 0);
+            self.push_sqe(opcode::AsyncCancel::new(ud).build().user_data(cu));
+        }
+        for slot in self.conns.slots() {
+            let Some(c) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            c.notify_reset = false;
+            c.draining = true;
+            if c.state == St::Connecting {
+                self.close(slot, None);
+            } else {
+                self.mark_dirty(slot);
+            }
+        }
+        if !self.conns.is_empty() {
+            self.timers
+                .push(Reverse((Instant::now() + DRAIN_DEADLINE, SLOT_DRAIN, 0)));
+        }
+    }
+
+    fn new_conn(
+        &mut self,
+        handle: ConnHandle,
+        sock: OwnedFd,
+        proto: Option<Connection>,
+        server: bool,
+        peer_type: EntityType,
+        peer_sock: Option<SocketAddr>,
+    ) -> usize {
+        let gen = self.next_gen;
+        self.next_gen = self.next_gen.wrapping_add(1).max(1);
+        let id = handle.0.id;
+        let raw_rx = self
+            .rc
+            .raw
+            .then(|| RawDecoder::new(self.rc.limits.max_message_segment));
+        let slot = self.conns.insert(Conn {
+            id,
+            gen,
+            handle,
+            sock,
+            fixed: None,
+            proto,
+            raw_rx,
+            raw_tx: Vec::new(),
+            state: St::Connecting,
+            ops: 0,
+            recv_armed: false,
+            tx_batch: None,
+            tx_sent: 0,
+            spare: Vec::new(),
+            connect_addr: None,
+            deadline: None,
+            server,
+            peer_type,
+            peer_sock,
+            notify_reset: true,
+            draining: false,
+            dirty: false,
+        });
+        self.by_id.insert(id, slot);
+        if (slot as u32) < self.fixed_files {
+            let fd = self.conns.get(slot).map(|c| c.sock.as_raw_fd());
+            if let Some(fd) = fd {
+                match self
+                    .ring
+                    .submitter()
+                    .register_files_update(slot as u32, &[fd])
+                {
+                    Ok(_) => {
+                        if let Some(c) = self.conns.get_mut(slot) {
+                            c.fixed = Some(slot as u32);
+                        }
+                    }
+                    Err(e) => debug!("fixed file slot {slot}: {e}; using the descriptor"),
+                }
+            }
+        }
+        ctr!(self.created_connections, 1);
+        ctr!(self.active_connections, 1);
+        self.update_deadline(slot);
+        slot
+    }
+
+    fn connect(&mut self, handle: ConnHandle, target: EntityAddr, peer_type: EntityType) {
+        let fail = |me: &mut Self, h: &ConnHandle, e: String| {
+            h.0.closed.store(true, Ordering::Relaxed);
+            ctr!(me.connection_errors, 1);
+            me.dispatcher.on_reset(h, &e);
+        };
+        if self.shutting_down {
+            handle.0.closed.store(true, Ordering::Relaxed);
+            return;
+        }
+        let Some(sa) = target.sock else {
+            fail(self, &handle, format!("{target} has no IP and port"));
+            return;
+        };
+        let sock = match Socket::new(Domain::for_address(sa), Type::STREAM.cloexec(), None) {
+            Ok(s) => s,
+            Err(e) => {
+                fail(self, &handle, format!("socket for {sa}: {e}"));
+                return;
+            }
+        };
+        let _ = sock.set_nodelay(true);
+        let proto = (!self.rc.raw).then(|| {
+            let cfg = self.rc.proto.clone().unwrap_or_else(|| {
+                Arc::new(Config::new(
+                    self.rc
+                        .my_name
+                        .clone()
+                        .unwrap_or_else(|| EntityName::new(EntityType::Client, "admin")),
+                ))
+            });
+            let gseq = self.shared.global_seq.fetch_add(1, Ordering::Relaxed);
+            Connection::client(cfg, target, peer_type, gseq, Instant::now())
+        });
+        let slot = self.new_conn(handle, sock.into(), proto, false, peer_type, Some(sa));
+        let addr = Box::new(SockAddr::from(sa));
+        let (p, len) = (addr.as_ptr(), addr.len());
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        c.connect_addr = Some(addr);
+        let gen = c.gen;
+        let e = with_fd!(c, |fd| opcode::Connect::new(fd, p.cast(), len).build());
+        let ud = self.new_op(OpKind::Connect, slot as u32, gen);
+        self.push_sqe(e.user_data(ud));
+    }
+
+    fn adopt(&mut self, fd: OwnedFd, peer: SocketAddr) {
+        if self.shutting_down {
+            return;
+        }
+        let id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let handle = ConnHandle(Arc::new(crate::api::ConnShared {
+            id,
+            core: self.idx,
+            shared: Arc::clone(&self.shared),
+            info: std::sync::OnceLock::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }));
+        let proto = match (&self.rc.proto, self.rc.raw) {
+            (Some(cfg), false) => {
+                let gseq = self.shared.global_seq.fetch_add(1, Ordering::Relaxed);
+                Some(Connection::server(
+                    Arc::clone(cfg),
+                    peer,
+                    gseq,
+                    Instant::now(),
+                ))
+            }
+            _ => None,
+        };
+        let slot = self.new_conn(handle, fd, proto, true, EntityType::Client, Some(peer));
+        self.on_open(slot);
+    }
+
+    /// The socket is connected (or accepted): start receiving and, in raw mode, report ready.
+    fn on_open(&mut self, slot: usize) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        c.state = St::Open;
+        let raw = c.proto.is_none();
+        self.arm_recv(slot);
+        if raw {
+            let Some(c) = self.conns.get(slot) else {
+                return;
+            };
+            let info = PeerInfo {
+                entity_type: c.peer_type,
+                gid: -1,
+                addrs: EntityAddrVec(
+                    c.peer_sock
+                        .map(|s| vec![EntityAddr::new(AddrType::Any, s, 0)])
+                        .unwrap_or_default(),
+                ),
+                name: None,
+                features: 0,
+                revision: Revision::Rev1,
+                con_mode: CON_MODE_RAW,
+                auth_method: 0,
+                global_id: 0,
+                lossy: true,
+                my_addr_seen_by_peer: None,
+                reconnected: false,
+            };
+            let h = c.handle.clone();
+            let server = c.server;
+            let _ = h.0.info.set(info.clone());
+            ctr!(self.conns_raw, 1);
+            if server {
+                self.dispatcher.on_accept(&h, &info);
+            } else {
+                self.dispatcher.on_connect(&h, &info);
+            }
+        }
+        self.mark_dirty(slot);
+    }
+
+    fn mark_dirty(&mut self, slot: usize) {
+        if let Some(c) = self.conns.get_mut(slot) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    fn update_deadline(&mut self, slot: usize) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let d = c.proto.as_ref().and_then(|p| p.poll_timeout());
+        if d != c.deadline {
+            c.deadline = d;
+            if let Some(d) = d {
+                self.timers.push(Reverse((d, slot as u32, c.gen)));
+            }
+        }
+    }
+
+    fn close(&mut self, slot: usize, err: Option<String>) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.state == St::Closing {
+            return;
+        }
+        c.state = St::Closing;
+        c.handle.0.closed.store(true, Ordering::Relaxed);
+        c.raw_tx.clear();
+        let notify = c.notify_reset;
+        let h = c.handle.clone();
+        let gen = c.gen;
+        let has_ops = c.ops > 0;
+        let cancel = has_ops.then(|| {
+            with_fd!(c, |fd| opcode::AsyncCancel2::new(
+                types::CancelBuilder::fd(fd).all()
+            )
+            .build())
+        });
+        drop_by(&self.c().active_connections, 1);
+        if let Some(e) = err {
+            debug!(conn = h.0.id, error = %e, "connection failed");
+            ctr!(self.connection_errors, 1);
+            if notify {
+                self.dispatcher.on_reset(&h, &e);
+            }
+        }
+        if let Some(e) = cancel {
+            let ud = self.new_op(OpKind::Cancel, slot as u32, gen);
+            self.push_sqe(e.user_data(ud));
+        }
+        self.maybe_finalize(slot);
+    }
+
+    fn maybe_finalize(&mut self, slot: usize) {
+        let done = self
+            .conns
+            .get(slot)
+            .is_some_and(|c| c.state == St::Closing && c.ops == 0);
+        if !done {
+            return;
+        }
+        if let Some(c) = self.conns.remove(slot) {
+            if let Some(f) = c.fixed {
+                let _ = self.ring.submitter().register_files_update(f, &[-1]);
+            }
+            self.by_id.remove(&c.id);
+            // Dropping `c` closes the socket; its batches were released with their ops.
+        }
+    }
+
+    // ---- completions ----------------------------------------------------------------------
+
+    fn on_cqe(&mut self, ud: usize, res: i32, flags: u32) {
+        let more = cqueue::more(flags);
+        let Some(op) = self.ops.get_mut(ud) else {
+            return;
+        };
+        if op.zc_notif_pending && cqueue::notif(flags) {
+            if (res as u32) & IORING_NOTIF_USAGE_ZC_COPIED != 0 {
+                ctr!(self.zc_copied, 1);
+            }
+            let slot = op.slot as usize;
+            self.end_op(ud);
+            self.maybe_finalize(slot);
+            return;
+        }
+        let (slot, gen) = (op.slot, op.gen);
+        match &op.kind {
+            OpKind::EventFd => {
+                self.end_op(ud);
+                if !self.cancel_all_sent {
+                    self.arm_eventfd();
+                }
+            }
+            OpKind::Timer(_) => {
+                if self.armed_timer.is_some_and(|(_, u)| u == ud) {
+                    self.armed_timer = None;
+                }
+                self.end_op(ud);
+            }
+            OpKind::Cancel => {
+                self.end_op(ud);
+                if slot != NO_SLOT {
+                    self.maybe_finalize(slot as usize);
+                }
+            }
+            OpKind::Accept(i) => {
+                let i = *i;
+                if !more {
+                    self.end_op(ud);
+                }
+                self.on_accept(res);
+                if !more && !self.shutting_down {
+                    if res < 0 && res != -libc::ECANCELED {
+                        warn!(error = %std::io::Error::from_raw_os_error(-res), "accept");
+                    }
+                    self.arm_accept(i);
+                }
+            }
+            OpKind::Connect => {
+                self.end_op(ud);
+                self.on_connect_done(slot as usize, gen, res);
+            }
+            OpKind::Recv => {
+                if !more {
+                    self.end_op(ud);
+                }
+                self.on_recv(slot as usize, gen, res, flags, more);
+                self.maybe_finalize(slot as usize);
+            }
+            OpKind::Send(_) => {
+                let zc_more = more;
+                if zc_more {
+                    if let Some(op) = self.ops.get_mut(ud) {
+                        op.zc_notif_pending = true;
+                    }
+                } else {
+                    self.end_op(ud);
+                }
+                self.on_send_done(slot as usize, gen, res);
+                self.maybe_finalize(slot as usize);
+            }
+        }
+    }
+
+    fn on_accept(&mut self, res: i32) {
+        if res < 0 {
+            return;
+        }
+        // SAFETY: a successful accept completion hands us a new descriptor nobody owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(res as RawFd) };
+        if self.shutting_down {
+            return;
+        }
+        let sref = SockRef::from(&fd);
+        let _ = sref.set_nodelay(true);
+        let Some(peer) = sref.peer_addr().ok().and_then(|a| a.as_socket()) else {
+            return;
+        };
+        let n = self.shared.cores.len();
+        let target = self.next_accept_core % n;
+        self.next_accept_core = self.next_accept_core.wrapping_add(1);
+        if target == self.idx {
+            self.adopt(fd, peer);
+        } else {
+            self.send_remote(target, Cmd::Adopt { fd, peer });
+        }
+    }
+
+    fn on_connect_done(&mut self, slot: usize, gen: u32, res: i32) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.gen != gen {
+            return;
+        }
+        c.connect_addr = None;
+        if c.state == St::Closing {
+            self.maybe_finalize(slot);
+            return;
+        }
+        if res < 0 {
+            let e = format!(
+                "connect to {}: {}",
+                c.peer_sock.map(|s| s.to_string()).unwrap_or_default(),
+                std::io::Error::from_raw_os_error(-res)
+            );
+            self.close(slot, Some(e));
+            return;
+        }
+        self.on_open(slot);
+    }
+
+    fn on_send_done(&mut self, slot: usize, gen: u32, res: i32) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.gen != gen || c.state == St::Closing {
+            return;
+        }
+        if res < 0 {
+            let e = format!("send: {}", std::io::Error::from_raw_os_error(-res));
+            self.close(slot, Some(e));
+            return;
+        }
+        ctr!(self.send_bytes, res);
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        c.tx_sent += res as usize;
+        let total = c.tx_batch.as_ref().map_or(0, |b| b.total);
+        if c.tx_sent < total {
+            self.submit_send(slot);
+            return;
+        }
+        c.tx_sent = 0;
+        if let Some(b) = c.tx_batch.take() {
+            // Keep the protocol's output buffer for reuse when nothing else holds it.
+            if let Ok(mut b) = Rc::try_unwrap(b) {
+                if b.chunks.len() == 1 {
+                    if let Some(Chunk::Vec(mut v)) = b.chunks.pop() {
+                        if v.capacity() <= 8 << 20 {
+                            v.clear();
+                            c.spare = v;
+                        }
+                    }
+                }
+            }
+        }
+        self.mark_dirty(slot);
+    }
+
+    fn on_recv(&mut self, slot: usize, gen: u32, res: i32, flags: u32, more: bool) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.gen != gen {
+            return;
+        }
+        if !more {
+            c.recv_armed = false;
+        }
+        let bid = cqueue::buffer_select(flags);
+        if res > 0 {
+            ctr!(self.recv_bytes, res);
+        }
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.state == St::Closing {
+            if let (Some(bid), Some(b)) = (bid, self.bufring.as_mut()) {
+                b.recycle(bid);
+                self.recycled = true;
+            }
+            return;
+        }
+        if res > 0 {
+            let (Some(bid), Some(br)) = (bid, self.bufring.as_mut()) else {
+                self.close(slot, Some("recv completed without a buffer".into()));
+                return;
+            };
+            let data = br.data(bid, res as usize);
+            let mut err = None;
+            let mut raw_msgs = Vec::new();
+            if let Some(p) = c.proto.as_mut() {
+                if let Err(e) = p.handle_input(data) {
+                    err = Some(e.to_string());
+                }
+                while let Some(ev) = p.poll_event() {
+                    self.events.push(ev);
+                }
+            } else if let Some(dec) = c.raw_rx.as_mut() {
+                let mut d = data;
+                while !d.is_empty() {
+                    match dec.feed(d) {
+                        Ok((n, m)) => {
+                            d = &d[n..];
+                            if let Some((h, payload)) = m {
+                                let mut msg = Message::default();
+                                msg.header.tid = h.tid;
+                                msg.header.msg_type = h.flags as u16;
+                                msg.data = payload;
+                                raw_msgs.push(msg);
+                            }
+                        }
+                        Err(e) => {
+                            err = Some(format!("raw framing: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            br.recycle(bid);
+            self.recycled = true;
+            for m in raw_msgs {
+                self.events.push(Event::Message(m));
+            }
+            self.dispatch_events(slot);
+            if let Some(e) = err {
+                self.close(slot, Some(e));
+                return;
+            }
+            self.update_deadline(slot);
+            if self
+                .conns
+                .get(slot)
+                .and_then(|c| c.proto.as_ref())
+                .is_some_and(|p| p.wants_transmit())
+            {
+                self.mark_dirty(slot);
+            }
+            if !more {
+                ctr!(self.recv_rearms, 1);
+                self.mark_dirty(slot);
+            }
+            return;
+        }
+        if res == 0 {
+            let e = match c.proto.as_mut() {
+                Some(p) => p.handle_eof().to_string(),
+                None => "peer closed the connection".to_string(),
+            };
+            self.close(slot, Some(e));
+            return;
+        }
+        if res == -libc::ENOBUFS {
+            // The buffer ring ran dry; buffers are recycled this iteration, re-arm in flush.
+            ctr!(self.recv_rearms, 1);
+            self.mark_dirty(slot);
+            return;
+        }
+        if res == -libc::ECANCELED {
+            return;
+        }
+        self.close(
+            slot,
+            Some(format!("recv: {}", std::io::Error::from_raw_os_error(-res))),
+        );
+    }
+
+    /// Feeds stashed input again (proto keeps bytes it could not consume while a receive
+    /// throttle was full); stays dirty until the stash drains.
+    fn retry_input(&mut self, slot: usize) {
+        let Some(p) = self.conns.get_mut(slot).and_then(|c| c.proto.as_mut()) else {
+            return;
+        };
+        let r = p.handle_input(&[]);
+        while let Some(ev) = p.poll_event() {
+            self.events.push(ev);
+        }
+        let still = p.pending_input() > 0;
+        self.dispatch_events(slot);
+        if let Err(e) = r {
+            self.close(slot, Some(e.to_string()));
+            return;
+        }
+        if still {
+            // Retried next iteration (the loop does not sleep while anything is stalled).
+            self.stalled.push(slot);
+        }
+    }
+
+    fn dispatch_events(&mut self, slot: usize) {
+        if self.events.is_empty() {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        let Some(c) = self.conns.get(slot) else {
+            events.clear();
+            self.events = events;
+            return;
+        };
+        let h = c.handle.clone();
+        let server = c.server;
+        for ev in events.drain(..) {
+            match ev {
+                Event::Message(m) => {
+                    ctr!(self.recv_messages, 1);
+                    self.dispatcher.on_message(&h, m);
+                }
+                Event::Ready(info) => {
+                    match info.con_mode {
+                        CON_MODE_SECURE => ctr!(self.conns_secure, 1),
+                        _ => ctr!(self.conns_crc, 1),
+                    }
+                    match info.revision {
+                        Revision::Rev0 => ctr!(self.conns_rev0, 1),
+                        Revision::Rev1 => ctr!(self.conns_rev1, 1),
+                    }
+                    let _ = h.0.info.set(info.clone());
+                    if server {
+                        self.dispatcher.on_accept(&h, &info);
+                    } else {
+                        self.dispatcher.on_connect(&h, &info);
+                    }
+                }
+                Event::Reset { remote, dropped } => {
+                    let e = format!(
+                        "session reset ({}, {dropped} queued messages dropped)",
+                        if remote { "by the peer" } else { "local fault" }
+                    );
+                    let notify = self.conns.get_mut(slot).is_some_and(|c| {
+                        let n = c.notify_reset;
+                        c.notify_reset = false;
+                        n
+                    });
+                    if notify {
+                        self.dispatcher.on_reset(&h, &e);
+                    }
+                }
+                Event::Reconnect { delay } => {
+                    // Lossless reconnect (dial again after `delay` with
+                    // `Connection::reconnect`) is not wired into the engine yet: report it.
+                    let e = format!(
+                        "lossless session fault (reconnect after {delay:?} not yet supported by the engine)"
+                    );
+                    self.pending_close = Some(e);
+                }
+                Event::Lookup(_) => {
+                    self.pending_close = Some("session lookup is not enabled".into());
+                }
+                Event::Keepalive(_) | Event::KeepaliveAck(_) => {}
+            }
+        }
+        self.events = events;
+        if let Some(e) = self.pending_close.take() {
+            self.close(slot, Some(e));
+        }
+    }
+
+    // ---- timers ---------------------------------------------------------------------------
+
+    fn run_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        while let Some(Reverse((when, slot, gen))) = self.timers.peek().copied() {
+            if when > now {
+                break;
+            }
+            self.timers.pop();
+            match slot {
+                SLOT_DRAIN => {
+                    for s in self.conns.slots() {
+                        self.close(s, None);
+                    }
+                }
+                _ => {
+                    let s = slot as usize;
+                    let Some(c) = self.conns.get_mut(s) else {
+                        continue;
+                    };
+                    if c.gen != gen || c.deadline != Some(when) || c.state == St::Closing {
+                        continue;
+                    }
+                    c.deadline = None;
+                    let r = c.proto.as_mut().map(|p| p.handle_timeout(now));
+                    if let Some(Err(e)) = r {
+                        self.close(s, Some(e.to_string()));
+                    } else {
+                        self.update_deadline(s);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- sending --------------------------------------------------------------------------
+
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        let mut i = 0;
+        while i < dirty.len() {
+            let slot = dirty[i];
+            i += 1;
+            self.flush_one(slot);
+            if !self.dirty.is_empty() {
+                dirty.append(&mut self.dirty);
+            }
+        }
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    fn flush_one(&mut self, slot: usize) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        c.dirty = false;
+        if c.state != St::Open {
+            return;
+        }
+        if c.proto.as_ref().is_some_and(|p| p.pending_input() > 0) {
+            self.retry_input(slot);
+        }
+        if !self.conns.get(slot).is_some_and(|c| c.recv_armed) {
+            self.arm_recv(slot);
+        }
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.tx_batch.is_some() {
+            return;
+        }
+        let mut chunks = Vec::new();
+        if let Some(p) = c.proto.as_mut() {
+            if p.wants_transmit() {
+                let mut v = std::mem::take(&mut c.spare);
+                v.clear();
+                p.poll_transmit(&mut v);
+                chunks.push(Chunk::Vec(v));
+            }
+        } else if !c.raw_tx.is_empty() {
+            let msgs = std::mem::take(&mut c.raw_tx);
+            match raw_chunks(&self.arena, msgs) {
+                Ok(ch) => chunks = ch,
+                Err(e) => {
+                    self.close(slot, Some(e));
+                    return;
+                }
+            }
+        }
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let total: usize = chunks.iter().map(|c| c.bytes().len()).sum();
+        if total == 0 {
+            if c.draining {
+                self.close(slot, None);
+            }
+            return;
+        }
+        c.tx_batch = Some(Rc::new(TxBatch { chunks, total }));
+        c.tx_sent = 0;
+        self.submit_send(slot);
+        // Transmitting moves proto's keepalive deadline.
+        self.update_deadline(slot);
+    }
+
+    /// Submits the rest of the connection's current batch as one send or sendmsg.
+    fn submit_send(&mut self, slot: usize) {
+        let registered = self.arena.registered;
+        let zc_min = self.rc.send_zc_threshold;
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let Some(batch) = c.tx_batch.clone() else {
+            return;
+        };
+        let gen = c.gen;
+        let mut skip = c.tx_sent;
+        let mut iov = Vec::new();
+        let mut single_arena = None;
+        for ch in &batch.chunks {
+            let b = ch.bytes();
+            if skip >= b.len() {
+                skip -= b.len();
+                continue;
+            }
+            let rest = &b[skip..];
+            skip = 0;
+            if iov.is_empty() {
+                if let Chunk::Arena(a) = ch {
+                    single_arena = Some(a.buf_index());
+                }
+            }
+            iov.push(libc::iovec {
+                iov_base: rest.as_ptr() as *mut libc::c_void,
+                iov_len: rest.len(),
+            });
+            if iov.len() == IOV_MAX {
+                break;
+            }
+        }
+        if iov.is_empty() {
+            return;
+        }
+        let len: usize = iov.iter().map(|v| v.iov_len).sum();
+        let zc = zc_min.is_some_and(|t| len >= t);
+        const FLAGS: i32 = libc::MSG_NOSIGNAL | libc::MSG_WAITALL;
+        // SAFETY: an all-zero msghdr is a valid empty header.
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        let mut op = Box::new(SendOp {
+            _batch: Rc::clone(&batch),
+            hdr: {
+                hdr.msg_iovlen = 0;
+                hdr
+            },
+            iov,
+        });
+        op.hdr.msg_iov = op.iov.as_mut_ptr();
+        op.hdr.msg_iovlen = op.iov.len();
+        let single = op.iov.len() == 1;
+        let (p, l) = (op.iov[0].iov_base as *const u8, op.iov[0].iov_len as u32);
+        let hdr_ptr: *const libc::msghdr = &op.hdr;
+        let e = match (single, zc) {
+            (true, false) => with_fd!(c, |fd| opcode::Send::new(fd, p, l).flags(FLAGS).build()),
+            (true, true) => {
+                let idx = single_arena.filter(|_| registered);
+                with_fd!(c, |fd| opcode::SendZc::new(fd, p, l)
+                    .buf_index(idx)
+                    .flags(FLAGS)
+                    .zc_flags(IORING_SEND_ZC_REPORT_USAGE)
+                    .build())
+            }
+            (false, false) => with_fd!(c, |fd| opcode::SendMsg::new(fd, hdr_ptr)
+                .flags(FLAGS as u32)
+                .build()),
+            (false, true) => with_fd!(c, |fd| opcode::SendMsgZc::new(fd, hdr_ptr)
+                .flags(FLAGS as u32)
+                .ioprio(IORING_SEND_ZC_REPORT_USAGE)
+                .build()),
+        };
+        ctr!(self.send_ops, 1);
+        if zc {
+            ctr!(self.zc_sends, 1);
+        }
+        let ud = self.new_op(OpKind::Send(op), slot as u32, gen);
+        self.push_sqe(e.user_data(ud));
+    }
+}
+
+/// Frames raw messages: small ones (header and payload) are copied into 64 KiB staging
+/// buffers from the arena (so a burst of 4 KiB messages is one contiguous send), large
+/// payloads are sent from the caller's memory behind their header.
+fn raw_chunks(arena: &Arena, msgs: Vec<Message>) -> Result<Vec<Chunk>, String> {
+    let mut chunks = Vec::new();
+    let mut stage: Option<Chunk> = None;
+    fn put(arena: &Arena, chunks: &mut Vec<Chunk>, stage: &mut Option<Chunk>, mut d: &[u8]) {
+        while !d.is_empty() {
+            let room = match stage {
+                Some(Chunk::Arena(a)) => a.remaining(),
+                Some(Chunk::Vec(v)) => STAGE_SIZE.saturating_sub(v.len()),
+                None => 0,
+            };
+            if room == 0 {
+                if let Some(s) = stage.take() {
+                    chunks.push(s);
+                }
+                *stage = Some(match arena.alloc(STAGE_SIZE) {
+                    Some(a) => Chunk::Arena(a),
+                    None => Chunk::Vec(Vec::with_capacity(STAGE_SIZE)),
+                });
+                continue;
+            }
+            let n = room.min(d.len());
+            match stage {
+                Some(Chunk::Arena(a)) => {
+                    a.extend(&d[..n]);
+                }
+                Some(Chunk::Vec(v)) => v.extend_from_slice(&d[..n]),
+                None => {}
+            }
+            d = &d[n..];
+        }
+    }
+    for m in msgs {
+        let len = u32::try_from(m.data.len())
+            .map_err(|_| format!("raw message of {} bytes is too large", m.data.len()))?;
+        let h = RawHeader {
+            len,
+            flags: u32::from(m.header.msg_type),
+            tid: m.header.tid,
+        }
+        .encode();
+        put(arena, &mut chunks, &mut stage, &h);
+        if m.data.len() <= RAW_COPY_MAX {
+            put(arena, &mut chunks, &mut stage, &m.data);
+        } else {
+            if let Some(s) = stage.take() {
+                chunks.push(s);
+            }
+            chunks.push(Chunk::Vec(m.data));
+        }
+    }
+    if let Some(s) = stage.take() {
+        chunks.push(s);
+    }
+    Ok(chunks)
+}
+
+struct Null;
+impl Dispatcher for Null {
+    fn on_message(&mut self, _conn: &ConnHandle, _msg: Message) {}
+}
