@@ -326,10 +326,13 @@ impl Connection {
         existing: Option<&mut Connection>,
     ) -> Result<ExistingFate, ProtoError> {
         self.check_alive()?;
+        if !matches!(self.phase, Phase::AwaitLookup(_)) {
+            return Err(ProtoError::NoLookupPending(self.state()));
+        }
         let Phase::AwaitLookup(pending) =
             std::mem::replace(&mut self.phase, Phase::ExpectClientIdent)
         else {
-            return Err(ProtoError::NoLookupPending(self.state()));
+            return Err(ProtoError::NoLookupPending("SESSION_ACCEPTING"));
         };
         let fate = match self.resolve(*pending, existing) {
             Ok(f) => f,

@@ -507,7 +507,9 @@ impl Connection {
     }
 
     /// Advances time: fails a handshake past its deadline, faults a ready connection on
-    /// which nothing arrived for `idle_timeout`, and schedules automatic keepalives.
+    /// which nothing arrived for `idle_timeout`, and schedules automatic keepalives. The
+    /// connection has no clock: traffic since the previous call counts as happening `now`,
+    /// so call it at least at [`Connection::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtoError> {
         self.check_alive()?;
         self.now = now;
