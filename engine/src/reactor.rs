@@ -71,6 +71,7 @@ pub(crate) struct ReactorConfig {
     pub policies: HashMap<EntityType, msgr2_proto::Policy>,
     pub handshake_timeout: Duration,
     pub ring_entries: u32,
+    pub spin_before_park: Option<Duration>,
 }
 
 impl Default for ReactorConfig {
@@ -89,6 +90,7 @@ impl Default for ReactorConfig {
             policies: HashMap::new(),
             handshake_timeout: Duration::from_secs(10),
             ring_entries: 1024,
+            spin_before_park: Some(Duration::from_micros(100)),
         }
     }
 }
@@ -675,6 +677,10 @@ impl Reactor {
                 self.enter(0);
                 continue;
             }
+            if self.spin() {
+                self.enter(0);
+                continue;
+            }
             let me = &self.shared.cores[self.idx];
             me.sleeping.store(true, Ordering::SeqCst);
             fence(Ordering::SeqCst);
@@ -708,6 +714,34 @@ impl Reactor {
             ctr!(self.arena_leaked_bytes, leaked);
         }
         debug!(core = self.shared.cores[self.idx].cpu, "reactor stopped");
+    }
+
+    /// Busy-waits up to `spin_before_park` for work (kernel task work flagged in the SQ ring,
+    /// completions, or cross-core commands) without a syscall. Waking a parked core costs a
+    /// cross-CPU wakeup (about 80 µs each way on this VM, the same as blocking sockets), so a
+    /// short spin keeps streaming pipelines from paying it on every lull.
+    fn spin(&mut self) -> bool {
+        let Some(budget) = self.rc.spin_before_park.filter(|d| !d.is_zero()) else {
+            return false;
+        };
+        if self.shutting_down {
+            return false;
+        }
+        let until = Instant::now() + budget;
+        let mut i = 0u32;
+        loop {
+            if self.ring.submission().taskrun()
+                || !self.ring.completion().is_empty()
+                || self.inbound_pending()
+            {
+                return true;
+            }
+            i = i.wrapping_add(1);
+            if i % 64 == 0 && Instant::now() >= until {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
     }
 
     fn inbound_pending(&self) -> bool {
