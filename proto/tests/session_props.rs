@@ -193,6 +193,8 @@ fn run_lossy(s: &Schedule) -> Result<(), TestCaseError> {
     for (i, &(t, _)) in s.sends.iter().enumerate() {
         sim.send_at(Duration::from_millis(t), c, o, i as u64);
     }
+    sim.run_until(Duration::from_secs(80));
+    sim.heal();
     sim.run_until(Duration::from_secs(150));
     let got = sim.received(o, c);
     let ctx = || format!("schedule {s:?}\n{}", sim.tail());

@@ -1,0 +1,274 @@
+//! Sessions against a real Ceph 16.2.15 monitor: over one connection driven by
+//! `msgr2_engine::blocking::BlockingConnection`, store a 1 MiB value with `config-key set`
+//! (the value travels in the MMonCommand's data segment, as `ceph config-key set KEY -i
+//! FILE` sends it), read it back with the real `ceph` CLI, see the monitor's EFBIG refusal
+//! reach the caller on a cluster with the default entry limit, and subscribe to the osdmap
+//! and receive an MOSDMap. Each test starts its own throw-away cluster with
+//! `tests/ceph/cluster.sh`; a missing Ceph is a failure, not a skip.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use msgr2_codec::entity::{EntityName, EntityType};
+use msgr2_codec::messages::{
+    MMonCommand, MMonCommandAck, MMonSubscribe, MessageFront, SubscribeItem, Uuid,
+    MSG_MON_COMMAND_ACK,
+};
+use msgr2_codec::monhost::parse_mon_host;
+use msgr2_crypto::cephx::{CephxClientProvider, TicketStore};
+use msgr2_crypto::keyring::Keyring;
+use msgr2_engine::blocking::BlockingConnection;
+use msgr2_proto::{Config, Event, Message};
+
+/// `CEPH_MSG_OSD_MAP`.
+const MSG_OSD_MAP: u16 = 41;
+/// `EFBIG` as a negative errno.
+const EFBIG: i32 = -27;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A running cluster; stopped on drop.
+struct Cluster {
+    dir: PathBuf,
+    env: HashMap<String, String>,
+}
+
+impl Cluster {
+    fn start(name: &str, args: &[&str]) -> Cluster {
+        assert!(
+            Command::new("which").arg("ceph-mon").output().unwrap().status.success(),
+            "ceph-mon is not installed: run tests/run.sh (it installs Ceph via tests/ceph/install.sh)"
+        );
+        let dir = std::env::temp_dir().join(format!("msgr2-si-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = root().join("tests/ceph/cluster.sh");
+        let out = Command::new(&script)
+            .arg("start")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cluster start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = Command::new(&script).arg("env").arg(&dir).output().unwrap();
+        let env = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+            .collect();
+        Cluster { dir, env }
+    }
+
+    fn var(&self, k: &str) -> &str {
+        self.env
+            .get(k)
+            .unwrap_or_else(|| panic!("{k} not in cluster env: {:?}", self.env.keys()))
+    }
+
+    /// Connects to the monitor as client.admin with cephx, as `msgr2 ping` does.
+    fn connect(&self) -> BlockingConnection {
+        let name: EntityName = "client.admin".parse().unwrap();
+        let mut config = Config::new(name.clone());
+        let keyring = Keyring::load(self.var("MSGR2_CEPH_KEYRING")).unwrap();
+        config.client_auth = Some(Arc::new(
+            CephxClientProvider::from_keyring(&keyring, name, TicketStore::new()).unwrap(),
+        ));
+        let mons = parse_mon_host(self.var("MSGR2_CEPH_MON_HOST")).unwrap();
+        let target = mons.iter().find_map(|v| v.msgr2().copied()).unwrap();
+        let (conn, info) =
+            BlockingConnection::connect(Arc::new(config), target, EntityType::Mon, 1, TIMEOUT)
+                .unwrap();
+        assert_eq!(info.entity_type, EntityType::Mon);
+        assert!(info.lossy, "a monitor serves clients with a lossy session");
+        conn
+    }
+
+    fn fsid(&self) -> Uuid {
+        self.var("MSGR2_CEPH_FSID").parse().unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("tests/ceph/cluster.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A monitor's refusal of a command: its errno and status line.
+#[derive(Debug)]
+struct MonError {
+    r: i32,
+    rs: String,
+}
+
+impl std::fmt::Display for MonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "monitor returned {}: {}", self.r, self.rs)
+    }
+}
+
+/// Sends an MMonCommand (`json`, input `data`) with transaction id `tid` and waits for its
+/// MMonCommandAck: the status line and output data, or the monitor's error.
+fn mon_command(
+    conn: &mut BlockingConnection,
+    fsid: Uuid,
+    tid: u64,
+    json: &str,
+    data: Vec<u8>,
+) -> Result<(String, Vec<u8>), MonError> {
+    let cmd = MMonCommand::new(fsid, json);
+    conn.send(Message {
+        header: MMonCommand::header(tid),
+        front: cmd.front_bytes(),
+        data,
+        ..Default::default()
+    })
+    .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match conn.next_event(left).unwrap() {
+            Event::Message(m)
+                if m.header.msg_type == MSG_MON_COMMAND_ACK && m.header.tid == tid =>
+            {
+                let ack = MMonCommandAck::decode_front(&m.front, m.header.version).unwrap();
+                assert_eq!(ack.cmd, vec![json.to_owned()], "the ack echoes the command");
+                return if ack.r == 0 {
+                    Ok((ack.rs, m.data.clone()))
+                } else {
+                    Err(MonError {
+                        r: ack.r,
+                        rs: ack.rs,
+                    })
+                };
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// 1 MiB of reproducible pseudo-random bytes (xorshift64*).
+fn random_mib() -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..(1 << 20) / 8)
+        .flat_map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes()
+        })
+        .collect()
+}
+
+const SET: &str = r#"{"prefix": "config-key set", "key": "msgr2-test"}"#;
+
+#[test]
+fn config_key_of_one_mib_round_trips_through_a_real_mon() {
+    let c = Cluster::start(
+        "big",
+        &[
+            "--auth",
+            "cephx",
+            "--mode",
+            "secure,crc",
+            "--osd",
+            "none",
+            "--conf",
+            "mon_config_key_max_entry_size=2097152",
+        ],
+    );
+    let mut conn = c.connect();
+    let value = random_mib();
+    let (rs, _) = mon_command(&mut conn, c.fsid(), 1, SET, value.clone())
+        .unwrap_or_else(|e| panic!("config-key set: {e}"));
+    assert_eq!(rs, "set msgr2-test");
+    // the real CLI reads back exactly the bytes we sent
+    let out = c.dir.join("msgr2-test.out");
+    let st = Command::new("ceph")
+        .env("CEPH_CONF", c.var("CEPH_CONF"))
+        .args(["config-key", "get", "msgr2-test", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let got = std::fs::read(&out).unwrap();
+    assert_eq!(got.len(), value.len());
+    assert!(got == value, "config-key get returned different bytes");
+    // and our session reads it back too (output in the ack's data segment)
+    let (_, data) = mon_command(
+        &mut conn,
+        c.fsid(),
+        2,
+        r#"{"prefix": "config-key get", "key": "msgr2-test"}"#,
+        Vec::new(),
+    )
+    .unwrap();
+    assert!(data == value);
+
+    // subscribe to the osdmap: the monitor sends the current map as an MOSDMap
+    let sub = MMonSubscribe {
+        what: BTreeMap::from([("osdmap".to_owned(), SubscribeItem { start: 0, flags: 0 })]),
+        hostname: "msgr2-test".to_owned(),
+    };
+    conn.send(Message {
+        header: MMonSubscribe::header(0),
+        front: sub.front_bytes(),
+        ..Default::default()
+    })
+    .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let osdmap = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match conn.next_event(left).unwrap() {
+            Event::Message(m) if m.header.msg_type == MSG_OSD_MAP => break m,
+            _ => continue,
+        }
+    };
+    // MOSDMap front: fsid, then the maps; the fsid is the cluster's
+    assert!(osdmap.front.len() > 16);
+    assert_eq!(&osdmap.front[..16], &c.fsid().0[..]);
+    // everything we sent was sequenced and acknowledged in order
+    let s = conn.connection().session();
+    assert_eq!(s.out_seq(), 3);
+    assert!(s.in_seq() >= 3);
+}
+
+#[test]
+fn oversized_config_key_is_refused_with_the_mons_message() {
+    let c = Cluster::start(
+        "efbig",
+        &["--auth", "cephx", "--mode", "crc", "--osd", "none"],
+    );
+    let mut conn = c.connect();
+    let err = mon_command(&mut conn, c.fsid(), 7, SET, random_mib()).unwrap_err();
+    assert_eq!(err.r, EFBIG, "{err}");
+    assert!(
+        err.rs.contains("entry size limited to 65536 bytes"),
+        "the monitor's own message reaches the caller: {err}"
+    );
+    // the connection is still usable after the refusal
+    let (rs, _) = mon_command(&mut conn, c.fsid(), 8, SET, b"small".to_vec()).unwrap();
+    assert_eq!(rs, "set msgr2-test");
+}
