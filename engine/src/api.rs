@@ -240,7 +240,6 @@ pub(crate) struct Shared {
     pub queues: Vec<Vec<Spsc<Cmd>>>,
     pub next_conn: AtomicU64,
     pub next_core: AtomicUsize,
-    pub global_seq: AtomicU64,
     pub stopped: AtomicBool,
 }
 
@@ -575,7 +574,9 @@ impl MessengerBuilder {
                 c.server_auth = Some(Arc::new(CephxServerProvider::new(Arc::new(ctx))));
             }
         }
-        c.policy = crate::policy::lookup;
+        for (t, p) in &self.policies {
+            c.policies.set(*t, p.clone());
+        }
         c.keepalive_interval = self.rc.keepalive;
         Ok(c)
     }
@@ -634,14 +635,12 @@ impl MessengerBuilder {
                 .collect(),
             next_conn: AtomicU64::new(1),
             next_core: AtomicUsize::new(0),
-            global_seq: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
         });
         let mut rc = self.rc.clone();
         rc.raw = self.raw;
         rc.proto = Some(proto);
         rc.my_name = Some(self.name.clone());
-        rc.policies = self.policies.clone();
         let rc = Arc::new(rc);
         let factory: Arc<Factory> = self
             .factory

@@ -69,7 +69,6 @@ mod bind;
 pub mod blocking;
 mod bufring;
 mod error;
-mod policy;
 mod reactor;
 mod spsc;
 

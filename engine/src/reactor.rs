@@ -68,7 +68,6 @@ pub(crate) struct ReactorConfig {
     pub simulate_no_uring: bool,
     pub send_zc_threshold: Option<usize>,
     pub keepalive: Option<Duration>,
-    pub policies: HashMap<EntityType, msgr2_proto::Policy>,
     pub handshake_timeout: Duration,
     pub ring_entries: u32,
     pub spin_before_park: Option<Duration>,
@@ -87,7 +86,6 @@ impl Default for ReactorConfig {
             simulate_no_uring: false,
             send_zc_threshold: None,
             keepalive: None,
-            policies: HashMap::new(),
             handshake_timeout: Duration::from_secs(10),
             ring_entries: 1024,
             spin_before_park: Some(Duration::from_micros(100)),
@@ -302,7 +300,6 @@ pub(crate) fn run(
 ) {
     let cpu = shared.cores[idx].cpu;
     CURRENT.set(Some((shared.id, idx)));
-    crate::policy::install(rc.policies.clone());
     if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
         warn!(cpu, "could not pin the reactor thread to its core");
     }
@@ -1023,7 +1020,7 @@ impl Reactor {
                         .unwrap_or_else(|| EntityName::new(EntityType::Client, "admin")),
                 ))
             });
-            let gseq = self.shared.global_seq.fetch_add(1, Ordering::Relaxed);
+            let gseq = cfg.global_seq.next();
             Connection::client(cfg, target, peer_type, gseq, Instant::now())
         });
         let slot = self.new_conn(handle, sock.into(), proto, false, peer_type, Some(sa));
@@ -1053,7 +1050,7 @@ impl Reactor {
         }));
         let proto = match (&self.rc.proto, self.rc.raw) {
             (Some(cfg), false) => {
-                let gseq = self.shared.global_seq.fetch_add(1, Ordering::Relaxed);
+                let gseq = cfg.global_seq.next();
                 Some(Connection::server(
                     Arc::clone(cfg),
                     peer,
