@@ -15,6 +15,26 @@
 //! Received messages hold receive-throttle reservations ([`throttle`]); send queues are
 //! bounded.
 
+//! ## Embedding
+//!
+//! * Read the socket only while [`Connection::wants_input`]; after dropping received
+//!   messages (their [`ThrottleGuard`] releases the receive throttles) or answering a lookup,
+//!   call [`Connection::handle_input`] with an empty slice to process bytes it kept.
+//! * Call [`Connection::poll_transmit`] when the socket can take more; it frames queued
+//!   messages in batches.
+//! * Call [`Connection::handle_timeout`] at [`Connection::poll_timeout`].
+//! * On an error, close the socket. A lossless connection keeps its session: on
+//!   [`Event::Reconnect`] wait the delay and call [`Connection::reconnect`]; a `STANDBY`
+//!   connection waits for the peer (or for [`Connection::send_message`] to ask for a
+//!   reconnect). Keep one connection per peer in a registry: it answers [`Event::Lookup`]
+//!   ([`Lookup::matches`], [`Connection::resolve_lookup`]) when
+//!   [`Config::session_lookup`] is on, and a connection whose session was taken over
+//!   ([`ExistingFate::TakenOver`]) is replaced by the one that took it.
+//! * One [`Config`] per messenger: it carries the shared `global_seq` counter and the
+//!   dispatch throttle.
+//!
+//! `tests/sim` in this crate is a complete (simulated) embedder.
+
 pub mod config;
 mod connection;
 pub mod error;

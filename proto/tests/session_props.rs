@@ -65,16 +65,18 @@ fn plan() -> impl Strategy<Value = LinkPlan> {
 #[derive(Debug, Clone)]
 struct Schedule {
     plans: Vec<LinkPlan>,
-    /// (time ms, from a?, id)
-    sends: Vec<(u64, bool)>,
+    /// (time ms, which ordered pair of nodes)
+    sends: Vec<(u64, u8)>,
+    /// 0: lossless peers, 1: lossless peers with resetcheck, 2: lossless client and
+    /// stateful server, 3: three lossless peers
     policy: u8,
 }
 
 fn schedule() -> impl Strategy<Value = Schedule> {
     (
         prop::collection::vec(plan(), 0..14),
-        prop::collection::vec((0u64..25_000, any::<bool>()), 1..24),
-        0u8..3,
+        prop::collection::vec((0u64..25_000, any::<u8>()), 1..24),
+        0u8..4,
     )
         .prop_map(|(plans, mut sends, policy)| {
             sends.sort_by_key(|s| s.0);
@@ -97,10 +99,17 @@ fn live(c: &mut msgr2_proto::Config) {
     c.idle_timeout = Duration::from_secs(10);
 }
 
-fn lossless_setup(policy: u8) -> (Sim, usize, usize) {
+fn lossless_setup(policy: u8) -> (Sim, Vec<usize>) {
     let mut sim = Sim::new();
     sim.trace_limit = 4000;
     match policy {
+        3 => {
+            let p = peers(Policy::lossless_peer(0));
+            let n = (0..3)
+                .map(|i| sim.add_node(&format!("osd.{i}"), p.clone(), true, live))
+                .collect();
+            (sim, n)
+        }
         0 | 1 => {
             let p = if policy == 0 {
                 Policy::lossless_peer(0)
@@ -109,7 +118,7 @@ fn lossless_setup(policy: u8) -> (Sim, usize, usize) {
             };
             let a = sim.add_node("osd.0", peers(p.clone()), true, live);
             let b = sim.add_node("osd.1", peers(p), true, live);
-            (sim, a, b)
+            (sim, vec![a, b])
         }
         _ => {
             // a lossless client and a stateful server; the client does not listen
@@ -126,48 +135,58 @@ fn lossless_setup(policy: u8) -> (Sim, usize, usize) {
                 true,
                 live,
             );
-            (sim, a, b)
+            (sim, vec![a, b])
         }
     }
 }
 
 fn run_lossless(s: &Schedule) -> Result<(), TestCaseError> {
-    let (mut sim, a, b) = lossless_setup(s.policy);
+    let (mut sim, nodes) = lossless_setup(s.policy);
+    let pairs: Vec<(usize, usize)> = nodes
+        .iter()
+        .flat_map(|&a| nodes.iter().filter(move |&&b| b != a).map(move |&b| (a, b)))
+        .collect();
     sim.plan(s.plans.iter().cloned());
-    let (mut na, mut nb) = (0u64, 0u64);
-    for &(t, from_a) in &s.sends {
-        let (from, to, id) = if from_a {
-            na += 1;
-            (a, b, na - 1)
-        } else {
-            nb += 1;
-            (b, a, nb - 1)
-        };
-        sim.send_at(Duration::from_millis(t), from, to, id);
+    let mut sent = vec![0u64; pairs.len()];
+    for &(t, p) in &s.sends {
+        let k = p as usize % pairs.len();
+        let (from, to) = pairs[k];
+        sim.send_at(Duration::from_millis(t), from, to, sent[k]);
+        sent[k] += 1;
     }
     // faults happen on the planned links; afterwards the network is reliable. A final
-    // message each way makes sure parked (STANDBY) sessions come back.
+    // message on every pair makes sure parked (STANDBY) sessions come back.
     sim.run_until(Duration::from_secs(80));
     sim.heal();
-    sim.send_at(Duration::from_secs(90), a, b, 1_000_000);
-    sim.send_at(Duration::from_secs(91), b, a, 1_000_000);
+    for (k, &(from, to)) in pairs.iter().enumerate() {
+        sim.send_at(
+            Duration::from_secs(90) + Duration::from_millis(k as u64),
+            from,
+            to,
+            1_000_000,
+        );
+    }
     sim.run_until(Duration::from_secs(150));
-    let want = |n: u64| (0..n).chain([1_000_000]).collect::<Vec<_>>();
     let ctx = || format!("schedule {s:?}\n{}", sim.tail());
-    prop_assert_eq!(sim.received(b, a), want(na), "a→b\n{}", ctx());
-    prop_assert_eq!(sim.received(a, b), want(nb), "b→a\n{}", ctx());
-    prop_assert!(
-        sim.nodes[a].app.resets.is_empty() && sim.nodes[b].app.resets.is_empty(),
-        "lossless sessions reported a reset: {:?} {:?}\n{}",
-        sim.nodes[a].app.resets,
-        sim.nodes[b].app.resets,
-        ctx()
-    );
-    prop_assert!(
-        sim.ready(a, b) && sim.ready(b, a),
-        "not ready at the end\n{}",
-        ctx()
-    );
+    for (k, &(from, to)) in pairs.iter().enumerate() {
+        let want: Vec<u64> = (0..sent[k]).chain([1_000_000]).collect();
+        prop_assert_eq!(sim.received(to, from), want, "n{}→n{}\n{}", from, to, ctx());
+        prop_assert!(
+            sim.ready(from, to),
+            "n{}→n{} not ready\n{}",
+            from,
+            to,
+            ctx()
+        );
+    }
+    for &n in &nodes {
+        prop_assert!(
+            sim.nodes[n].app.resets.is_empty(),
+            "lossless session reported a reset: {:?}\n{}",
+            sim.nodes[n].app.resets,
+            ctx()
+        );
+    }
     RUNS.fetch_add(1, Ordering::Relaxed);
     LONGEST_PLAN.fetch_max(s.plans.len(), Ordering::Relaxed);
     MOST_LINKS.fetch_max(sim.link_count(), Ordering::Relaxed);

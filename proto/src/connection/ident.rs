@@ -319,8 +319,10 @@ impl Connection {
     /// (see [`Lookup::matches`]), or `None`. Runs Ceph's decision table
     /// ([`decide_client_ident`] / [`decide_reconnect`]), replies to the peer, and may take
     /// the existing session over or stop the existing connection (see the returned
-    /// [`ExistingFate`]). Then processes input that arrived meanwhile. An error means this
-    /// connection is finished (e.g. a stale duplicate): close its socket.
+    /// [`ExistingFate`]). Then processes input that arrived meanwhile; a failure there shows
+    /// in [`Connection::is_faulted`] and this connection's events, not in the result, so the
+    /// fate of `existing` is never lost. An error means this connection is finished (e.g. a
+    /// stale duplicate): close its socket.
     pub fn resolve_lookup(
         &mut self,
         existing: Option<&mut Connection>,
@@ -338,7 +340,9 @@ impl Connection {
             Ok(f) => f,
             Err(e) => return Err(self.fault(e)),
         };
-        self.handle_input(&[])?;
+        if let Err(e) = self.handle_input(&[]) {
+            debug!(error = %e, "input kept during the lookup failed");
+        }
         Ok(fate)
     }
 

@@ -664,7 +664,7 @@ impl Connection {
 
     fn start_reconnect(&mut self, delay: Duration, bump: bool, attempt: u32) {
         if bump {
-            self.session.connect_seq += 1;
+            self.session.connect_seq = self.session.connect_seq.saturating_add(1);
         }
         self.session.attempt = attempt;
         self.phase = Phase::Backoff;
