@@ -648,3 +648,67 @@ fn resolve_lookup_without_a_lookup_is_an_error() {
         Err(ProtoError::NotFaulted("READY"))
     ));
 }
+
+/// Two lossless peers with one-message receive throttles and tiny send queues, each
+/// holding every received message until its reply is queued: input never waits for output,
+/// so the exchange completes instead of deadlocking.
+#[test]
+fn tight_throttles_and_queues_do_not_deadlock_two_lossless_peers() {
+    let tc = Arc::new(Throttle::new(1));
+    let ts = Arc::new(Throttle::new(1));
+    let (mut c, mut s) = pair(
+        client_cfg(
+            Policy::lossless_client(0).with_throttles(None, Some(tc)),
+            |c| c.max_queued_messages = 2,
+        ),
+        server_cfg(
+            Policy::stateful_server(0).with_throttles(None, Some(ts)),
+            |c| c.max_queued_messages = 2,
+        ),
+    );
+    const N: u16 = 200;
+    let mut next = 0u16;
+    let (mut got_c, mut got_s) = (0u16, 0u16);
+    // replies not queued yet (the queue was full), with the message they answer
+    let mut pending_c: Vec<(Message, Message)> = Vec::new();
+    let mut pending_s: Vec<(Message, Message)> = Vec::new();
+    for _round in 0..100_000 {
+        // the client keeps offering new requests
+        while next < N && c.send_message(Message::new(next, 1, 1, vec![])).is_ok() {
+            next += 1;
+        }
+        pump(&mut c, &mut s).unwrap();
+        for (conn, got, pending, answers) in [
+            (&mut s, &mut got_s, &mut pending_s, true),
+            (&mut c, &mut got_c, &mut pending_c, false),
+        ] {
+            while let Some(ev) = conn.poll_event() {
+                if let Event::Message(m) = ev {
+                    *got += 1;
+                    let reply = Message::new(m.header.msg_type, 1, 1, vec![1]);
+                    pending.push((m, reply));
+                }
+            }
+            // answer what we hold; a held message is released once its reply is queued
+            let mut keep = Vec::new();
+            for (held, reply) in pending.drain(..) {
+                // the client does not answer the server's answers
+                if !answers {
+                    drop(held);
+                    continue;
+                }
+                match conn.send_message(reply.clone()) {
+                    Ok(()) => drop(held),
+                    Err(ProtoError::QueueFull { .. }) => keep.push((held, reply)),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            *pending = keep;
+            conn.handle_input(&[]).unwrap();
+        }
+        if got_s == N && got_c == N {
+            return;
+        }
+    }
+    panic!("stuck: server got {got_s}, client got {got_c} of {N}");
+}
