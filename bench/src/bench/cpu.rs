@@ -85,13 +85,23 @@ impl CpuSide {
         }
     }
 
-    /// Registers a thread for good (a long-lived engine core thread, say).
-    #[allow(dead_code)] // for the engine transport
+    /// Registers a long-lived thread (an engine core thread, say) by its kernel id.
+    #[allow(dead_code)] // used by the engine transport
     pub fn register(&self, tid: i32) {
         if let Ok(mut l) = self.live.lock() {
             if !l.contains(&tid) {
                 l.push(tid);
             }
+        }
+    }
+
+    /// Stops counting a registered thread, keeping what it used so far.
+    #[allow(dead_code)] // used by the engine transport
+    pub fn forget(&self, tid: i32) {
+        if let Ok(mut l) = self.live.lock() {
+            let ns = thread_cpu_ns(tid).unwrap_or(0);
+            self.exited_ns.fetch_add(ns, Ordering::AcqRel);
+            l.retain(|t| *t != tid);
         }
     }
 

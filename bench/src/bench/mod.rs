@@ -39,7 +39,7 @@ use self::spec::{size_label, Mode};
 use self::transport::{
     BenchKeys, ConnectOptions, ServeOptions, Target, Transport, DEFAULT_TRANSPORT,
 };
-use self::workload::{new_histogram, ConnWorkload, Progress};
+use self::workload::{new_histogram, ConnWorkload, PayloadPool, Progress};
 
 /// Options of `msgr2 bench` (shared by its `server` and `client` forms).
 #[derive(clap::Args, Debug)]
@@ -202,6 +202,12 @@ fn run_local(opts: &Opts) -> Result<(), BenchError> {
     let (server_cores, client_cores) = spec::split_cores(&opts.cores()?);
     let keys = keys(opts, true)?;
     let max_size = plan.sizes.iter().copied().max().unwrap_or(0);
+    // Room for every connection's window of the largest size, twice.
+    let pool = PayloadPool::new(
+        (max_size as usize)
+            .saturating_mul(plan.depth * plan.conns * 2)
+            .min(1 << 30),
+    );
     let server = transport.serve(&ServeOptions {
         listen: parse_addrvec("[v2:127.0.0.1:0/0]")?,
         raw_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -209,6 +215,7 @@ fn run_local(opts: &Opts) -> Result<(), BenchError> {
         keys: keys.clone(),
         cpu: CpuSide::new(),
         max_size,
+        recycle: Some(pool.clone()),
     })?;
     let target = server.target();
     let info = RunInfo {
@@ -227,6 +234,7 @@ fn run_local(opts: &Opts) -> Result<(), BenchError> {
         keys,
         cpu: CpuSide::new(),
         max_size,
+        recycle: Some(pool),
     };
     let r = run_cells(transport.as_ref(), &target, &plan, &copts, &info, opts);
     server.shutdown();
@@ -261,6 +269,7 @@ fn run_client(opts: &Opts, connect: &str, raw_connect: Option<&str>) -> Result<(
         keys: keys(opts, false)?,
         cpu: CpuSide::new(),
         max_size: plan.sizes.iter().copied().max().unwrap_or(0),
+        recycle: None,
     };
     run_cells(
         transport.as_ref(),
@@ -293,6 +302,7 @@ fn run_server(opts: &Opts, listen: &str, raw_listen: Option<&str>) -> Result<(),
         cpu: CpuSide::new(),
         // A server does not know the client's sizes: accept up to the frame limit.
         max_size: spec::MAX_SIZE,
+        recycle: None,
     })?;
     let t = server.target();
     let mut out = std::io::stdout().lock();

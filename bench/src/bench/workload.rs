@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
@@ -17,6 +17,68 @@ use super::error::BenchError;
 /// Latency histogram: nanoseconds, 1 ns to 1 h, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("constant, valid bounds")
+}
+
+/// Payloads at least this large are recycled through a [`PayloadPool`] rather than copied
+/// from the template for every message.
+pub const POOL_MIN: usize = 128 << 10;
+
+/// Message payloads for the client, without a copy per large message.
+///
+/// msgr2 messages own their data (`Vec<u8>`), so every send needs a buffer of the cell's
+/// size. Small ones are copied from a template (an allocation and a memcpy, like any
+/// application building a message). Copying a 4 MiB template for every message would cost
+/// the client as much as a third of what the kernel's send path does and blur the ratios to
+/// raw, so in a loopback run the server hands the buffers it received back through this pool
+/// and the client sends them again (they hold the same bytes). Across processes the client
+/// falls back to copying.
+#[derive(Debug)]
+pub struct PayloadPool {
+    bufs: Mutex<Vec<Vec<u8>>>,
+    max_bytes: usize,
+}
+
+impl PayloadPool {
+    /// A pool holding up to `max_bytes` of buffers.
+    pub fn new(max_bytes: usize) -> Arc<Self> {
+        Arc::new(Self {
+            bufs: Mutex::new(Vec::new()),
+            max_bytes,
+        })
+    }
+
+    /// Returns a received payload to the pool (dropped if small or the pool is full).
+    pub fn give(&self, buf: Vec<u8>) {
+        if buf.len() < POOL_MIN {
+            return;
+        }
+        if let Ok(mut b) = self.bufs.lock() {
+            let held: usize = b.iter().map(Vec::len).sum();
+            if held + buf.len() <= self.max_bytes {
+                b.push(buf);
+            }
+        }
+    }
+
+    /// A payload of `template`'s size and contents: recycled if one is pooled.
+    pub fn take(&self, template: &[u8]) -> Vec<u8> {
+        if template.len() >= POOL_MIN {
+            if let Ok(mut b) = self.bufs.lock() {
+                if let Some(i) = b.iter().rposition(|v| v.len() == template.len()) {
+                    return b.swap_remove(i);
+                }
+            }
+        }
+        template.to_vec()
+    }
+}
+
+/// A payload for the next message: from `pool` if there is one, else a copy of `template`.
+pub fn payload_for(pool: Option<&PayloadPool>, template: &[u8]) -> Vec<u8> {
+    match pool {
+        Some(p) => p.take(template),
+        None => template.to_vec(),
+    }
 }
 
 /// Bytes completed by one connection, readable from the progress thread.
@@ -135,5 +197,21 @@ mod tests {
         assert_eq!((w.bytes, w.msgs), (3 * 4096, 3));
         assert_eq!(p.bytes.load(Ordering::Relaxed), 3 * 4096);
         assert!(w.hist.value_at_quantile(1.0) >= 5000);
+    }
+
+    #[test]
+    fn pool_recycles_large_buffers_only() {
+        let pool = PayloadPool::new(1 << 20);
+        let big = vec![7u8; POOL_MIN];
+        pool.give(vec![1u8; 100]);
+        pool.give(vec![9u8; POOL_MIN]);
+        pool.give(vec![9u8; 2 * POOL_MIN]);
+        assert_eq!(pool.take(&big), vec![9u8; POOL_MIN]);
+        assert_eq!(pool.take(&big), big);
+        assert_eq!(payload_for(None, &[1, 2]), vec![1, 2]);
+        for _ in 0..100 {
+            pool.give(vec![0; POOL_MIN]);
+        }
+        assert!(pool.bufs.lock().map(|b| b.len()).unwrap_or(0) <= 8);
     }
 }

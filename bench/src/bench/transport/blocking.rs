@@ -28,7 +28,7 @@ use crate::bench::cpu::pin_to;
 use crate::bench::error::BenchError;
 use crate::bench::spec::Mode;
 use crate::bench::wire::{parse_stats_reply, server_answer, Kind};
-use crate::bench::workload::ConnWorkload;
+use crate::bench::workload::{payload_for, ConnWorkload};
 
 /// How long a handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -204,7 +204,8 @@ impl ClientConns for Msgr2Client {
                             let data = super::payload(w.size() as usize);
                             loop {
                                 while let Some(tid) = w.next_send(Instant::now()) {
-                                    c.send(Kind::Data.message(tid, data.clone()))?;
+                                    let p = payload_for(opts.recycle.as_deref(), &data);
+                                    c.send(Kind::Data.message(tid, p))?;
                                 }
                                 if w.drained() {
                                     return Ok(w);
@@ -521,6 +522,9 @@ fn serve_msgr2(
                 })?;
                 let (k, p) = server_answer(kind, &opts.cpu)?;
                 c.send(k.message(m.header.tid, p))?;
+                if let Some(pool) = &opts.recycle {
+                    pool.give(m.data);
+                }
             }
         }
     })();

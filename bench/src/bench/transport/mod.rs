@@ -20,7 +20,7 @@ use msgr2_crypto::keyring::{CryptoKey, Keyring};
 use super::cpu::CpuSide;
 use super::error::BenchError;
 use super::spec::Mode;
-use super::workload::ConnWorkload;
+use super::workload::{ConnWorkload, PayloadPool};
 
 /// Where a bench server can be reached.
 #[derive(Debug, Clone)]
@@ -108,6 +108,8 @@ pub struct ServeOptions {
     pub cpu: Arc<CpuSide>,
     /// Largest payload accepted.
     pub max_size: u64,
+    /// Where received payloads go back to the client (loopback runs).
+    pub recycle: Option<Arc<PayloadPool>>,
 }
 
 /// What a client needs.
@@ -123,6 +125,8 @@ pub struct ConnectOptions {
     pub cpu: Arc<CpuSide>,
     /// Largest payload that will be sent.
     pub max_size: u64,
+    /// Recycled payloads (loopback runs).
+    pub recycle: Option<Arc<PayloadPool>>,
 }
 
 /// A running bench server.
