@@ -128,6 +128,8 @@ fn loopback_json_and_plot() {
     // The progress went to stderr.
     assert!(stderr.contains("[6/6]"), "{stderr}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The io_uring engine is the default transport.
+    assert_eq!(doc["machine"]["transport"], "engine");
     check_doc(&doc, &[4096, 65536], &["raw", "crc", "secure"]);
     check_svg(&svg);
 }

@@ -86,7 +86,6 @@ impl CpuSide {
     }
 
     /// Registers a long-lived thread (an engine core thread, say) by its kernel id.
-    #[allow(dead_code)] // used by the engine transport
     pub fn register(&self, tid: i32) {
         if let Ok(mut l) = self.live.lock() {
             if !l.contains(&tid) {
@@ -96,7 +95,6 @@ impl CpuSide {
     }
 
     /// Stops counting a registered thread, keeping what it used so far.
-    #[allow(dead_code)] // used by the engine transport
     pub fn forget(&self, tid: i32) {
         if let Ok(mut l) = self.live.lock() {
             let ns = thread_cpu_ns(tid).unwrap_or(0);
