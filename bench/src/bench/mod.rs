@@ -37,7 +37,7 @@ use self::error::BenchError;
 use self::report::{CellResult, Measure, RunInfo};
 use self::spec::{size_label, Mode};
 use self::transport::{
-    BenchKeys, ConnectOptions, ServeOptions, Target, Transport, DEFAULT_TRANSPORT,
+    BenchKeys, ConnectOptions, IoCounts, ServeOptions, Target, Transport, DEFAULT_TRANSPORT,
 };
 use self::workload::{new_histogram, ConnWorkload, PayloadPool, Progress};
 
@@ -396,15 +396,20 @@ fn run_cells(
     };
     let total = plan.sizes.len() * plan.modes.len();
     let mut out = std::io::stdout();
+    let server_cores = if info.role == "client" {
+        "remote".to_owned()
+    } else {
+        format!("{:?}", info.server_cores)
+    };
     let _ = writeln!(
         out,
-        "msgr2 bench: transport {}, {} conn(s) × depth {}{}, {:.1} s per cell, cores server {:?} client {:?}",
+        "msgr2 bench: transport {}, {} conn(s) × depth {}{}, {:.1} s per cell, cores server {} client {:?}",
         info.transport,
         plan.conns,
         plan.depth,
         if opts.ping_pong { " (ping-pong)" } else { "" },
         plan.duration.as_secs_f64(),
-        info.server_cores,
+        server_cores,
         info.client_cores,
     );
     let _ = writeln!(out, "{}", report::table_header());
@@ -474,6 +479,7 @@ fn run_cell(
         .map(|p| ConnWorkload::new(size, plan.depth, stop.clone(), p.clone()))
         .collect();
     let s0 = conns.server_cpu_ns()?;
+    let io0 = conns.io_counts();
     let c0 = copts.cpu.total_ns();
     let t0 = Instant::now();
     let done = AtomicBool::new(false);
@@ -519,6 +525,7 @@ fn run_cell(
     });
     let elapsed = t0.elapsed();
     let c1 = copts.cpu.total_ns();
+    let io1 = conns.io_counts();
     let workloads = result?;
     let s1 = conns.server_cpu_ns()?;
     drop(conns);
@@ -537,5 +544,10 @@ fn run_cell(
         hist,
         client_cpu_ns: c1.saturating_sub(c0),
         server_cpu_ns: s1.saturating_sub(s0),
+        client_io: io0.zip(io1).map(|(a, b)| IoCounts {
+            enters: b.enters.saturating_sub(a.enters),
+            send_ops: b.send_ops.saturating_sub(a.send_ops),
+            sleeps: b.sleeps.saturating_sub(a.sleeps),
+        }),
     })
 }

@@ -6,6 +6,7 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use super::spec::{size_label, Mode};
+use super::transport::IoCounts;
 
 /// What the client measured in one cell.
 #[derive(Debug)]
@@ -22,6 +23,8 @@ pub struct Measure {
     pub client_cpu_ns: u64,
     /// CPU nanoseconds of the server side's threads during the cell (as the server reported).
     pub server_cpu_ns: u64,
+    /// The client transport's I/O counters during the cell, where it keeps them.
+    pub client_io: Option<IoCounts>,
 }
 
 /// One row of the result: a (size, mode) cell.
@@ -57,6 +60,8 @@ pub struct CellResult {
     pub ratio_to_raw: Option<f64>,
     /// Median latency relative to the raw cell of the same size in this run.
     pub p50_ratio_to_raw: Option<f64>,
+    /// Client `io_uring_enter` calls, send operations and sleeps per message (engine).
+    pub client_io_per_msg: Option<(f64, f64, f64)>,
 }
 
 impl CellResult {
@@ -98,6 +103,14 @@ impl CellResult {
             cpu_s_per_gb_server: per_gb(m.server_cpu_ns),
             ratio_to_raw: None,
             p50_ratio_to_raw: None,
+            client_io_per_msg: m.client_io.filter(|_| m.msgs > 0).map(|io| {
+                let n = m.msgs as f64;
+                (
+                    io.enters as f64 / n,
+                    io.send_ops as f64 / n,
+                    io.sleeps as f64 / n,
+                )
+            }),
         }
     }
 
@@ -119,6 +132,9 @@ impl CellResult {
             "bytes": self.bytes,
             "msgs": self.msgs,
             "elapsed_s": round(self.elapsed_s, 3),
+            "client_ring_enters_per_msg": self.client_io_per_msg.map(|x| round(x.0, 3)),
+            "client_send_ops_per_msg": self.client_io_per_msg.map(|x| round(x.1, 3)),
+            "client_sleeps_per_msg": self.client_io_per_msg.map(|x| round(x.2, 3)),
         })
     }
 }
@@ -215,6 +231,15 @@ fn mem_total_gib() -> Option<f64> {
     Some((kb / (1024.0 * 1024.0) * 10.0).round() / 10.0)
 }
 
+/// The 1-minute load average when the run started: other work on the machine skews figures.
+fn loadavg() -> Option<f64> {
+    read_trim("/proc/loadavg")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn git_commit() -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -291,6 +316,7 @@ pub fn machine_json(run: &RunInfo) -> Value {
         "depth": run.depth,
         "duration_s": run.duration_s,
         "workload": if run.ping_pong { "ping-pong" } else { "stream" },
+        "loadavg_1m": loadavg(),
         "server_cores": run.server_cores,
         "client_cores": run.client_cores,
     })
@@ -319,6 +345,11 @@ mod tests {
             hist,
             client_cpu_ns: bytes / 2,
             server_cpu_ns: bytes,
+            client_io: Some(IoCounts {
+                enters: bytes / 4096 / 2,
+                send_ops: 0,
+                sleeps: 0,
+            }),
         }
     }
 
@@ -342,6 +373,7 @@ mod tests {
         assert_eq!(j["mode"], "crc");
         assert_eq!(j["gbps"], 1.0);
         assert!(table_row(&cells[1]).contains("0.50"));
+        assert_eq!(j["client_ring_enters_per_msg"], 0.5);
         assert_eq!(utc_now().len(), 20);
     }
 }

@@ -26,7 +26,7 @@ use msgr2_engine::{
     ConnHandle, Dispatcher, EngineError, Message, Messenger, MessengerBuilder, ModeConfig, PeerInfo,
 };
 
-use super::{ClientConns, ConnectOptions, ServeOptions, Server, Target, Transport};
+use super::{ClientConns, ConnectOptions, IoCounts, ServeOptions, Server, Target, Transport};
 use crate::bench::cpu::{gettid, CpuSide};
 use crate::bench::error::BenchError;
 use crate::bench::spec::Mode;
@@ -425,6 +425,15 @@ impl EngineClient {
 }
 
 impl ClientConns for EngineClient {
+    fn io_counts(&self) -> Option<IoCounts> {
+        let c = self.messenger.as_ref()?.counters();
+        Some(IoCounts {
+            enters: c.ring_enters,
+            send_ops: c.send_ops,
+            sleeps: c.reactor_sleeps,
+        })
+    }
+
     fn server_cpu_ns(&mut self) -> Result<u64, BenchError> {
         let c = self
             .conns

@@ -137,8 +137,23 @@ pub trait Server: Send {
     fn shutdown(self: Box<Self>);
 }
 
+/// Work counters of a client transport (summed over its threads), where it keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounts {
+    /// `io_uring_enter` calls (or write/read syscalls).
+    pub enters: u64,
+    /// Send operations submitted (each may carry many messages).
+    pub send_ops: u64,
+    /// Times a thread went to sleep waiting for work.
+    pub sleeps: u64,
+}
+
 /// Open client connections of one cell.
 pub trait ClientConns: Send {
+    /// The client side's I/O counters so far, if the transport keeps them.
+    fn io_counts(&self) -> Option<IoCounts> {
+        None
+    }
     /// Asks the server (over the first connection) for its side's CPU nanoseconds so far.
     fn server_cpu_ns(&mut self) -> Result<u64, BenchError>;
     /// Runs one workload per connection until every one of them has drained; returns them.
