@@ -168,6 +168,18 @@ impl BlockingConnection {
             let wait = wake
                 .saturating_duration_since(now)
                 .max(Duration::from_millis(1));
+            // Input stashed while the receive throttle was full: retry it (the application may
+            // have released budget by dropping messages) before blocking on the socket.
+            if self.conn.pending_input() > 0 {
+                let before = self.conn.pending_input();
+                if let Err(e) = self.conn.handle_input(&[]) {
+                    let _ = self.flush();
+                    return Err(e.into());
+                }
+                if self.conn.pending_input() < before {
+                    continue;
+                }
+            }
             let _ = self.stream.set_read_timeout(Some(wait));
             match self.stream.read(&mut self.buf) {
                 Ok(0) => return Err(self.conn.handle_eof().into()),
