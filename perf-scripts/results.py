@@ -102,6 +102,17 @@ def criterion(args):
         tp = meta.get("throughput") or {}
         nbytes = tp.get("Bytes") or tp.get("BytesDecimal")
         rows.append((meta["full_id"], ns, nbytes))
+    def key(row):
+        parts = []
+        for p in row[0].replace("_", "/").split("/"):
+            n = None
+            for unit, shift in (("KiB", 10), ("MiB", 20), ("GiB", 30)):
+                if p.endswith(unit) and p[: -len(unit)].isdigit():
+                    n = int(p[: -len(unit)]) << shift
+            parts.append((1, n, "") if n is not None else (0, 0, p))
+        return parts
+
+    rows.sort(key=key)
     print("| bench | time per iteration | GB/s | ns/byte |")
     print("|---|---:|---:|---:|")
     for name, ns, nbytes in rows:

@@ -49,7 +49,7 @@ stop_server() {
     [ -n "$TRACER_PID" ] || return 0
     local srv
     srv=$(pgrep -P "$TRACER_PID" | head -1 || true)
-    [ -n "$srv" ] && kill -INT "$srv" 2>/dev/null
+    [ -n "$srv" ] && kill -TERM "$srv" 2>/dev/null
     for _ in $(seq 100); do kill -0 "$TRACER_PID" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$TRACER_PID" 2>/dev/null; then
         [ -n "$srv" ] && kill -KILL "$srv" 2>/dev/null
