@@ -4,7 +4,8 @@
 //! [conns] [depth]`: a server messenger on core 1 acknowledges every message with an empty
 //! one, a client messenger on core 0 keeps `depth` messages of `size` bytes in flight on each
 //! of `conns` connections. Prints messages/s, GB/s and the engine's counters per message
-//! (`io_uring_enter` calls, eventfd wakeups, send operations).
+//! (`io_uring_enter` calls, eventfd wakeups, send operations). Calls
+//! [`msgr2_engine::tune_malloc_for_large_messages`] unless `MSGR2_NO_MALLOC_TUNING` is set.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,6 +57,9 @@ impl Dispatcher for Streamer {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if std::env::var_os("MSGR2_NO_MALLOC_TUNING").is_none() {
+        msgr2_engine::tune_malloc_for_large_messages();
+    }
     let mode = args.first().map_or("crc", String::as_str).to_owned();
     let size: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4096);
     let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);

@@ -19,6 +19,12 @@
 //! classes of 4096-aligned slots handed out as reference-counted handles. Its receive class
 //! backs the provided-buffer ring used by multishot recv on every connection; the staging
 //! class coalesces small raw-mode messages into contiguous registered buffers.
+//! msgr2 output is gathered, not copied, where the protocol allows: each connection runs
+//! [`msgr2_proto::Connection::poll_transmit_vectored`], so on lossy sessions in crc mode a
+//! message's data (16 KiB and up) goes to `sendmsg` as its own iovec, owned by the batch until
+//! the send completes; frame headers, crcs and small messages are coalesced around it. Secure
+//! mode encrypts into the connection's buffer, and lossless sessions keep sent messages for
+//! replay, so both still copy.
 //! `SEND_ZC` (with `IORING_SEND_ZC_REPORT_USAGE`, fixed buffers when the batch is one arena
 //! slot) is used above [`MessengerBuilder::send_zc_threshold`]; it is off by default because
 //! on loopback the kernel copies anyway and zero-copy measured slower (see `examples/
@@ -69,10 +75,12 @@ mod bind;
 pub mod blocking;
 mod bufring;
 mod error;
+mod malloc;
 mod reactor;
 mod spsc;
 
 pub use api::{ConnHandle, Counters, Dispatcher, Messenger, MessengerBuilder, CON_MODE_RAW};
 pub use bind::{BindOptions, BindSpec, MON_PORT_LEGACY, MON_PORT_MSGR2};
 pub use error::EngineError;
+pub use malloc::tune_malloc_for_large_messages;
 pub use msgr2_proto::{Message, ModeConfig, PeerInfo, Policy};

@@ -224,7 +224,6 @@ struct Conn {
     recv_armed: bool,
     tx_batch: Option<Rc<TxBatch>>,
     tx_sent: usize,
-    spare: Vec<u8>,
     connect_addr: Option<Box<SockAddr>>,
     deadline: Option<Instant>,
     server: bool,
@@ -934,6 +933,10 @@ impl Reactor {
         peer_type: EntityType,
         peer_sock: Option<SocketAddr>,
     ) -> usize {
+        let mut proto = proto;
+        if let Some(p) = proto.as_mut() {
+            p.set_vectored_transmit(true);
+        }
         let gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         let id = handle.0.id;
@@ -955,7 +958,6 @@ impl Reactor {
             recv_armed: false,
             tx_batch: None,
             tx_sent: 0,
-            spare: Vec::new(),
             connect_addr: None,
             deadline: None,
             server,
@@ -1328,14 +1330,12 @@ impl Reactor {
         }
         c.tx_sent = 0;
         if let Some(b) = c.tx_batch.take() {
-            // Keep the protocol's output buffer for reuse when nothing else holds it.
+            // Give the protocol's output buffer (the batch's last piece) back for reuse when
+            // nothing else holds it.
             if let Ok(mut b) = Rc::try_unwrap(b) {
-                if b.chunks.len() == 1 {
-                    if let Some(Chunk::Vec(mut v)) = b.chunks.pop() {
-                        if v.capacity() <= 8 << 20 {
-                            v.clear();
-                            c.spare = v;
-                        }
+                if let (Some(Chunk::Vec(v)), Some(p)) = (b.chunks.pop(), c.proto.as_mut()) {
+                    if v.capacity() <= 8 << 20 {
+                        p.recycle_transmit_buffer(v);
                     }
                 }
             }
@@ -1619,10 +1619,11 @@ impl Reactor {
         let mut chunks = Vec::new();
         if let Some(p) = c.proto.as_mut() {
             if p.wants_transmit() {
-                let mut v = std::mem::take(&mut c.spare);
-                v.clear();
-                p.poll_transmit(&mut v);
-                chunks.push(Chunk::Vec(v));
+                // Gather pieces: frame parts coalesced, large crc-mode message data moved in
+                // uncopied (lossy sessions; see `Connection::set_vectored_transmit`).
+                let mut pieces = Vec::new();
+                p.poll_transmit_vectored(&mut pieces);
+                chunks.extend(pieces.into_iter().map(Chunk::Vec));
             }
         } else if !c.raw_tx.is_empty() {
             let msgs = std::mem::take(&mut c.raw_tx);

@@ -44,7 +44,7 @@ pub mod session;
 pub mod throttle;
 
 pub use config::{Config, GlobalSeq, ModeConfig, Policy, PolicySet};
-pub use connection::{Connection, Event, ExistingFate, Lookup, PeerInfo, Role};
+pub use connection::{Connection, Event, ExistingFate, Lookup, PeerInfo, Role, VECTORED_MIN};
 pub use error::ProtoError;
 pub use message::Message;
 pub use session::Session;

@@ -712,3 +712,69 @@ fn tight_throttles_and_queues_do_not_deadlock_two_lossless_peers() {
     }
     panic!("stuck: server got {got_s}, client got {got_c} of {N}");
 }
+
+/// Vectored transmit: large message data of a lossy session leaves as its own piece, the
+/// pieces concatenated are the same frames the peer decodes; lossless sessions copy.
+#[test]
+fn vectored_transmit_moves_large_data() {
+    for (cp, sp, moved) in [
+        (Policy::lossy_client(0), Policy::stateless_server(0), true),
+        (
+            Policy::lossless_client(0),
+            Policy::stateful_server(0),
+            false,
+        ),
+    ] {
+        let (mut c, mut s) = pair(client_cfg(cp, |_| {}), server_cfg(sp, |_| {}));
+        c.set_vectored_transmit(true);
+        pump(&mut c, &mut s).unwrap();
+        assert!(c.is_ready() && s.is_ready());
+        while s.poll_event().is_some() {}
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+        let small = vec![3u8; 100];
+        for (i, d) in [&big, &small, &big].into_iter().enumerate() {
+            let mut m = Message::new(42, 0, 0, vec![i as u8; 10]);
+            m.header.tid = i as u64;
+            m.data = d.clone();
+            c.send_message(m).unwrap();
+        }
+        let mut pieces = Vec::new();
+        let n = c.poll_transmit_vectored(&mut pieces);
+        assert_eq!(n, pieces.iter().map(Vec::len).sum::<usize>());
+        let data_pieces = pieces.iter().filter(|p| p.len() == big.len()).count();
+        assert_eq!(data_pieces, if moved { 2 } else { 0 });
+        assert!(!c.wants_transmit());
+        // Deliver in odd chunks.
+        let wire: Vec<u8> = pieces.concat();
+        for chunk in wire.chunks(4093) {
+            s.handle_input(chunk).unwrap();
+        }
+        let mut got = Vec::new();
+        while let Some(ev) = s.poll_event() {
+            if let Event::Message(m) = ev {
+                got.push(m);
+            }
+        }
+        assert_eq!(got.len(), 3);
+        for (i, (m, d)) in got.iter().zip([&big, &small, &big]).enumerate() {
+            assert_eq!(m.header.tid, i as u64);
+            assert_eq!(&m.data, d);
+            assert_eq!(m.front, vec![i as u8; 10]);
+        }
+        // The contiguous path still drains pieces queued for the vectored one.
+        let mut m = Message::new(42, 0, 0, Vec::new());
+        m.data = big.clone();
+        c.send_message(m).unwrap();
+        let mut b = Vec::new();
+        c.poll_transmit(&mut b);
+        s.handle_input(&b).unwrap();
+        let mut n = 0;
+        while let Some(ev) = s.poll_event() {
+            if let Event::Message(m) = ev {
+                assert_eq!(m.data, big);
+                n += 1;
+            }
+        }
+        assert_eq!(n, 1);
+    }
+}

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
 use msgr2_codec::banner::{Banner, Revision, BANNER_PREFIX_LEN};
 use msgr2_codec::entity::{EntityName, EntityType};
-use msgr2_codec::frame::{Frame, Tag, ALIGN_DEFAULT, ALIGN_PAGE};
+use msgr2_codec::frame::{Frame, FrameParts, Tag, ALIGN_DEFAULT, ALIGN_PAGE};
 use msgr2_codec::msg::MsgHeader2;
 use msgr2_codec::payload::{self as p, Control, ControlPayload, UTime};
 use msgr2_crypto::auth::{AuthResult, ClientAuth, ServerAuth};
@@ -196,6 +196,8 @@ const MAX_AUTH_ATTEMPTS: u32 = 8;
 /// Stop framing queued messages once this many bytes wait in the transmit buffer; the rest
 /// stays queued (and counts against the queue bound) until the embedder drains it.
 const TX_BATCH: usize = 4 << 20;
+/// Message data at least this large is sent as its own gather piece under vectored transmit.
+pub const VECTORED_MIN: usize = 16 << 10;
 /// Input handed to a connection that cannot consume it (throttled, awaiting a lookup) is
 /// kept up to this much; beyond it the connection fails (the embedder ignored
 /// [`Connection::wants_input`]).
@@ -211,6 +213,13 @@ pub struct Connection {
     rx: Option<RxFraming>,
     revision: Revision,
     out: Vec<u8>,
+    /// Gather pieces framed before `out` (vectored transmit): in wire order, then `out`.
+    out_pieces: Vec<Vec<u8>>,
+    /// Bytes in `out_pieces`.
+    out_pieces_len: usize,
+    /// Whether large message data may be sent as its own gather piece (see
+    /// [`Connection::poll_transmit_vectored`]).
+    vectored_tx: bool,
     transcript: Option<Transcript>,
     events: VecDeque<Event>,
     /// Client: the peer type we dialled; server: learned from HELLO.
@@ -285,6 +294,9 @@ impl Connection {
                 tx: out.clone(),
             }),
             out,
+            out_pieces: Vec::new(),
+            out_pieces_len: 0,
+            vectored_tx: false,
             events: VecDeque::new(),
             peer_type: None,
             target: None,
@@ -445,14 +457,60 @@ impl Connection {
                 self.fault(e);
             }
         }
-        let n = self.out.len();
+        let n = self.out_pieces_len + self.out.len();
         if n > 0 {
             self.tx_since_tick = true;
         }
-        if buf.is_empty() {
+        if self.out_pieces.is_empty() && buf.is_empty() {
             std::mem::swap(buf, &mut self.out);
         } else {
+            buf.reserve(n);
+            for p in self.out_pieces.drain(..) {
+                buf.extend_from_slice(&p);
+            }
+            self.out_pieces_len = 0;
             buf.append(&mut self.out);
+        }
+        n
+    }
+
+    /// Enables vectored transmit: from now on, on a lossy session in crc mode, the data
+    /// segment of a large message ([`VECTORED_MIN`] bytes or more) is not copied into the
+    /// transmit buffer but handed out as its own piece by
+    /// [`Connection::poll_transmit_vectored`]. ([`Connection::poll_transmit`] still works and
+    /// copies.) Secure mode always encrypts into the buffer; lossless sessions keep their
+    /// sent messages for replay, so both copy.
+    pub fn set_vectored_transmit(&mut self, on: bool) {
+        self.vectored_tx = on;
+    }
+
+    /// Gives back a transmit buffer handed out by [`Connection::poll_transmit_vectored`] once
+    /// it was sent, so its capacity is reused for the next frames (kept only while the
+    /// connection's own buffer is empty and smaller).
+    pub fn recycle_transmit_buffer(&mut self, mut buf: Vec<u8>) {
+        if self.out.is_empty() && buf.capacity() > self.out.capacity() {
+            buf.clear();
+            self.out = buf;
+        }
+    }
+
+    /// Like [`Connection::poll_transmit`], but appends the bytes to send as gather pieces in
+    /// wire order (small frame parts coalesced; large message data moved in as is). Returns
+    /// the number of bytes appended.
+    pub fn poll_transmit_vectored(&mut self, pieces: &mut Vec<Vec<u8>>) -> usize {
+        if self.is_ready() {
+            if let Err(e) = self.flush_session() {
+                self.fault(e);
+            }
+        }
+        let n = self.out_pieces_len + self.out.len();
+        if n > 0 {
+            self.tx_since_tick = true;
+        }
+        pieces.append(&mut self.out_pieces);
+        self.out_pieces_len = 0;
+        if !self.out.is_empty() {
+            pieces.push(std::mem::take(&mut self.out));
         }
         n
     }
@@ -460,6 +518,7 @@ impl Connection {
     /// Whether there are bytes to send (or messages/acks that would become bytes).
     pub fn wants_transmit(&self) -> bool {
         !self.out.is_empty()
+            || !self.out_pieces.is_empty()
             || (self.is_ready()
                 && (self.session.queued() > 0
                     || self.keepalive.is_some()
@@ -942,7 +1001,7 @@ impl Connection {
         if let Some(stamp) = self.keepalive.take() {
             self.frame_control(&p::Keepalive2 { timestamp: stamp })?;
         }
-        while self.out.len() < TX_BATCH {
+        while self.out_pieces_len + self.out.len() < TX_BATCH {
             let Some(mut m) = self.session.pop() else {
                 break;
             };
@@ -951,6 +1010,36 @@ impl Connection {
             m.header.ack_seq = self.session.in_seq;
             self.session.ack_left = 0;
             let header = m.header.to_bytes();
+            if let (true, true, TxFraming::Crc(rev)) = (
+                self.vectored_tx && self.session.lossy,
+                m.data.len() >= VECTORED_MIN,
+                &self.tx,
+            ) {
+                // Everything before the data segment, the data itself, then the epilogue.
+                let segs: [(&[u8], u16); 4] = [
+                    (&header, ALIGN_DEFAULT),
+                    (&m.front, ALIGN_DEFAULT),
+                    (&m.middle, ALIGN_DEFAULT),
+                    (&m.data, ALIGN_PAGE),
+                ];
+                let parts = FrameParts::new(*rev, Tag::Message, &segs);
+                let borrowed: [&[u8]; 4] = [&header, &m.front, &m.middle, &[]];
+                for piece in parts.pieces(&borrowed) {
+                    if piece.as_ptr() == parts.epilogue.as_ptr() {
+                        break;
+                    }
+                    self.out.extend_from_slice(piece);
+                }
+                let data = std::mem::take(&mut m.data);
+                self.out_pieces_len += self.out.len() + data.len();
+                if !self.out.is_empty() {
+                    self.out_pieces.push(std::mem::take(&mut self.out));
+                }
+                self.out_pieces.push(data);
+                self.out
+                    .extend_from_slice(&parts.epilogue[..parts.epilogue_len]);
+                continue;
+            }
             self.tx.frame(
                 Tag::Message,
                 &[
