@@ -41,6 +41,9 @@ use self::transport::{
 };
 use self::workload::{new_histogram, ConnWorkload, PayloadPool, Progress};
 
+/// Whether `msgr2_engine::tune_malloc_for_large_messages` took effect (reported in the JSON).
+static MALLOC_TUNED: AtomicBool = AtomicBool::new(false);
+
 /// Options of `msgr2 bench` (shared by its `server` and `client` forms).
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -175,6 +178,14 @@ impl Opts {
 
 /// Runs `msgr2 bench` as the command line asked.
 pub fn run(a: BenchArgs) -> Result<(), String> {
+    // Large messages: keep freed multi-MiB buffers on the heap for the next message instead of
+    // page-faulting fresh mmaps in (what a daemon moving large messages would do too).
+    if std::env::var_os("MSGR2_NO_MALLOC_TUNING").is_none() {
+        MALLOC_TUNED.store(
+            msgr2_engine::tune_malloc_for_large_messages(),
+            Ordering::Relaxed,
+        );
+    }
     let r = match &a.side {
         None => run_local(&a.opts),
         Some(Side::Server { listen, raw_listen }) => {
@@ -227,6 +238,7 @@ fn run_local(opts: &Opts) -> Result<(), BenchError> {
         ping_pong: opts.ping_pong,
         server_cores,
         client_cores: client_cores.clone(),
+        malloc_tuned: MALLOC_TUNED.load(Ordering::Relaxed),
     };
     let copts = ConnectOptions {
         conns: plan.conns,
@@ -262,6 +274,7 @@ fn run_client(opts: &Opts, connect: &str, raw_connect: Option<&str>) -> Result<(
         ping_pong: opts.ping_pong,
         server_cores: Vec::new(),
         client_cores: cores.clone(),
+        malloc_tuned: MALLOC_TUNED.load(Ordering::Relaxed),
     };
     let copts = ConnectOptions {
         conns: plan.conns,

@@ -296,6 +296,8 @@ pub struct RunInfo {
     pub server_cores: Vec<usize>,
     /// Client cores.
     pub client_cores: Vec<usize>,
+    /// glibc malloc tuned for large messages (`MSGR2_NO_MALLOC_TUNING` unset).
+    pub malloc_tuned: bool,
 }
 
 /// The `machine` object: where and how the run happened.
@@ -317,6 +319,7 @@ pub fn machine_json(run: &RunInfo) -> Value {
         "duration_s": run.duration_s,
         "workload": if run.ping_pong { "ping-pong" } else { "stream" },
         "loadavg_1m": loadavg(),
+        "malloc_tuned_for_large_messages": run.malloc_tuned,
         "server_cores": run.server_cores,
         "client_cores": run.client_cores,
     })
