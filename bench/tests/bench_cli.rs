@@ -208,7 +208,7 @@ fn server_and_client_processes() {
     let out = msgr2()
         .args(["bench", "client"])
         .args(&args)
-        .args(["--sizes", "4K", "--duration", "0.2", "--cores", "1"])
+        .args(["--sizes", "4K", "--duration", "0.2", "--cores", client_core])
         .arg("--json")
         .arg(&json)
         .output()
