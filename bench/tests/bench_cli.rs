@@ -176,8 +176,17 @@ impl Drop for Killed {
     }
 }
 
+/// Server and client cores: apart when the machine has two CPUs or more.
+fn side_cores() -> (&'static str, &'static str) {
+    match std::thread::available_parallelism().map(|n| n.get()) {
+        Ok(n) if n >= 2 => ("0", "1"),
+        _ => ("0", "0"),
+    }
+}
+
 #[test]
 fn server_and_client_processes() {
+    let (server_core, client_core) = side_cores();
     let mut server = Killed(
         msgr2()
             .args([
@@ -186,7 +195,7 @@ fn server_and_client_processes() {
                 "--listen",
                 "[v2:127.0.0.1:0/0]",
                 "--cores",
-                "0",
+                server_core,
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
