@@ -70,10 +70,15 @@ def bench(args):
     print(f"- machine: {m.get('cpu_model')}, {m.get('logical_cpus')} CPUs, "
           f"kernel {m.get('kernel')}; server cores {m.get('server_cores')}, "
           f"client cores {m.get('client_cores')}")
+    other = [c.get("other_cpus_busy") for d in docs for c in d["cells"]]
+    other = [x for x in other if x is not None]
+    if other:
+        print(f"- other processes kept {statistics.median(other):.2f} CPUs busy during the median "
+              f"cell, {max(other):.2f} at most (0 = the machine to itself)")
     print()
     print("| size | mode | GB/s | msgs/s | p50 µs | p99 µs | p99.9 µs | CPU s/GB client | "
-          "CPU s/GB server | × raw | p50 × raw |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "CPU s/GB server | × raw | p50 × raw | × raw, each run |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 
     def med(cs, k):
         v = [c[k] for c in cs if c.get(k) is not None]
@@ -88,7 +93,8 @@ def bench(args):
               f"{fmt(med(cs, 'p99_us'), '.1f')} | {fmt(med(cs, 'p999_us'), '.1f')} | "
               f"{fmt(med(cs, 'cpu_s_per_gb_client'), '.3f')} | "
               f"{fmt(med(cs, 'cpu_s_per_gb_server'), '.3f')} | "
-              f"{fmt(med(cs, 'ratio_to_raw'), '.2f')} | {fmt(med(cs, 'p50_ratio_to_raw'), '.2f')} |")
+              f"{fmt(med(cs, 'ratio_to_raw'), '.2f')} | {fmt(med(cs, 'p50_ratio_to_raw'), '.2f')} | "
+              f"{' '.join(fmt(c.get('ratio_to_raw'), '.2f') for c in cs)} |")
 
 
 def criterion(args):

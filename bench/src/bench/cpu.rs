@@ -52,6 +52,33 @@ pub fn thread_cpu_ns(tid: i32) -> Option<u64> {
     Some((utime + stime).saturating_mul(1_000_000_000) / hz)
 }
 
+/// CPU seconds so far of the whole machine (every CPU's non-idle time) and of this process,
+/// from `/proc/stat` and `/proc/self/stat`. Their difference over a cell is the CPU that other
+/// processes took meanwhile: the measure of how quiet the machine was.
+pub fn machine_and_self_cpu_s() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy: u64 = [0usize, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| cpu.get(i))
+        .sum();
+    let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &me[me.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let mine: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Some((busy as f64 / hz, mine as f64 / hz))
+}
+
 /// The threads of one side and the CPU time of those that already exited.
 #[derive(Debug, Default)]
 pub struct CpuSide {
@@ -192,5 +219,7 @@ mod tests {
         .ok();
         assert!(side.total_ns() > 5_000_000, "{}", side.total_ns());
         assert!(thread_cpu_ns(gettid()).is_some());
+        let (machine, me) = machine_and_self_cpu_s().expect("procfs");
+        assert!(machine > 0.0 && me > 0.0);
     }
 }

@@ -494,6 +494,7 @@ fn run_cell(
     let s0 = conns.server_cpu_ns()?;
     let io0 = conns.io_counts();
     let c0 = copts.cpu.total_ns();
+    let load0 = cpu::machine_and_self_cpu_s();
     let t0 = Instant::now();
     let done = AtomicBool::new(false);
     let result = std::thread::scope(|s| {
@@ -537,6 +538,7 @@ fn run_cell(
         r
     });
     let elapsed = t0.elapsed();
+    let load1 = cpu::machine_and_self_cpu_s();
     let c1 = copts.cpu.total_ns();
     let io1 = conns.io_counts();
     let workloads = result?;
@@ -561,6 +563,9 @@ fn run_cell(
             enters: b.enters.saturating_sub(a.enters),
             send_ops: b.send_ops.saturating_sub(a.send_ops),
             sleeps: b.sleeps.saturating_sub(a.sleeps),
+        }),
+        other_cpus: load0.zip(load1).map(|((m0, s0), (m1, s1))| {
+            ((m1 - m0) - (s1 - s0)).max(0.0) / elapsed.as_secs_f64().max(1e-9)
         }),
     })
 }

@@ -25,6 +25,8 @@ pub struct Measure {
     pub server_cpu_ns: u64,
     /// The client transport's I/O counters during the cell, where it keeps them.
     pub client_io: Option<IoCounts>,
+    /// CPUs kept busy by other processes during the cell, on average (0 = a quiet machine).
+    pub other_cpus: Option<f64>,
 }
 
 /// One row of the result: a (size, mode) cell.
@@ -62,6 +64,8 @@ pub struct CellResult {
     pub p50_ratio_to_raw: Option<f64>,
     /// Client `io_uring_enter` calls, send operations and sleeps per message (engine).
     pub client_io_per_msg: Option<(f64, f64, f64)>,
+    /// CPUs kept busy by other processes during the cell, on average.
+    pub other_cpus: Option<f64>,
 }
 
 impl CellResult {
@@ -103,6 +107,7 @@ impl CellResult {
             cpu_s_per_gb_server: per_gb(m.server_cpu_ns),
             ratio_to_raw: None,
             p50_ratio_to_raw: None,
+            other_cpus: m.other_cpus,
             client_io_per_msg: m.client_io.filter(|_| m.msgs > 0).map(|io| {
                 let n = m.msgs as f64;
                 (
@@ -135,6 +140,7 @@ impl CellResult {
             "client_ring_enters_per_msg": self.client_io_per_msg.map(|x| round(x.0, 3)),
             "client_send_ops_per_msg": self.client_io_per_msg.map(|x| round(x.1, 3)),
             "client_sleeps_per_msg": self.client_io_per_msg.map(|x| round(x.2, 3)),
+            "other_cpus_busy": self.other_cpus.map(|x| round(x, 2)),
         })
     }
 }
@@ -353,6 +359,7 @@ mod tests {
                 send_ops: 0,
                 sleeps: 0,
             }),
+            other_cpus: Some(0.25),
         }
     }
 
@@ -377,6 +384,7 @@ mod tests {
         assert_eq!(j["gbps"], 1.0);
         assert!(table_row(&cells[1]).contains("0.50"));
         assert_eq!(j["client_ring_enters_per_msg"], 0.5);
+        assert_eq!(j["other_cpus_busy"], 0.25);
         assert_eq!(utc_now().len(), 20);
     }
 }
