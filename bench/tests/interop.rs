@@ -5,73 +5,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
+mod common;
+
+use common::Cluster;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn msgr2() -> Command {
     Command::new(env!("CARGO_BIN_EXE_msgr2"))
-}
-
-/// A running cluster; stopped on drop.
-struct Cluster {
-    dir: PathBuf,
-    env: HashMap<String, String>,
-}
-
-impl Cluster {
-    fn start(name: &str, args: &[&str]) -> Cluster {
-        assert!(
-            Command::new("which").arg("ceph-mon").output().unwrap().status.success(),
-            "ceph-mon is not installed: run tests/run.sh (it installs Ceph via tests/ceph/install.sh)"
-        );
-        let dir = std::env::temp_dir().join(format!("msgr2-it-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = root().join("tests/ceph/cluster.sh");
-        let out = Command::new(&script)
-            .arg("start")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "cluster start failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = Command::new(&script).arg("env").arg(&dir).output().unwrap();
-        let env = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect();
-        Cluster { dir, env }
-    }
-
-    fn var(&self, k: &str) -> &str {
-        self.env
-            .get(k)
-            .unwrap_or_else(|| panic!("{k} not in cluster env: {:?}", self.env.keys()))
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new(root().join("tests/ceph/cluster.sh"))
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
