@@ -11,26 +11,26 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The kernel thread id of the calling thread.
+/// `USER_HZ`: the unit of the tick counts in `/proc/*/stat`, fixed at 100 by the Linux ABI on
+/// every architecture this project targets (it is not the kernel's `CONFIG_HZ`).
+const USER_HZ: u64 = 100;
+
+/// The kernel thread id of the calling thread, from the `/proc/thread-self` link
+/// (`PID/task/TID`); 0 if procfs is unavailable. (No `unsafe` outside the engine's buffer and
+/// ring code, so no `gettid(2)` call here.)
 pub fn gettid() -> i32 {
-    // SAFETY: gettid has no preconditions and cannot fail.
-    unsafe { libc::gettid() }
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+        .unwrap_or(0)
 }
 
-/// CPU time of the calling thread in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`).
+/// CPU time of the calling thread in nanoseconds (`/proc/thread-self/schedstat`).
 pub fn own_thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// CPU time of thread `tid` of this process in nanoseconds, or `None` if it has exited.
@@ -46,10 +46,7 @@ pub fn thread_cpu_ns(tid: i32) -> Option<u64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
-    Some((utime + stime).saturating_mul(1_000_000_000) / hz)
+    Some((utime + stime).saturating_mul(1_000_000_000) / USER_HZ)
 }
 
 /// CPU seconds so far of the whole machine (every CPU's non-idle time) and of this process,
@@ -73,9 +70,7 @@ pub fn machine_and_self_cpu_s() -> Option<(f64, f64)> {
     let rest = &me[me.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let mine: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    let hz = USER_HZ as f64;
     Some((busy as f64 / hz, mine as f64 / hz))
 }
 
@@ -164,37 +159,39 @@ impl Drop for CpuGuard {
 /// Pins the calling thread to `core` (best effort: the error is returned for the caller to
 /// report once, the run goes on unpinned).
 pub fn pin_to(core: usize) -> Result<(), std::io::Error> {
-    // SAFETY: cpu_set_t is plain data; zeroed is the empty set; CPU_SET writes within it for
-    // core < CPU_SETSIZE, which we check.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if core >= libc::CPU_SETSIZE as usize {
-            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
-        }
-        libc::CPU_SET(core, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+    if core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("cannot pin to CPU {core}")))
     }
-    Ok(())
 }
 
-/// The CPUs this process may run on.
+/// The CPUs this process may run on (`Cpus_allowed_list` in `/proc/self/status`, e.g.
+/// `0-3,6`); `[0]` if it cannot be read.
 pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: as in `pin_to`; sched_getaffinity fills the set we own.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![0];
+    let list = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_owned())
+        });
+    let mut v = Vec::new();
+    for part in list.as_deref().unwrap_or("0").split(',') {
+        let mut ends = part
+            .trim()
+            .splitn(2, '-')
+            .map(|x| x.trim().parse::<usize>());
+        match (ends.next(), ends.next()) {
+            (Some(Ok(a)), None) => v.push(a),
+            (Some(Ok(a)), Some(Ok(b))) if a <= b && b - a < 4096 => v.extend(a..=b),
+            _ => {}
         }
-        let v: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect();
-        if v.is_empty() {
-            vec![0]
-        } else {
-            v
-        }
+    }
+    if v.is_empty() {
+        vec![0]
+    } else {
+        v
     }
 }
 
