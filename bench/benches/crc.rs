@@ -1,8 +1,9 @@
 //! crc32c with Ceph's seeds (`msgr2_codec::crc::crc32c`) over 4 KiB, 64 KiB and 4 MiB: the
 //! per-byte cost crc mode adds to every data segment.
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use msgr2_codec::crc::crc32c;
@@ -27,12 +28,5 @@ fn crc(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
-criterion_group! {name = benches; config = config(); targets = crc}
+criterion_group! {name = benches; config = common::config(); targets = crc}
 criterion_main!(benches);

@@ -11,8 +11,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use msgr2_codec::frame::{
@@ -115,25 +116,7 @@ fn secure_mode(c: &mut Criterion) {
             let mut wire = Vec::new();
             g.bench_function(BenchmarkId::new("decode", name), |b| {
                 b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let k = left.min(batch);
-                        wire.clear();
-                        for _ in 0..k {
-                            tx.seal_frame(Tag::Message, &segs, &mut wire).unwrap();
-                        }
-                        let start = Instant::now();
-                        let mut input = &wire[..];
-                        while !input.is_empty() {
-                            let (used, f) = rx.feed(input).unwrap();
-                            input = &input[used..];
-                            black_box(f);
-                        }
-                        total += start.elapsed();
-                        left -= k;
-                    }
-                    total
+                    common::timed_open(iters, batch, &mut tx, &mut rx, &segs, &mut wire)
                 })
             });
         }
@@ -141,12 +124,5 @@ fn secure_mode(c: &mut Criterion) {
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
-criterion_group! {name = benches; config = config(); targets = crc_mode, secure_mode}
+criterion_group! {name = benches; config = common::config(); targets = crc_mode, secure_mode}
 criterion_main!(benches);

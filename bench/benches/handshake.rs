@@ -6,9 +6,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
@@ -179,12 +181,5 @@ fn message(c: &mut Criterion) {
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
-criterion_group! {name = benches; config = config(); targets = handshake, message}
+criterion_group! {name = benches; config = common::config(); targets = handshake, message}
 criterion_main!(benches);

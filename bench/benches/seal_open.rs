@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use msgr2_codec::frame::{Limits, Tag, ALIGN_DEFAULT, ALIGN_PAGE};
@@ -63,25 +64,7 @@ fn seal_open(c: &mut Criterion) {
             let mut wire = Vec::new();
             g.bench_function(BenchmarkId::new("open", backend.name()), |b| {
                 b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let k = left.min(batch);
-                        wire.clear();
-                        for _ in 0..k {
-                            t.seal_frame(Tag::Message, &segs, &mut wire).unwrap();
-                        }
-                        let start = Instant::now();
-                        let mut input = &wire[..];
-                        while !input.is_empty() {
-                            let (used, f) = r.feed(input).unwrap();
-                            input = &input[used..];
-                            black_box(f);
-                        }
-                        total += start.elapsed();
-                        left -= k;
-                    }
-                    total
+                    common::timed_open(iters, batch, &mut t, &mut r, &segs, &mut wire)
                 })
             });
         }
@@ -89,12 +72,5 @@ fn seal_open(c: &mut Criterion) {
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
-criterion_group! {name = benches; config = config(); targets = seal_open}
+criterion_group! {name = benches; config = common::config(); targets = seal_open}
 criterion_main!(benches);
