@@ -24,7 +24,8 @@ usage: netns.sh install                 # iptables (Debian package) if missing
                                         # router FORWARD: drop with probability P (0..1), then
                                         # hand every packet to NFQUEUE N (delay/reorder in
                                         # userspace; accepted as is while nobody listens)
-       netns.sh counters PREFIX         # "dropped PKTS queued PKTS forwarded PKTS"
+       netns.sh counters PREFIX         # "dropped PKTS queued PKTS accepted PKTS" (queued
+                                        # packets leave by the listener's verdict, not ACCEPT)
        netns.sh down PREFIX
        netns.sh gc                      # down every msgr2nt-*-PID whose PID is gone
 USAGE
@@ -138,7 +139,7 @@ cmd_counters() {
   check_prefix "$p"
   in_ns "$p-r" iptables -L FORWARD -v -n -x | awk '
     $3 == "DROP" {d += $1} $3 == "NFQUEUE" {q += $1} $3 == "ACCEPT" {a += $1}
-    END {printf "dropped %d queued %d forwarded %d\n", d, q, a}'
+    END {printf "dropped %d queued %d accepted %d\n", d, q, a}'
 }
 
 cmd_gc() {
