@@ -189,6 +189,32 @@ impl NetFigures {
     }
 }
 
+/// Cleans up after earlier runs of this file that were killed before their drops ran: stops
+/// the clusters in `msgr2-nt-NAME-PID` directories whose PID is gone (`cluster.sh stop` signals
+/// only its own daemons), then deletes the namespaces of dead PIDs (`netns.sh gc`).
+fn gc_stale() {
+    let tmp = std::env::temp_dir();
+    for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("msgr2-nt-")
+            .and_then(|r| r.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = Command::new(common::root().join("tests/ceph/cluster.sh"))
+            .arg("stop")
+            .arg(e.path())
+            .output();
+        let _ = std::fs::remove_dir_all(e.path());
+    }
+    let _ = Command::new("bash").arg(script()).arg("gc").output();
+}
+
 /// Three namespaces built by `netns.sh up`, torn down (after killing the processes this
 /// test started in them) on drop.
 struct Net {
@@ -201,7 +227,7 @@ struct Net {
 
 impl Net {
     fn up(tag: &str) -> Net {
-        let _ = Command::new("bash").arg(script()).arg("gc").output();
+        gc_stale();
         let prefix = format!("msgr2nt-{tag}-{}", std::process::id());
         let out = Command::new("bash")
             .arg(script())
