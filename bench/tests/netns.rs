@@ -136,12 +136,16 @@ struct Impairment {
     loss: f64,
     /// Fixed delay and maximum extra (uniform) delay per packet.
     delay: Option<(Duration, Duration)>,
+    /// Hosts send one MTU (1500 bytes) per packet, as on a wire; otherwise veth carries TCP's
+    /// GSO packets of up to 64 KiB whole and each counts (is dropped, delayed) as one.
+    mtu: bool,
 }
 
 impl Impairment {
     const NONE: Self = Self {
         loss: 0.0,
         delay: None,
+        mtu: false,
     };
 
     fn describe(&self) -> String {
@@ -156,10 +160,15 @@ impl Impairment {
                 j.as_millis()
             ));
         }
-        if parts.is_empty() {
-            "none".into()
+        let packets = if self.mtu {
+            "1500-byte packets"
         } else {
-            format!("{} each way", parts.join(", "))
+            "GSO packets ≤ 64 KiB"
+        };
+        if parts.is_empty() {
+            format!("none ({packets})")
+        } else {
+            format!("{} each way ({packets})", parts.join(", "))
         }
     }
 }
@@ -173,6 +182,7 @@ struct NetFigures {
     delayed: u64,
     reordered: u64,
     retrans: u64,
+    spurious: u64,
 }
 
 impl NetFigures {
@@ -185,7 +195,10 @@ impl NetFigures {
         if self.delayed > 0 {
             s += &format!(", {} delayed, {} reordered", self.delayed, self.reordered);
         }
-        s + &format!("; TCP retransmits {}", self.retrans)
+        s + &format!(
+            "; TCP retransmits {} ({} spurious per D-SACK)",
+            self.retrans, self.spurious
+        )
     }
 }
 
@@ -215,6 +228,22 @@ fn gc_stale() {
     let _ = Command::new("bash").arg(script()).arg("gc").output();
 }
 
+/// A counter from `/proc/net/snmp`-style text: a `group` header line of names followed by a
+/// `group` line of values.
+fn counter(text: &str, group: &str, name: &str) -> u64 {
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(group)).collect();
+    lines
+        .chunks(2)
+        .filter_map(|p| Some((p.first()?, p.get(1)?)))
+        .find_map(|(h, v)| {
+            h.split_whitespace()
+                .zip(v.split_whitespace())
+                .find(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Three namespaces built by `netns.sh up`, torn down (after killing the processes this
 /// test started in them) on drop.
 struct Net {
@@ -222,7 +251,7 @@ struct Net {
     children: Vec<Child>,
     delayer: Option<Delayer>,
     impairment: Impairment,
-    retrans0: u64,
+    retrans0: (u64, u64),
 }
 
 impl Net {
@@ -244,7 +273,7 @@ impl Net {
             children: Vec::new(),
             delayer: None,
             impairment: Impairment::NONE,
-            retrans0: 0,
+            retrans0: (0, 0),
         }
     }
 
@@ -290,6 +319,9 @@ impl Net {
             );
             args.extend(["--queue".into(), QUEUE.to_string()]);
         }
+        if imp.mtu {
+            args.extend(["--gso-segs".into(), "1".into()]);
+        }
         let out = Command::new("bash")
             .arg(script())
             .args(&args)
@@ -304,24 +336,21 @@ impl Net {
         self.retrans0 = self.retrans();
     }
 
-    /// TCP segments retransmitted so far by both hosts.
-    fn retrans(&self) -> u64 {
-        ['a', 'b']
-            .iter()
-            .map(|&s| {
-                let out = self.cmd(s, "cat").arg("/proc/net/snmp").output().unwrap();
-                let text = String::from_utf8_lossy(&out.stdout).into_owned();
-                let tcp: Vec<&str> = text.lines().filter(|l| l.starts_with("Tcp:")).collect();
-                let (Some(h), Some(v)) = (tcp.first(), tcp.get(1)) else {
-                    return 0;
-                };
-                h.split_whitespace()
-                    .zip(v.split_whitespace())
-                    .find(|(k, _)| *k == "RetransSegs")
-                    .and_then(|(_, v)| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            })
-            .sum()
+    /// TCP segments retransmitted so far by both hosts, and of those the ones the receiver
+    /// reported as already received (D-SACK: spurious, typically after reordering).
+    fn retrans(&self) -> (u64, u64) {
+        let mut total = (0, 0);
+        for side in ['a', 'b'] {
+            let out = self
+                .cmd(side, "cat")
+                .args(["/proc/net/snmp", "/proc/net/netstat"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            total.0 += counter(&text, "Tcp:", "RetransSegs");
+            total.1 += counter(&text, "TcpExt:", "TCPDSACKRecvSegs");
+        }
+        total
     }
 
     /// Router counters and retransmissions since the last [`Net::impair`].
@@ -341,6 +370,7 @@ impl Net {
             }
             0
         };
+        let retrans = self.retrans();
         let (delayed, reordered) = self.delayer.as_ref().map_or((0, 0), |d| {
             (
                 d.stats.packets.load(std::sync::atomic::Ordering::Relaxed),
@@ -352,7 +382,8 @@ impl Net {
             dropped: num("dropped"),
             delayed,
             reordered,
-            retrans: self.retrans().saturating_sub(self.retrans0),
+            retrans: retrans.0.saturating_sub(self.retrans0.0),
+            spurious: retrans.1.saturating_sub(self.retrans0.1),
         }
     }
 
@@ -474,9 +505,18 @@ fn impairments() -> Vec<Impairment> {
         Impairment {
             loss: 0.02,
             delay: None,
+            mtu: true,
         },
-        Impairment { loss: 0.0, delay },
-        Impairment { loss: 0.02, delay },
+        Impairment {
+            loss: 0.0,
+            delay,
+            mtu: false,
+        },
+        Impairment {
+            loss: 0.02,
+            delay,
+            mtu: true,
+        },
     ]
 }
 

@@ -20,10 +20,12 @@ usage() {
 usage: netns.sh install                 # iptables (Debian package) if missing
        netns.sh check                   # can this machine run the tests? (exit 1 + reason if not)
        netns.sh up PREFIX               # PREFIX = msgr2nt-TAG-PID
-       netns.sh impair PREFIX [--loss P] [--queue N]
+       netns.sh impair PREFIX [--loss P] [--queue N] [--gso-segs S]
                                         # router FORWARD: drop with probability P (0..1), then
                                         # hand every packet to NFQUEUE N (delay/reorder in
-                                        # userspace; accepted as is while nobody listens)
+                                        # userspace; accepted as is while nobody listens);
+                                        # hosts send packets of at most S segments (default
+                                        # 65535: 64 KiB GSO packets; 1: one MTU per packet)
        netns.sh counters PREFIX         # "dropped PKTS queued PKTS accepted PKTS" (queued
                                         # packets leave by the listener's verdict, not ACCEPT)
        netns.sh down PREFIX
@@ -111,15 +113,20 @@ cmd_up() {
 }
 
 cmd_impair() {
-  local p=$1 loss='' queue=''
+  local p=$1 loss='' queue='' segs=65535 s
   check_prefix "$p"; shift
   while (($#)); do
     case $1 in
       --loss) loss=${2:?--loss needs a probability}; shift 2 ;;
       --queue) queue=${2:?--queue needs a queue number}; shift 2 ;;
+      --gso-segs) segs=${2:?--gso-segs needs a count}; shift 2 ;;
       *) usage ;;
     esac
   done
+  [[ $segs =~ ^[0-9]+$ ]] && ((segs >= 1 && segs <= 65535)) || die "--gso-segs wants 1..65535"
+  # veth passes TCP's GSO packets (up to 64 KiB) through whole, and a rule sees one packet;
+  # gso_max_segs 1 makes the senders emit one MTU-sized packet per skb, as on a real wire.
+  for s in a b; do ip -n "$p-$s" link set veth-r gso_max_segs "$segs"; done
   in_ns "$p-r" iptables -F FORWARD
   in_ns "$p-r" iptables -Z FORWARD
   if [[ -n $loss ]]; then
