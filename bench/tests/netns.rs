@@ -11,6 +11,11 @@
 //!   which accepts each packet only after `delay + uniform(0, jitter)`, so packets overtake
 //!   each other. This kernel has no `sch_netem`, so `tc netem` is not available.
 //!
+//! Loss scenarios make the hosts send one MTU per packet (`gso_max_segs 1`), so 2 % means 2 %
+//! of 1500-byte packets; otherwise veth carries TCP's GSO packets (up to 64 KiB) whole. The
+//! veth path reorders a little by itself (per-CPU backlogs), so even "none" shows retransmits;
+//! the D-SACK count says how many were spurious. See `tests/netns/README.md`.
+//!
 //! Scenarios: `msgr2 bench server` in A and `msgr2 bench client` in B, in crc and secure mode,
 //! under each impairment; and `msgr2 ping` from B to real `ceph-mon`s (cephx and auth none,
 //! crc and secure, plus a memstore OSD via `--osd`) started in A by `tests/ceph/cluster.sh
@@ -355,6 +360,14 @@ impl Net {
 
     /// Router counters and retransmissions since the last [`Net::impair`].
     fn figures(&self) -> NetFigures {
+        let retrans = self.retrans();
+        let (delayed, reordered) = self.delayer.as_ref().map_or((0, 0), |d| {
+            (
+                d.stats.packets.load(std::sync::atomic::Ordering::Relaxed),
+                d.stats.reordered.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        });
+        // After the delayer: iptables counts a packet before it is queued.
         let out = Command::new("bash")
             .arg(script())
             .args(["counters", &self.prefix])
@@ -370,13 +383,6 @@ impl Net {
             }
             0
         };
-        let retrans = self.retrans();
-        let (delayed, reordered) = self.delayer.as_ref().map_or((0, 0), |d| {
-            (
-                d.stats.packets.load(std::sync::atomic::Ordering::Relaxed),
-                d.stats.reordered.load(std::sync::atomic::Ordering::Relaxed),
-            )
-        });
         NetFigures {
             forwarded: num("queued") + num("accepted"),
             dropped: num("dropped"),
