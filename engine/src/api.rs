@@ -575,6 +575,14 @@ impl MessengerBuilder {
         self
     }
 
+    /// `ms_initial_backoff` and `ms_max_backoff`: the first reconnect delay of a faulted
+    /// lossless session (doubling per failed attempt) and its cap, which is also the wait
+    /// after a WAIT (defaults 0.2 s and 15 s, Ceph's).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.rc.backoff = Some((initial, max));
+        self
+    }
+
     /// `ms_inject_socket_failures`: after one in `n` socket operations (receives and sends)
     /// shut the socket down, as Ceph does, so both ends go through their fault handling
     /// (lossy sessions reset, lossless ones reconnect and replay). 0 (the default) is off.
@@ -644,6 +652,10 @@ impl MessengerBuilder {
             c.policies.set(*t, p.clone());
         }
         c.keepalive_interval = self.rc.keepalive;
+        if let Some((initial, max)) = self.rc.backoff {
+            c.initial_backoff = initial;
+            c.max_backoff = max;
+        }
         // The reactors answer lookups from the messenger's session registry, so a reconnect or
         // a racing connection from a known peer resumes (or replaces) its session.
         c.session_lookup = true;

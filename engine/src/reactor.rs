@@ -75,6 +75,8 @@ pub(crate) struct ReactorConfig {
     pub inject_socket_failures: u64,
     /// `ms_inject_delay_*`: delay the delivery of messages from these peer types.
     pub inject_delay: Option<InjectDelay>,
+    /// `ms_initial_backoff`, `ms_max_backoff` (None: proto's defaults).
+    pub backoff: Option<(Duration, Duration)>,
 }
 
 /// Ceph's `ms_inject_delay_type`, `ms_inject_delay_max` and `ms_inject_delay_probability`.
@@ -103,6 +105,7 @@ impl Default for ReactorConfig {
             spin_before_park: Some(Duration::from_micros(100)),
             inject_socket_failures: 0,
             inject_delay: None,
+            backoff: None,
         }
     }
 }
