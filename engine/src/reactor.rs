@@ -882,6 +882,22 @@ impl Reactor {
                     self.close(slot, None);
                 }
             }
+            Cmd::Keepalive { id, stamp } => {
+                let Some(&slot) = self.by_id.get(&id) else {
+                    return;
+                };
+                let r = self
+                    .conns
+                    .get_mut(slot)
+                    .filter(|c| c.state != St::Closing)
+                    .and_then(|c| c.proto.as_mut())
+                    .map(|p| p.send_keepalive(stamp));
+                match r {
+                    Some(Ok(())) => self.mark_dirty(slot),
+                    Some(Err(e)) => self.close(slot, Some(e.to_string())),
+                    None => {}
+                }
+            }
             Cmd::Connect {
                 handle,
                 target,
@@ -1049,6 +1065,7 @@ impl Reactor {
             shared: Arc::clone(&self.shared),
             info: std::sync::OnceLock::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            peer_sock: Some(peer),
         }));
         let proto = match (&self.rc.proto, self.rc.raw) {
             (Some(cfg), false) => {
@@ -1532,7 +1549,8 @@ impl Reactor {
                 Event::Lookup(_) => {
                     self.pending_close = Some("session lookup is not enabled".into());
                 }
-                Event::Keepalive(_) | Event::KeepaliveAck(_) => {}
+                Event::Keepalive(stamp) => self.dispatcher.on_keepalive(&h, stamp),
+                Event::KeepaliveAck(stamp) => self.dispatcher.on_keepalive_ack(&h, stamp),
             }
         }
         self.events = events;
