@@ -30,6 +30,11 @@ use serde_json::{json, Value};
 /// Arena per core: small enough to lock under the default 8 MiB `RLIMIT_MEMLOCK` on two
 /// cores (and the fallback covers anything tighter); a mon-style endpoint moves little data.
 const ARENA_BYTES: usize = 2 << 20;
+/// Replies queued on one connection and not yet written: beyond this the peer is not reading
+/// and is dropped (the engine has no write timeout).
+const SEND_QUEUE_MESSAGES: usize = 1024;
+/// The same bound in payload bytes.
+const SEND_QUEUE_BYTES: u64 = 16 << 20;
 
 /// Options of `msgr2 server`.
 #[derive(clap::Args, Debug)]
@@ -191,6 +196,8 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
         .gid(name.num().unwrap_or(0))
         .server_auth(provider)
         .handshake_timeout(Duration::from_secs(a.handshake_timeout))
+        // A peer that asks and never reads its replies is dropped at this bound.
+        .send_queue_limit(SEND_QUEUE_MESSAGES, SEND_QUEUE_BYTES)
         .spin_before_park(None)
         .arena_size(ARENA_BYTES)
         .arena_fallback(true);

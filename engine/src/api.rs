@@ -445,6 +445,7 @@ pub struct MessengerBuilder {
     server_auth: Option<Arc<dyn ServerAuthProvider>>,
     banner: Option<Banner>,
     gid: Option<i64>,
+    send_queue_limit: Option<(usize, u64)>,
     pub(crate) rc: ReactorConfig,
 }
 
@@ -481,6 +482,7 @@ impl MessengerBuilder {
             server_auth: None,
             banner: None,
             gid: None,
+            send_queue_limit: None,
             rc,
         }
     }
@@ -544,6 +546,15 @@ impl MessengerBuilder {
     /// for names without one (`mon.a`).
     pub fn gid(mut self, gid: i64) -> Self {
         self.gid = Some(gid);
+        self
+    }
+
+    /// Per-connection bound on messages queued but not yet written: beyond `messages` or
+    /// `bytes` of payload, [`ConnHandle::send`] fails the connection (reset with "send queue
+    /// full"), so a peer that stops reading cannot make us buffer without limit. Default:
+    /// 65536 messages, 1 GiB.
+    pub fn send_queue_limit(mut self, messages: usize, bytes: u64) -> Self {
+        self.send_queue_limit = Some((messages, bytes));
         self
     }
 
@@ -678,6 +689,10 @@ impl MessengerBuilder {
         }
         if let Some(g) = self.gid {
             c.gid = g;
+        }
+        if let Some((messages, bytes)) = self.send_queue_limit {
+            c.max_queued_messages = messages;
+            c.max_queued_bytes = bytes;
         }
         for (t, p) in &self.policies {
             c.policies.set(*t, p.clone());
