@@ -97,7 +97,8 @@ enum Ev {
     Ready(u64, PeerInfo),
     Message(u64, Message),
     KeepaliveAck(u64, UTime),
-    Reset(u64, String),
+    /// Reset, or a fault the engine would retry: either way this attempt failed.
+    Failed(u64, String),
 }
 
 /// Forwards events to the thread running the command.
@@ -111,7 +112,10 @@ impl Dispatcher for Fwd {
         let _ = self.0.send(Ev::Ready(conn.id(), peer.clone()));
     }
     fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
-        let _ = self.0.send(Ev::Reset(conn.id(), error.to_owned()));
+        let _ = self.0.send(Ev::Failed(conn.id(), error.to_owned()));
+    }
+    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
+        let _ = self.0.send(Ev::Failed(conn.id(), error.to_owned()));
     }
     fn on_keepalive_ack(&mut self, conn: &ConnHandle, stamp: UTime) {
         let _ = self.0.send(Ev::KeepaliveAck(conn.id(), stamp));
@@ -161,8 +165,9 @@ impl Client {
         })
     }
 
-    /// Waits up to the timeout for an event of `conn` that `f` accepts; a reset of `conn`
-    /// is its error.
+    /// Waits up to the timeout for an event of `conn` that `f` accepts. A reset or fault of
+    /// `conn` is its error: a one-shot probe reports the cause rather than let the engine
+    /// redial.
     fn wait<T>(&self, conn: &ConnHandle, mut f: impl FnMut(Ev) -> Option<T>) -> Result<T, String> {
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -179,12 +184,13 @@ impl Client {
             };
             let id = match &ev {
                 Ev::Ready(id, _) | Ev::Message(id, _) | Ev::KeepaliveAck(id, _) => *id,
-                Ev::Reset(id, _) => *id,
+                Ev::Failed(id, _) => *id,
             };
             if id != conn.id() {
                 continue;
             }
-            if let Ev::Reset(_, e) = ev {
+            if let Ev::Failed(_, e) = ev {
+                conn.mark_down();
                 return Err(e);
             }
             if let Some(t) = f(ev) {

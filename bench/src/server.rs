@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -141,14 +142,23 @@ impl Dispatcher for MonEndpoint {
             .event(json!({"event": "keepalive", "peer": peer(conn)}));
     }
 
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
-        let event = if conn.peer_info().is_some() {
-            "reset"
-        } else {
-            "handshake_failed"
-        };
+    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &str) {
+        let peer = peer.map(|s| s.to_string()).unwrap_or_default();
         self.out
-            .event(json!({"event": event, "peer": peer(conn), "error": error}));
+            .event(json!({"event": "handshake_failed", "peer": peer, "error": error}));
+        self.ended();
+    }
+
+    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+        self.out
+            .event(json!({"event": "reset", "peer": peer(conn), "error": error}));
+        self.ended();
+    }
+}
+
+impl MonEndpoint {
+    /// Counts a connection that ended; the last one allowed by --max-connections stops us.
+    fn ended(&self) {
         let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
         if self.max_connections.is_some_and(|max| ended >= max) {
             let _ = self.done.send(());

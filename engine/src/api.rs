@@ -23,7 +23,7 @@ use msgr2_crypto::cephx::{
     CephxClientProvider, CephxServerProvider, MonServerContext, TicketStore,
 };
 use msgr2_crypto::keyring::Keyring;
-use msgr2_proto::{Config, Message, ModeConfig, PeerInfo, Policy};
+use msgr2_proto::{Config, Connection, Lookup, Message, ModeConfig, PeerInfo, Policy};
 use tracing::info;
 
 use crate::bind::{bind_all, BindSpec};
@@ -52,9 +52,26 @@ pub trait Dispatcher {
     fn on_accept(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
         let _ = (conn, peer);
     }
-    /// The connection failed (peer closed, protocol error, handshake timeout); it is closed.
-    /// Not called after [`ConnHandle::mark_down`] or at shutdown.
+    /// The connection failed (peer closed, protocol error, handshake timeout) and is closed,
+    /// or its session was reset (a lossy connection faulted, the peer reset the session).
+    /// Not called after [`ConnHandle::mark_down`] or at shutdown, nor for faults a lossless
+    /// session survives (it reconnects and replays; [`Dispatcher::on_connect`] /
+    /// [`Dispatcher::on_accept`] report it ready again with `reconnected` set).
     fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+        let _ = (conn, error);
+    }
+    /// An accepted connection failed before its handshake completed (so the application never
+    /// saw it): bad banner, failed authentication, handshake timeout, a stale or duplicate
+    /// connection. `peer` is its socket address.
+    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &str) {
+        let _ = (peer, error);
+    }
+    /// The connection faulted with `error` but keeps its session, and the engine redials
+    /// (after backoff): a lossless session, or a client connection that failed before its
+    /// handshake completed (refused, timed out, dropped), which Ceph retries too. Purely
+    /// informative, like Ceph's `ms_handle_refused`; a caller that would rather give up (a
+    /// one-shot tool such as `msgr2 ping`) calls [`ConnHandle::mark_down`].
+    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
         let _ = (conn, error);
     }
     /// The peer sent KEEPALIVE2 with `stamp` (already answered with KEEPALIVE2_ACK).
@@ -91,6 +108,15 @@ pub(crate) enum Cmd {
     },
     /// Take over an accepted socket.
     Adopt { fd: OwnedFd, peer: SocketAddr },
+    /// Take over an accepted connection that is waiting for its session lookup, because the
+    /// session it names lives on this core (see [`crate::reactor`], "Session lookup").
+    MoveIn {
+        fd: OwnedFd,
+        proto: Box<Connection>,
+        peer: Option<SocketAddr>,
+        lookup: Lookup,
+        hops: u8,
+    },
     /// Drain and stop.
     Shutdown,
 }
@@ -112,6 +138,11 @@ pub(crate) struct CoreCounters {
     pub conns_rev1: AtomicU64,
     pub connection_errors: AtomicU64,
     pub dropped_messages: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub resumed: AtomicU64,
+    pub moved: AtomicU64,
+    pub injected_failures: AtomicU64,
+    pub injected_delays: AtomicU64,
     pub enters: AtomicU64,
     pub sqes: AtomicU64,
     pub cqes: AtomicU64,
@@ -172,6 +203,17 @@ pub struct Counters {
     pub connection_errors: u64,
     /// Messages dropped because their connection was already closed.
     pub dropped_messages: u64,
+    /// Reconnection attempts of lossless sessions after a fault (new sockets dialled).
+    pub session_reconnects: u64,
+    /// Connections that became ready by resuming an existing session (SESSION_RECONNECT_OK
+    /// on the client, or a reconnect taken over on the server).
+    pub sessions_resumed: u64,
+    /// Accepted connections moved to the core owning their session before resuming it.
+    pub sessions_moved: u64,
+    /// Socket failures injected by `ms_inject_socket_failures`.
+    pub injected_socket_failures: u64,
+    /// Message deliveries delayed by `ms_inject_delay_*`.
+    pub injected_delays: u64,
     /// `io_uring_enter` calls.
     pub ring_enters: u64,
     /// Submission entries pushed.
@@ -218,6 +260,11 @@ impl Counters {
         self.conns_rev1 += l(&c.conns_rev1);
         self.connection_errors += l(&c.connection_errors);
         self.dropped_messages += l(&c.dropped_messages);
+        self.session_reconnects += l(&c.reconnects);
+        self.sessions_resumed += l(&c.resumed);
+        self.sessions_moved += l(&c.moved);
+        self.injected_socket_failures += l(&c.injected_failures);
+        self.injected_delays += l(&c.injected_delays);
         self.ring_enters += l(&c.enters);
         self.ring_sqes += l(&c.sqes);
         self.ring_cqes += l(&c.cqes);
@@ -255,6 +302,10 @@ pub(crate) struct Shared {
     pub next_conn: AtomicU64,
     pub next_core: AtomicUsize,
     pub stopped: AtomicBool,
+    /// Which connection holds the session with a peer address: `addr → (core, conn id)`
+    /// (Ceph's `lookup_conn`). Touched only when a connection is dialled, becomes ready or
+    /// closes, and when an accepted one identifies itself: never on the data path.
+    pub sessions: Mutex<HashMap<EntityAddr, (usize, u64)>>,
 }
 
 impl Shared {
@@ -636,6 +687,28 @@ impl MessengerBuilder {
         self
     }
 
+    /// `ms_inject_socket_failures`: after one in `n` socket operations (receives and sends)
+    /// shut the socket down, as Ceph does, so both ends go through their fault handling
+    /// (lossy sessions reset, lossless ones reconnect and replay). 0 (the default) is off.
+    /// For tests and soak runs.
+    pub fn inject_socket_failures(mut self, n: u64) -> Self {
+        self.rc.inject_socket_failures = n;
+        self
+    }
+
+    /// `ms_inject_delay_type`, `ms_inject_delay_max`, `ms_inject_delay_probability`: hold
+    /// back the delivery of a message from a peer of one of `types` with `probability` for
+    /// up to `max` (messages behind it wait too, so order is kept). Off by default.
+    pub fn inject_delay(mut self, types: Vec<EntityType>, max: Duration, probability: f64) -> Self {
+        self.rc.inject_delay =
+            (!types.is_empty() && probability > 0.0).then_some(crate::reactor::InjectDelay {
+                types,
+                max,
+                probability,
+            });
+        self
+    }
+
     /// Test knob: behave as if `io_uring_setup` were refused (also
     /// `MSGR2_ENGINE_DISABLE_URING=1`).
     #[doc(hidden)]
@@ -698,6 +771,9 @@ impl MessengerBuilder {
             c.policies.set(*t, p.clone());
         }
         c.keepalive_interval = self.rc.keepalive;
+        // The reactors answer lookups from the messenger's session registry, so a reconnect or
+        // a racing connection from a known peer resumes (or replaces) its session.
+        c.session_lookup = true;
         Ok(c)
     }
 
@@ -756,6 +832,7 @@ impl MessengerBuilder {
             next_conn: AtomicU64::new(1),
             next_core: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
+            sessions: Mutex::new(HashMap::new()),
         });
         let mut rc = self.rc.clone();
         rc.raw = self.raw;

@@ -30,7 +30,7 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::Limits;
 use msgr2_codec::payload::CON_MODE_SECURE;
 use msgr2_codec::raw::{RawDecoder, RawHeader};
-use msgr2_proto::{Config, Connection, Event, Message, PeerInfo};
+use msgr2_proto::{Config, Connection, Event, ExistingFate, Lookup, Message, PeerInfo};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use tracing::{debug, warn};
 
@@ -71,6 +71,18 @@ pub(crate) struct ReactorConfig {
     pub handshake_timeout: Duration,
     pub ring_entries: u32,
     pub spin_before_park: Option<Duration>,
+    /// `ms_inject_socket_failures`: one in this many socket operations fails (0: never).
+    pub inject_socket_failures: u64,
+    /// `ms_inject_delay_*`: delay the delivery of messages from these peer types.
+    pub inject_delay: Option<InjectDelay>,
+}
+
+/// Ceph's `ms_inject_delay_type`, `ms_inject_delay_max` and `ms_inject_delay_probability`.
+#[derive(Clone, Debug)]
+pub(crate) struct InjectDelay {
+    pub types: Vec<EntityType>,
+    pub max: Duration,
+    pub probability: f64,
 }
 
 impl Default for ReactorConfig {
@@ -89,6 +101,8 @@ impl Default for ReactorConfig {
             handshake_timeout: Duration::from_secs(10),
             ring_entries: 1024,
             spin_before_park: Some(Duration::from_micros(100)),
+            inject_socket_failures: 0,
+            inject_delay: None,
         }
     }
 }
@@ -149,6 +163,19 @@ impl<T> Slab<T> {
     fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// Two distinct occupied entries at once.
+    fn two_mut(&mut self, a: usize, b: usize) -> (Option<&mut T>, Option<&mut T>) {
+        if a == b || a >= self.items.len() || b >= self.items.len() {
+            return (None, None);
+        }
+        if a < b {
+            let (x, y) = self.items.split_at_mut(b);
+            (x[a].as_mut(), y[0].as_mut())
+        } else {
+            let (x, y) = self.items.split_at_mut(a);
+            (y[0].as_mut(), x[b].as_mut())
+        }
+    }
     fn slots(&self) -> Vec<usize> {
         (0..self.items.len())
             .filter(|i| self.items[*i].is_some())
@@ -205,8 +232,18 @@ struct Op {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum St {
+    /// The socket is connecting.
     Connecting,
+    /// The socket is live.
     Open,
+    /// The socket is gone (shut down, operations cancelled) but the lossless session is
+    /// kept: waiting for the reconnect timer (`reconnect_at`), a message to send (STANDBY) or
+    /// the peer to reconnect.
+    Faulted,
+    /// An accepted connection waiting for its operations to finish before it moves to the
+    /// core owning its session.
+    Moving,
+    /// Closing for good: freed once its operations completed.
     Closing,
 }
 
@@ -232,6 +269,20 @@ struct Conn {
     notify_reset: bool,
     draining: bool,
     dirty: bool,
+    /// The multishot receive in flight (for cancelling it alone).
+    recv_ud: Option<u64>,
+    /// When a faulted lossless session dials again.
+    reconnect_at: Option<Instant>,
+    /// Registry keys this connection holds (see `Shared::sessions`).
+    reg_keys: Vec<EntityAddr>,
+    /// Moving: the target core, the lookup to answer there, hops so far.
+    moving: Option<(usize, Lookup, u8)>,
+    /// Closing without closing the handle: the session continues in another slot.
+    detached: bool,
+    /// Counted in `active_connections`.
+    active: bool,
+    /// Messages held back by `ms_inject_delay_*`, in arrival order, with their due times.
+    delayed: VecDeque<(Instant, Message)>,
 }
 
 /// Builds an SQE against the connection's fixed slot or, without one, its raw fd.
@@ -281,11 +332,14 @@ pub(crate) struct Reactor {
     cqes: Vec<(u64, i32, u32)>,
     events: Vec<Event>,
     recycled: bool,
-    pending_close: Option<String>,
     stalled: Vec<usize>,
     next_accept_core: usize,
     shutting_down: bool,
     cancel_all_sent: bool,
+    /// A lookup raised by the connection whose events are being dispatched.
+    pending_lookup: Option<Lookup>,
+    /// xorshift state for fault injection.
+    rng: u64,
 }
 
 /// The reactor thread's body.
@@ -494,11 +548,12 @@ impl Reactor {
             cqes: Vec::with_capacity(1024),
             events: Vec::new(),
             recycled: false,
-            pending_close: None,
             stalled: Vec::new(),
             next_accept_core: idx,
             shutting_down: false,
             cancel_all_sent: false,
+            pending_lookup: None,
+            rng: 0x9e37_79b9_7f4a_7c15 ^ ((idx as u64 + 1) << 32) ^ u64::from(std::process::id()),
         };
         r.arm_eventfd();
         for i in 0..r.listeners.len() {
@@ -610,6 +665,9 @@ impl Reactor {
         let gen = c.gen;
         let e = with_fd!(c, |fd| opcode::RecvMulti::new(fd, bgid).build());
         let ud = self.new_op(OpKind::Recv, slot as u32, gen);
+        if let Some(c) = self.conns.get_mut(slot) {
+            c.recv_ud = Some(ud);
+        }
         self.push_sqe(e.user_data(ud));
     }
 
@@ -871,6 +929,14 @@ impl Reactor {
                         self.close(slot, Some(e.to_string()));
                         return;
                     }
+                    if c.state == St::Faulted {
+                        // A parked (STANDBY) client session asks to dial again.
+                        while let Some(ev) = p.poll_event() {
+                            self.events.push(ev);
+                        }
+                        self.dispatch_events(slot);
+                        return;
+                    }
                 }
                 self.mark_dirty(slot);
             }
@@ -878,6 +944,7 @@ impl Reactor {
                 if let Some(&slot) = self.by_id.get(&id) {
                     if let Some(c) = self.conns.get_mut(slot) {
                         c.notify_reset = false;
+                        c.delayed.clear();
                     }
                     self.close(slot, None);
                 }
@@ -904,6 +971,13 @@ impl Reactor {
                 peer_type,
             } => self.connect(handle, target, peer_type),
             Cmd::Adopt { fd, peer } => self.adopt(fd, peer),
+            Cmd::MoveIn {
+                fd,
+                proto,
+                peer,
+                lookup,
+                hops,
+            } => self.move_in(fd, *proto, peer, lookup, hops),
             Cmd::Shutdown => self.begin_shutdown(),
         }
     }
@@ -928,7 +1002,7 @@ impl Reactor {
             };
             c.notify_reset = false;
             c.draining = true;
-            if c.state == St::Connecting {
+            if matches!(c.state, St::Connecting | St::Faulted) {
                 self.close(slot, None);
             } else {
                 self.mark_dirty(slot);
@@ -982,6 +1056,13 @@ impl Reactor {
             notify_reset: true,
             draining: false,
             dirty: false,
+            recv_ud: None,
+            reconnect_at: None,
+            reg_keys: Vec::new(),
+            moving: None,
+            detached: false,
+            active: true,
+            delayed: VecDeque::new(),
         });
         self.by_id.insert(id, slot);
         if (slot as u32) < self.fixed_files {
@@ -1007,66 +1088,528 @@ impl Reactor {
         slot
     }
 
+    fn proto_config(&self) -> Arc<Config> {
+        self.rc.proto.clone().unwrap_or_else(|| {
+            Arc::new(Config::new(
+                self.rc
+                    .my_name
+                    .clone()
+                    .unwrap_or_else(|| EntityName::new(EntityType::Client, "admin")),
+            ))
+        })
+    }
+
     fn connect(&mut self, handle: ConnHandle, target: EntityAddr, peer_type: EntityType) {
+        if self.shutting_down {
+            handle.0.closed.store(true, Ordering::Relaxed);
+            return;
+        }
+        let proto = (!self.rc.raw).then(|| {
+            let cfg = self.proto_config();
+            let gseq = cfg.global_seq.next();
+            Connection::client(cfg, target, peer_type, gseq, Instant::now())
+        });
+        if let Some(slot) = self.dial(handle, target, proto, peer_type) {
+            if !self.rc.raw {
+                self.register(slot, &[target]);
+            }
+        }
+    }
+
+    /// Opens a socket to `target` carrying `proto` under `handle`. Without a slot (no address,
+    /// no socket) the handle is closed and the failure reported.
+    fn dial(
+        &mut self,
+        handle: ConnHandle,
+        target: EntityAddr,
+        proto: Option<Connection>,
+        peer_type: EntityType,
+    ) -> Option<usize> {
         let fail = |me: &mut Self, h: &ConnHandle, e: String| {
             h.0.closed.store(true, Ordering::Relaxed);
             ctr!(me.connection_errors, 1);
             me.dispatcher.on_reset(h, &e);
         };
-        if self.shutting_down {
-            handle.0.closed.store(true, Ordering::Relaxed);
-            return;
-        }
         let Some(sa) = target.sock else {
             fail(self, &handle, format!("{target} has no IP and port"));
-            return;
+            return None;
         };
         let sock = match Socket::new(Domain::for_address(sa), Type::STREAM.cloexec(), None) {
             Ok(s) => s,
             Err(e) => {
                 fail(self, &handle, format!("socket for {sa}: {e}"));
-                return;
+                return None;
             }
         };
         let _ = sock.set_nodelay(true);
-        let proto = (!self.rc.raw).then(|| {
-            let cfg = self.rc.proto.clone().unwrap_or_else(|| {
-                Arc::new(Config::new(
-                    self.rc
-                        .my_name
-                        .clone()
-                        .unwrap_or_else(|| EntityName::new(EntityType::Client, "admin")),
-                ))
-            });
-            let gseq = cfg.global_seq.next();
-            Connection::client(cfg, target, peer_type, gseq, Instant::now())
-        });
         let slot = self.new_conn(handle, sock.into(), proto, false, peer_type, Some(sa));
         let addr = Box::new(SockAddr::from(sa));
         let (p, len) = (addr.as_ptr(), addr.len());
-        let Some(c) = self.conns.get_mut(slot) else {
-            return;
-        };
+        let c = self.conns.get_mut(slot)?;
         c.connect_addr = Some(addr);
         let gen = c.gen;
         let e = with_fd!(c, |fd| opcode::Connect::new(fd, p.cast(), len).build());
         let ud = self.new_op(OpKind::Connect, slot as u32, gen);
         self.push_sqe(e.user_data(ud));
+        Some(slot)
+    }
+
+    // ---- sessions: faults, reconnects, lookups ----------------------------------------------
+    //
+    // A `ConnHandle` names a *session*, not a socket. A lossless session survives a fault:
+    // its socket is shut down and its slot turns `Faulted`; on `Event::Reconnect` a timer
+    // dials again with `Connection::reconnect`, and the new slot takes over the handle, the
+    // registry keys and any delayed messages, so the application's handle keeps working.
+    //
+    // Session lookup. Accepted sockets are dealt round-robin before a byte is read, so a
+    // peer's reconnect (or its side of a connection race) may land on a core other than the
+    // one owning the session. When its CLIENT_IDENT / SESSION_RECONNECT arrives, proto pauses
+    // it (`Event::Lookup`); the reactor asks the messenger's registry (`Shared::sessions`,
+    // addr → (core, conn id), a mutex touched only at handshake time) who holds the session.
+    // Here: resolve at once. Elsewhere: cancel its receive, wait for its operations, and hand
+    // the live socket and its `Connection` (bytes received meanwhile are kept inside it) to
+    // the owning core through the core-pair ring, which resolves it against the local
+    // connection. We move the newcomer rather than the session because the session may be
+    // busy (queues, sends in flight, cipher state), while the newcomer is idle by
+    // construction: paused until the answer, and never yet seen by the application. A
+    // connection is moved at most twice (the registry may change under it); then it is
+    // resolved as new.
+
+    /// Records that this connection holds the session with `addrs` (first holder wins).
+    fn register(&mut self, slot: usize, addrs: &[EntityAddr]) {
+        let core = self.idx;
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let mut reg = match self.shared.sessions.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        for a in addrs {
+            if a.sock.is_none() || c.reg_keys.contains(a) {
+                continue;
+            }
+            let v = reg.entry(*a).or_insert((core, c.id));
+            if v.1 == c.id {
+                *v = (core, c.id);
+                c.reg_keys.push(*a);
+            }
+        }
+    }
+
+    fn unregister_keys(&self, id: u64, keys: &[EntityAddr]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut reg = match self.shared.sessions.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        for k in keys {
+            if reg.get(k).is_some_and(|v| v.1 == id) {
+                reg.remove(k);
+            }
+        }
+    }
+
+    /// A connection's socket or protocol failed with `e`. A lossless session survives (its
+    /// socket is torn down; it reconnects or waits in STANDBY); anything else closes.
+    fn fail(&mut self, slot: usize, e: String) {
+        let shutting_down = self.shutting_down;
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if matches!(c.state, St::Closing | St::Faulted) {
+            return;
+        }
+        let moving = c.state == St::Moving;
+        if let Some(p) = c.proto.as_mut() {
+            if !p.is_faulted() {
+                let _ = p.handle_socket_error(e.clone());
+            }
+            while let Some(ev) = p.poll_event() {
+                self.events.push(ev);
+            }
+            if !p.is_closed() && !moving && !shutting_down {
+                debug!(conn = c.id, error = %e, state = p.state(), "connection fault, session kept");
+                let h = c.handle.clone();
+                ctr!(self.connection_errors, 1);
+                self.teardown_socket(slot);
+                self.dispatch_events(slot);
+                self.dispatcher.on_fault(&h, &e);
+                return;
+            }
+            self.dispatch_events(slot);
+        }
+        self.close(slot, Some(e));
+    }
+
+    /// Shuts the socket down (the peer notices at once) and cancels its operations, keeping
+    /// the slot and its session.
+    fn teardown_socket(&mut self, slot: usize) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if !matches!(c.state, St::Open | St::Connecting) {
+            return;
+        }
+        c.state = St::Faulted;
+        c.recv_armed = false;
+        c.recv_ud = None;
+        let _ = SockRef::from(&c.sock).shutdown(std::net::Shutdown::Both);
+        let gen = c.gen;
+        let cancel = (c.ops > 0).then(|| {
+            with_fd!(c, |fd| opcode::AsyncCancel2::new(
+                types::CancelBuilder::fd(fd).all()
+            )
+            .build())
+        });
+        if std::mem::take(&mut c.active) {
+            drop_by(&self.c().active_connections, 1);
+        }
+        if let Some(e) = cancel {
+            let ud = self.new_op(OpKind::Cancel, slot as u32, gen);
+            self.push_sqe(e.user_data(ud));
+        }
+    }
+
+    /// The reconnect timer of a faulted lossless session fired: dial a new connection that
+    /// carries the session (SESSION_RECONNECT) under the same handle.
+    fn do_reconnect(&mut self, slot: usize) {
+        if self.shutting_down {
+            self.close(slot, None);
+            return;
+        }
+        let gseq = self.proto_config().global_seq.next();
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let Some(p) = c.proto.as_mut() else {
+            return;
+        };
+        let new = match p.reconnect(gseq, Instant::now()) {
+            Ok(n) => n,
+            Err(e) => {
+                self.close(slot, Some(e.to_string()));
+                return;
+            }
+        };
+        let Some(target) = new.target() else {
+            self.close(slot, Some("reconnect without a target address".into()));
+            return;
+        };
+        let handle = c.handle.clone();
+        let id = c.id;
+        let peer_type = c.peer_type;
+        let keys = std::mem::take(&mut c.reg_keys);
+        let delayed = std::mem::take(&mut c.delayed);
+        c.detached = true;
+        ctr!(self.reconnects, 1);
+        self.close(slot, None);
+        match self.dial(handle, target, Some(new), peer_type) {
+            Some(ns) => {
+                if let Some(n) = self.conns.get_mut(ns) {
+                    n.reg_keys = keys;
+                    n.delayed = delayed;
+                }
+                self.schedule_delayed(ns);
+            }
+            None => self.unregister_keys(id, &keys),
+        }
+    }
+
+    /// Answers an accepted connection's `Event::Lookup` (see "Session lookup" above).
+    fn on_lookup(&mut self, slot: usize, l: Lookup, hops: u8) {
+        const MAX_HOPS: u8 = 2;
+        let Some(my_id) = self.conns.get(slot).map(|c| c.id) else {
+            return;
+        };
+        let found = {
+            let reg = match self.shared.sessions.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            l.peer_addrs
+                .0
+                .iter()
+                .filter_map(|a| reg.get(a))
+                .find(|v| v.1 != my_id)
+                .copied()
+        };
+        match found {
+            Some((core, _)) if core != self.idx && hops < MAX_HOPS => {
+                self.start_move(slot, core, l, hops)
+            }
+            Some((core, id)) if core == self.idx => {
+                let ex = self.by_id.get(&id).copied().filter(|&e| {
+                    e != slot
+                        && self
+                            .conns
+                            .get(e)
+                            .filter(|c| c.state != St::Closing)
+                            .and_then(|c| c.proto.as_ref())
+                            .is_some_and(|p| l.matches(p))
+                });
+                self.resolve_here(slot, ex);
+            }
+            _ => self.resolve_here(slot, None),
+        }
+    }
+
+    fn resolve_here(&mut self, slot: usize, ex: Option<usize>) {
+        let fate = match ex {
+            Some(e) => match self.conns.two_mut(slot, e) {
+                (Some(n), Some(x)) => match (n.proto.as_mut(), x.proto.as_mut()) {
+                    (Some(n), Some(x)) => n.resolve_lookup(Some(x)),
+                    _ => return,
+                },
+                _ => return,
+            },
+            None => match self.conns.get_mut(slot).and_then(|c| c.proto.as_mut()) {
+                Some(n) => n.resolve_lookup(None),
+                None => return,
+            },
+        };
+        debug!(slot, existing = ?ex, fate = ?fate, "session lookup resolved");
+        match (fate, ex) {
+            (Err(e), _) => {
+                self.drain_proto_events(slot);
+                self.close(slot, Some(e.to_string()));
+                return;
+            }
+            (Ok(ExistingFate::TakenOver), Some(e)) => self.take_over(slot, e),
+            (Ok(ExistingFate::Stopped), Some(e)) => {
+                self.drain_proto_events(e);
+                if let Some(c) = self.conns.get_mut(e) {
+                    c.notify_reset = false;
+                }
+                self.close(e, None);
+            }
+            (Ok(_), Some(e)) => self.mark_dirty(e),
+            (Ok(_), None) => {}
+        }
+        self.drain_proto_events(slot);
+        if self
+            .conns
+            .get(slot)
+            .and_then(|c| c.proto.as_ref())
+            .is_some_and(|p| p.is_closed())
+        {
+            self.close(
+                slot,
+                Some("connection closed after its session lookup".into()),
+            );
+            return;
+        }
+        self.update_deadline(slot);
+        self.mark_dirty(slot);
+    }
+
+    /// Dispatches whatever events the connection's protocol queued.
+    fn drain_proto_events(&mut self, slot: usize) {
+        if let Some(p) = self.conns.get_mut(slot).and_then(|c| c.proto.as_mut()) {
+            while let Some(ev) = p.poll_event() {
+                self.events.push(ev);
+            }
+        }
+        self.dispatch_events(slot);
+    }
+
+    /// The new connection in `n` took over the session of `e`: the application's handle for
+    /// that session (and its registry keys, delayed messages) now names `n`.
+    fn take_over(&mut self, n: usize, e: usize) {
+        let Some(ec) = self.conns.get_mut(e) else {
+            return;
+        };
+        let h = ec.handle.clone();
+        let keys = std::mem::take(&mut ec.reg_keys);
+        let delayed = std::mem::take(&mut ec.delayed);
+        let peer_type = ec.peer_type;
+        ec.detached = true;
+        ec.notify_reset = false;
+        self.close(e, None);
+        let Some(nc) = self.conns.get_mut(n) else {
+            self.unregister_keys(h.0.id, &keys);
+            return;
+        };
+        let temp = std::mem::replace(&mut nc.handle, h.clone());
+        temp.0.closed.store(true, Ordering::Relaxed);
+        nc.id = h.0.id;
+        nc.reg_keys = keys;
+        nc.delayed = delayed;
+        nc.peer_type = peer_type;
+        if self.by_id.get(&temp.0.id) == Some(&n) {
+            self.by_id.remove(&temp.0.id);
+        }
+        self.by_id.insert(h.0.id, n);
+        self.schedule_delayed(n);
+    }
+
+    /// Starts moving an accepted connection to `core` (see "Session lookup").
+    fn start_move(&mut self, slot: usize, core: usize, l: Lookup, hops: u8) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        c.state = St::Moving;
+        c.moving = Some((core, l, hops + 1));
+        let gen = c.gen;
+        if let Some(ud) = c.recv_ud {
+            let cu = self.new_op(OpKind::Cancel, slot as u32, gen);
+            self.push_sqe(opcode::AsyncCancel::new(ud).build().user_data(cu));
+        }
+        self.maybe_finalize(slot);
+    }
+
+    /// The moving connection has no operation left: hand it to its new core.
+    fn finish_move(&mut self, slot: usize) {
+        let Some(c) = self.conns.remove(slot) else {
+            return;
+        };
+        if let Some(f) = c.fixed {
+            let _ = self.ring.submitter().register_files_update(f, &[-1]);
+        }
+        if self.by_id.get(&c.id) == Some(&slot) {
+            self.by_id.remove(&c.id);
+        }
+        if c.active {
+            drop_by(&self.c().active_connections, 1);
+        }
+        c.handle.0.closed.store(true, Ordering::Relaxed);
+        let (Some((core, lookup, hops)), Some(proto)) = (c.moving, c.proto) else {
+            return;
+        };
+        ctr!(self.moved, 1);
+        self.send_remote(
+            core,
+            Cmd::MoveIn {
+                fd: c.sock,
+                proto: Box::new(proto),
+                peer: c.peer_sock,
+                lookup,
+                hops,
+            },
+        );
+    }
+
+    /// Takes over a connection another core moved here for its session lookup.
+    fn move_in(
+        &mut self,
+        fd: OwnedFd,
+        proto: Connection,
+        peer: Option<SocketAddr>,
+        lookup: Lookup,
+        hops: u8,
+    ) {
+        if self.shutting_down {
+            return;
+        }
+        let handle = self.new_handle(peer);
+        let slot = self.new_conn(handle, fd, Some(proto), true, EntityType::Client, peer);
+        // Already counted where it was accepted.
+        drop_by(&self.c().created_connections, 1);
+        self.on_open(slot);
+        self.on_lookup(slot, lookup, hops);
+    }
+
+    fn new_handle(&self, peer_sock: Option<SocketAddr>) -> ConnHandle {
+        let id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        ConnHandle(Arc::new(crate::api::ConnShared {
+            id,
+            core: self.idx,
+            shared: Arc::clone(&self.shared),
+            info: std::sync::OnceLock::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            peer_sock,
+        }))
+    }
+
+    // ---- fault injection (`ms_inject_*`) -----------------------------------------------------
+
+    fn rand(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// `ms_inject_socket_failures`: after one in N socket operations, shut the socket down
+    /// as Ceph does (both ends see a real failure and go through their fault handling).
+    fn maybe_inject_failure(&mut self, slot: usize) {
+        let n = self.rc.inject_socket_failures;
+        if n == 0 || self.rand() % n != 0 {
+            return;
+        }
+        if let Some(c) = self.conns.get(slot).filter(|c| c.state == St::Open) {
+            debug!(conn = c.id, "injecting a socket failure");
+            let _ = SockRef::from(&c.sock).shutdown(std::net::Shutdown::Both);
+            ctr!(self.injected_failures, 1);
+        }
+    }
+
+    /// Delivers a received message, or holds it back (`ms_inject_delay_*`): once one message
+    /// of a connection is held, the following ones queue behind it so order is kept.
+    fn deliver(&mut self, slot: usize, h: &ConnHandle, m: Message) {
+        if let Some(d) = self.rc.inject_delay.clone() {
+            let now = Instant::now();
+            let Some(c) = self.conns.get(slot) else {
+                return;
+            };
+            let held = !c.delayed.is_empty();
+            let pick = d.types.contains(&c.peer_type)
+                && (self.rand() as f64 / u64::MAX as f64) < d.probability;
+            if held || pick {
+                let extra = d.max.mul_f64(self.rand() as f64 / u64::MAX as f64);
+                let Some(c) = self.conns.get_mut(slot) else {
+                    return;
+                };
+                let due = c.delayed.back().map_or(now, |b| b.0).max(now + extra);
+                c.delayed.push_back((due, m));
+                if pick {
+                    ctr!(self.injected_delays, 1);
+                }
+                self.schedule_delayed(slot);
+                return;
+            }
+        }
+        ctr!(self.recv_messages, 1);
+        self.dispatcher.on_message(h, m);
+    }
+
+    fn schedule_delayed(&mut self, slot: usize) {
+        if let Some(c) = self.conns.get(slot) {
+            if let Some((due, _)) = c.delayed.front() {
+                self.timers.push(Reverse((*due, slot as u32, c.gen)));
+            }
+        }
+    }
+
+    /// Delivers held messages that are due (all of them when `all`).
+    fn release_delayed(&mut self, slot: usize, now: Instant, all: bool) {
+        loop {
+            let Some(c) = self.conns.get_mut(slot) else {
+                return;
+            };
+            if !c.delayed.front().is_some_and(|(t, _)| all || *t <= now) {
+                break;
+            }
+            let Some((_, m)) = c.delayed.pop_front() else {
+                break;
+            };
+            let h = c.handle.clone();
+            ctr!(self.recv_messages, 1);
+            self.dispatcher.on_message(&h, m);
+        }
+        self.schedule_delayed(slot);
     }
 
     fn adopt(&mut self, fd: OwnedFd, peer: SocketAddr) {
         if self.shutting_down {
             return;
         }
-        let id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
-        let handle = ConnHandle(Arc::new(crate::api::ConnShared {
-            id,
-            core: self.idx,
-            shared: Arc::clone(&self.shared),
-            info: std::sync::OnceLock::new(),
-            closed: std::sync::atomic::AtomicBool::new(false),
-            peer_sock: Some(peer),
-        }));
+        let handle = self.new_handle(Some(peer));
         let proto = match (&self.rc.proto, self.rc.raw) {
             (Some(cfg), false) => {
                 let gseq = cfg.global_seq.next();
@@ -1156,7 +1699,10 @@ impl Reactor {
             return;
         }
         c.state = St::Closing;
-        c.handle.0.closed.store(true, Ordering::Relaxed);
+        let detached = c.detached;
+        if !detached {
+            c.handle.0.closed.store(true, Ordering::Relaxed);
+        }
         c.raw_tx.clear();
         let notify = c.notify_reset;
         let h = c.handle.clone();
@@ -1168,12 +1714,29 @@ impl Reactor {
             )
             .build())
         });
-        drop_by(&self.c().active_connections, 1);
+        let (server, peer_sock) = (c.server, c.peer_sock);
+        let was_active = std::mem::take(&mut c.active);
+        let keys = std::mem::take(&mut c.reg_keys);
+        let id = c.id;
+        if was_active {
+            drop_by(&self.c().active_connections, 1);
+        }
+        if !detached {
+            self.unregister_keys(id, &keys);
+            // Messages already received (held by `ms_inject_delay_*`) are delivered
+            // (`mark_down` dropped them already).
+            self.release_delayed(slot, Instant::now(), true);
+        }
         if let Some(e) = err {
             debug!(conn = h.0.id, error = %e, "connection failed");
             ctr!(self.connection_errors, 1);
             if notify {
-                self.dispatcher.on_reset(&h, &e);
+                if server && h.0.info.get().is_none() {
+                    // Never became a session the application knew of.
+                    self.dispatcher.on_accept_failed(peer_sock, &e);
+                } else {
+                    self.dispatcher.on_reset(&h, &e);
+                }
             }
         }
         if let Some(e) = cancel {
@@ -1184,18 +1747,24 @@ impl Reactor {
     }
 
     fn maybe_finalize(&mut self, slot: usize) {
-        let done = self
-            .conns
-            .get(slot)
-            .is_some_and(|c| c.state == St::Closing && c.ops == 0);
-        if !done {
+        let Some(c) = self.conns.get(slot) else {
             return;
+        };
+        if c.ops != 0 {
+            return;
+        }
+        match c.state {
+            St::Closing => {}
+            St::Moving => return self.finish_move(slot),
+            _ => return,
         }
         if let Some(c) = self.conns.remove(slot) {
             if let Some(f) = c.fixed {
                 let _ = self.ring.submitter().register_files_update(f, &[-1]);
             }
-            self.by_id.remove(&c.id);
+            if self.by_id.get(&c.id) == Some(&slot) {
+                self.by_id.remove(&c.id);
+            }
             // Dropping `c` closes the socket; its batches were released with their ops.
         }
     }
@@ -1317,7 +1886,7 @@ impl Reactor {
                 c.peer_sock.map(|s| s.to_string()).unwrap_or_default(),
                 std::io::Error::from_raw_os_error(-res)
             );
-            self.close(slot, Some(e));
+            self.fail(slot, e);
             return;
         }
         self.on_open(slot);
@@ -1327,15 +1896,21 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if c.gen != gen || c.state == St::Closing {
+        if c.gen != gen {
+            return;
+        }
+        if matches!(c.state, St::Closing | St::Faulted) {
+            c.tx_batch = None;
+            c.tx_sent = 0;
             return;
         }
         if res < 0 {
             let e = format!("send: {}", std::io::Error::from_raw_os_error(-res));
-            self.close(slot, Some(e));
+            self.fail(slot, e);
             return;
         }
         ctr!(self.send_bytes, res);
+        self.maybe_inject_failure(slot);
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
@@ -1369,6 +1944,7 @@ impl Reactor {
         }
         if !more {
             c.recv_armed = false;
+            c.recv_ud = None;
         }
         let bid = cqueue::buffer_select(flags);
         if res > 0 {
@@ -1377,13 +1953,14 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if c.state == St::Closing {
+        if matches!(c.state, St::Closing | St::Faulted) {
             if let (Some(bid), Some(b)) = (bid, self.bufring.as_mut()) {
                 b.recycle(bid);
                 self.recycled = true;
             }
             return;
         }
+        let moving = c.state == St::Moving;
         if res > 0 {
             let (Some(bid), Some(br)) = (bid, self.bufring.as_mut()) else {
                 self.close(slot, Some("recv completed without a buffer".into()));
@@ -1427,9 +2004,13 @@ impl Reactor {
             }
             self.dispatch_events(slot);
             if let Some(e) = err {
-                self.close(slot, Some(e));
+                self.fail(slot, e);
                 return;
             }
+            if moving {
+                return;
+            }
+            self.maybe_inject_failure(slot);
             self.update_deadline(slot);
             if self
                 .conns
@@ -1450,7 +2031,7 @@ impl Reactor {
                 Some(p) => p.handle_eof().to_string(),
                 None => "peer closed the connection".to_string(),
             };
-            self.close(slot, Some(e));
+            self.fail(slot, e);
             return;
         }
         if res == -libc::ENOBUFS {
@@ -1462,9 +2043,9 @@ impl Reactor {
         if res == -libc::ECANCELED {
             return;
         }
-        self.close(
+        self.fail(
             slot,
-            Some(format!("recv: {}", std::io::Error::from_raw_os_error(-res))),
+            format!("recv: {}", std::io::Error::from_raw_os_error(-res)),
         );
     }
 
@@ -1481,7 +2062,7 @@ impl Reactor {
         let still = p.pending_input() > 0;
         self.dispatch_events(slot);
         if let Err(e) = r {
-            self.close(slot, Some(e.to_string()));
+            self.fail(slot, e.to_string());
             return;
         }
         if still {
@@ -1504,10 +2085,7 @@ impl Reactor {
         let server = c.server;
         for ev in events.drain(..) {
             match ev {
-                Event::Message(m) => {
-                    ctr!(self.recv_messages, 1);
-                    self.dispatcher.on_message(&h, m);
-                }
+                Event::Message(m) => self.deliver(slot, &h, m),
                 Event::Ready(info) => {
                     match info.con_mode {
                         CON_MODE_SECURE => ctr!(self.conns_secure, 1),
@@ -1517,7 +2095,14 @@ impl Reactor {
                         Revision::Rev0 => ctr!(self.conns_rev0, 1),
                         Revision::Rev1 => ctr!(self.conns_rev1, 1),
                     }
+                    if info.reconnected {
+                        ctr!(self.resumed, 1);
+                    }
+                    if let Some(c) = self.conns.get_mut(slot) {
+                        c.peer_type = info.entity_type;
+                    }
                     let _ = h.0.info.set(info.clone());
+                    self.register(slot, &info.addrs.0);
                     if server {
                         self.dispatcher.on_accept(&h, &info);
                     } else {
@@ -1539,23 +2124,21 @@ impl Reactor {
                     }
                 }
                 Event::Reconnect { delay } => {
-                    // Lossless reconnect (dial again after `delay` with
-                    // `Connection::reconnect`) is not wired into the engine yet: report it.
-                    let e = format!(
-                        "lossless session fault (reconnect after {delay:?} not yet supported by the engine)"
-                    );
-                    self.pending_close = Some(e);
+                    let at = Instant::now() + delay;
+                    if let Some(c) = self.conns.get_mut(slot) {
+                        c.reconnect_at = Some(at);
+                        let gen = c.gen;
+                        self.timers.push(Reverse((at, slot as u32, gen)));
+                    }
                 }
-                Event::Lookup(_) => {
-                    self.pending_close = Some("session lookup is not enabled".into());
-                }
+                Event::Lookup(l) => self.pending_lookup = Some(l),
                 Event::Keepalive(stamp) => self.dispatcher.on_keepalive(&h, stamp),
                 Event::KeepaliveAck(stamp) => self.dispatcher.on_keepalive_ack(&h, stamp),
             }
         }
         self.events = events;
-        if let Some(e) = self.pending_close.take() {
-            self.close(slot, Some(e));
+        if let Some(l) = self.pending_lookup.take() {
+            self.on_lookup(slot, l, 0);
         }
     }
 
@@ -1582,13 +2165,27 @@ impl Reactor {
                     let Some(c) = self.conns.get_mut(s) else {
                         continue;
                     };
-                    if c.gen != gen || c.deadline != Some(when) || c.state == St::Closing {
+                    if c.gen != gen || c.state == St::Closing {
+                        continue;
+                    }
+                    if c.state == St::Faulted && c.reconnect_at.is_some_and(|t| t <= now) {
+                        c.reconnect_at = None;
+                        self.do_reconnect(s);
+                        continue;
+                    }
+                    if c.delayed.front().is_some_and(|(t, _)| *t <= now) {
+                        self.release_delayed(s, now, false);
+                    }
+                    let Some(c) = self.conns.get_mut(s) else {
+                        continue;
+                    };
+                    if c.deadline != Some(when) || !matches!(c.state, St::Open | St::Connecting) {
                         continue;
                     }
                     c.deadline = None;
                     let r = c.proto.as_mut().map(|p| p.handle_timeout(now));
                     if let Some(Err(e)) = r {
-                        self.close(s, Some(e.to_string()));
+                        self.fail(s, e.to_string());
                     } else {
                         self.update_deadline(s);
                     }

@@ -1,7 +1,8 @@
 //! The parts of the Messenger API that `msgr2 ping` and `msgr2 server` rely on: a client auth
 //! provider of the caller's own, a forced msgr2.0 banner, our gid in idents, keepalives in
-//! both directions with their callbacks, the peer's socket address before READY, and a
-//! refused authentication reported by `on_reset` with its cause (not redialled).
+//! both directions with their callbacks, the peer's socket address before READY, a refused
+//! authentication reported by `on_reset` with its cause (not redialled), and a refused
+//! connection reported by `on_fault` while the engine would redial it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,6 +29,7 @@ enum Ev {
     Keepalive(ConnHandle, UTime),
     KeepaliveAck(ConnHandle, UTime),
     Reset(ConnHandle, String),
+    Fault(ConnHandle, String),
 }
 
 struct Fwd(Sender<Ev>);
@@ -42,6 +44,9 @@ impl Dispatcher for Fwd {
     }
     fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
         let _ = self.0.send(Ev::Reset(conn.clone(), error.to_owned()));
+    }
+    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
+        let _ = self.0.send(Ev::Fault(conn.clone(), error.to_owned()));
     }
     fn on_keepalive(&mut self, conn: &ConnHandle, stamp: UTime) {
         let _ = self.0.send(Ev::Keepalive(conn.clone(), stamp));
@@ -204,4 +209,27 @@ fn own_cephx_provider_and_a_refusal_with_its_cause() {
     assert!(crx.try_recv().is_err(), "nothing after the reset");
     c.shutdown();
     s.shutdown();
+}
+
+#[test]
+fn a_refused_connect_is_reported_by_on_fault_and_mark_down_stops_the_retries() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    drop(taken);
+    let (cb, crx) = builder("client.admin");
+    let c = cb.start().unwrap();
+    let addrs = format!("v2:127.0.0.1:{port}/0").parse().unwrap();
+    let h = c.connect(&addrs, EntityType::Osd).unwrap();
+    match next(&crx) {
+        Ev::Fault(f, e) => {
+            assert_eq!(f, h);
+            assert!(e.contains("connect to 127.0.0.1"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    h.mark_down();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(crx.try_recv().is_err(), "no redial after mark_down");
+    assert!(h.is_closed());
+    c.shutdown();
 }

@@ -101,6 +101,15 @@ pub enum ProtoError {
     /// The peer closed the connection.
     #[error("peer closed the connection in state {0}")]
     PeerClosed(&'static str),
+    /// The socket failed (connect refused, send or receive error, or an injected fault): the
+    /// embedder's description.
+    #[error("socket error in state {state}: {what}")]
+    Socket {
+        /// Protocol state when it happened.
+        state: &'static str,
+        /// What failed.
+        what: String,
+    },
     /// No longer produced (sessions are supported); kept so matches on it still compile.
     #[error("session frame {0} is not supported on this connection")]
     SessionUnsupported(Tag),

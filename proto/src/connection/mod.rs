@@ -619,6 +619,18 @@ impl Connection {
         self.fault(e)
     }
 
+    /// The socket failed for a reason other than an orderly close (connect refused, a send
+    /// or receive error, an injected fault): faults the connection like
+    /// [`Connection::handle_eof`] (a lossless one keeps its session) and returns the typed
+    /// error.
+    pub fn handle_socket_error(&mut self, what: impl Into<String>) -> ProtoError {
+        let e = ProtoError::Socket {
+            state: self.state(),
+            what: what.into(),
+        };
+        self.fault(e)
+    }
+
     /// Queues a message (by `header.priority`); it is written once the connection is ready.
     /// Sequence numbers are assigned when it is written. On a faulted lossless connection
     /// the message joins the session's queue (and a parked non-server session asks to
