@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of msgr2-rs on a fresh machine: installs what the tests need if missing
-# (Ceph's Debian packages for the interop tests, cargo-fuzz), then formatting and lint
+# (Ceph's Debian packages for the interop tests, iptables for the network-namespace tests,
+# cargo-fuzz), then formatting and lint
 # checks, the unit/integration/property/interop tests of the whole workspace, and a bounded
 # cargo-fuzz smoke run of every fuzz target. A missing Ceph is a failure, never a skip.
 #
@@ -21,6 +22,11 @@ cargo --version
 step "Ceph 16.2 daemons and CLI for the interop tests (Debian packages, installed if missing)"
 CI=${CI:-true} bash tests/ceph/install.sh
 command -v ceph-mon >/dev/null || { echo "ceph-mon missing after install: the interop tests cannot run" >&2; exit 1; }
+
+step "iptables for the multi-host tests (Debian package, installed if missing)"
+CI=${CI:-true} bash tests/netns/netns.sh install
+# Not fatal here: bench/tests/netns.rs fails on its own when CI is set, and skips otherwise.
+bash tests/netns/netns.sh check || echo "warning: the network-namespace tests cannot run here"
 
 step "cargo-fuzz (installed from crates.io if missing)"
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cluster.sh - a throw-away Ceph cluster on 127.0.0.1 for msgr2-rs interop tests.
+# cluster.sh - a throw-away Ceph cluster on 127.0.0.1 (or --ip) for msgr2-rs interop tests.
 #
 # One ceph-mon (mon.a), optionally one memstore ceph-osd (osd.0); no mgr, no systemd, nothing
 # outside DIR: conf, keyring, mon store, OSD dir, logs, admin sockets and pid files all live
@@ -15,11 +15,13 @@ readonly AUTO_BASE_MAX=32000
 usage() {
   cat >&2 <<'USAGE'
 usage: cluster.sh start DIR [--auth cephx|none] [--mode crc|secure|crc,secure|secure,crc]
-                            [--osd memstore|none] [--port-base N] [--conf KEY=VALUE]...
+                            [--osd memstore|none] [--port-base N] [--ip IPV4]
+                            [--conf KEY=VALUE]...
        cluster.sh env DIR     # prints `export` lines (CEPH_CONF, MSGR2_CEPH_*)
        cluster.sh stop DIR
 Defaults: --auth cephx --mode crc --osd memstore, ports picked free (mon v2 = base,
-v1 = base+1, OSD within base+2..base+99). --conf appends KEY = VALUE to [global].
+v1 = base+1, OSD within base+2..base+99), --ip 127.0.0.1 (the address every daemon binds
+to, e.g. a network namespace's veth address). --conf appends KEY = VALUE to [global].
 Env: MSGR2_CEPH_TIMEOUT (s to wait for the mon / OSD, default 60),
      MSGR2_CEPH_MEMSTORE_BYTES (memstore_device_bytes, default 1073741824).
 USAGE
@@ -121,7 +123,7 @@ elapsed_ms() { echo $(((${EPOCHREALTIME/./} - ${t0/./}) / 1000)); }
 # --- start ----------------------------------------------------------------------------------
 
 cmd_start() {
-  local dir auth=cephx mode=crc osd=memstore base='' extra=()
+  local dir auth=cephx mode=crc osd=memstore base='' ip=127.0.0.1 extra=()
   local timeout=${MSGR2_CEPH_TIMEOUT:-60} mbytes=${MSGR2_CEPH_MEMSTORE_BYTES:-1073741824}
   dir=$(realpath -m "$1"); shift
   while (($#)); do
@@ -130,6 +132,7 @@ cmd_start() {
       --mode) mode=${2:?--mode needs a value}; shift 2 ;;
       --osd) osd=${2:?--osd needs a value}; shift 2 ;;
       --port-base) base=${2:?--port-base needs a value}; shift 2 ;;
+      --ip) ip=${2:?--ip needs an IPv4 address}; shift 2 ;;
       --conf) extra+=("${2:?--conf needs KEY=VALUE}"); shift 2 ;;
       *) usage ;;
     esac
@@ -137,6 +140,7 @@ cmd_start() {
   [[ $auth == cephx || $auth == none ]] || die "--auth must be cephx or none"
   [[ $mode =~ ^(crc|secure|crc,secure|secure,crc)$ ]] || die "--mode must be crc, secure, crc,secure or secure,crc"
   [[ $osd == memstore || $osd == none ]] || die "--osd must be memstore or none"
+  [[ $ip =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || die "--ip must be an IPv4 address, got '$ip'"
   [[ $auth == none && $mode == secure ]] &&
     die "--mode secure needs --auth cephx (auth none has no session key; Ceph clients fail with EACCES)"
   local kv
@@ -174,7 +178,7 @@ cmd_start() {
 
   local conf=$dir/ceph.conf kr=$dir/keyring fsid monhost cmode
   fsid=$(</proc/sys/kernel/random/uuid)
-  monhost="[v2:127.0.0.1:$v2,v1:127.0.0.1:$v1]"
+  monhost="[v2:$ip:$v2,v1:$ip:$v1]"
   cmode=${mode//,/ }
   paths() { printf 'log_file = %s/log/$name.log\nadmin_socket = %s/run/$name.asok\npid_file = %s/run/$name.pid\n' "$dir" "$dir" "$dir"; }
   {
@@ -222,8 +226,8 @@ $(paths)
 osd_data = $dir/osd.\$id
 osd_objectstore = memstore
 memstore_device_bytes = $mbytes
-public_addr = 127.0.0.1
-cluster_addr = 127.0.0.1
+public_addr = $ip
+cluster_addr = $ip
 $(paths)
 CONF
   } >"$conf"
@@ -290,8 +294,8 @@ export MSGR2_CEPH_DIR=$dir
 export MSGR2_CEPH_KEYRING=$kr
 export MSGR2_CEPH_ADMIN_KEY=$key
 export MSGR2_CEPH_MON_HOST='$monhost'
-export MSGR2_CEPH_MON_V2=127.0.0.1:$v2
-export MSGR2_CEPH_MON_V1=127.0.0.1:$v1
+export MSGR2_CEPH_MON_V2=$ip:$v2
+export MSGR2_CEPH_MON_V1=$ip:$v1
 export MSGR2_CEPH_FSID=$fsid
 export MSGR2_CEPH_AUTH=$auth
 export MSGR2_CEPH_MODE=$mode
