@@ -110,6 +110,23 @@ impl Default for ReactorConfig {
     }
 }
 
+/// A distinct seed per reactor (time, process and a counter), so repeated runs and every
+/// messenger of a process inject different faults.
+fn injection_seed() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let mut z = t
+        ^ (u64::from(std::process::id()) << 40)
+        ^ N.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) | 1
+}
+
 /// A fresh close-on-exec eventfd.
 pub(crate) fn eventfd() -> Result<File, EngineError> {
     // SAFETY: plain syscall; the result is checked before use.
@@ -556,7 +573,7 @@ impl Reactor {
             shutting_down: false,
             cancel_all_sent: false,
             pending_lookup: None,
-            rng: 0x9e37_79b9_7f4a_7c15 ^ ((idx as u64 + 1) << 32) ^ u64::from(std::process::id()),
+            rng: injection_seed(),
         };
         r.arm_eventfd();
         for i in 0..r.listeners.len() {
