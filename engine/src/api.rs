@@ -28,7 +28,7 @@ use tracing::info;
 
 use crate::bind::{bind_all, BindSpec};
 use crate::error::EngineError;
-use crate::reactor::{self, ReactorConfig};
+use crate::reactor::{self, BreakAt, ReactorConfig};
 use crate::spsc::Spsc;
 
 /// `PeerInfo::con_mode` of a raw-baseline connection (no msgr2 framing at all).
@@ -701,6 +701,20 @@ impl MessengerBuilder {
     /// For tests and soak runs.
     pub fn inject_socket_failures(mut self, n: u64) -> Self {
         self.rc.inject_socket_failures = n;
+        self
+    }
+
+    /// Adds a named break point (tests): the first `times` times (per core) one of this
+    /// messenger's connections transmits in protocol state `state` (`HELLO`,
+    /// `AUTH_CONNECTING`, `SESSION_RECONNECTING`, `READY`, …), its socket is cut
+    /// [`BreakAt::BeforeSend`], [`BreakAt::AfterSend`] or [`BreakAt::MidSend`] (mid-message in
+    /// `READY`). Counted in `injected_socket_failures`.
+    pub fn break_point(mut self, state: &str, at: BreakAt, times: u32) -> Self {
+        self.rc.break_points.push(crate::reactor::BreakPoint {
+            state: state.to_owned(),
+            at,
+            times,
+        });
         self
     }
 

@@ -86,3 +86,4 @@ pub use malloc::tune_malloc_for_large_messages;
 pub use msgr2_codec::banner::Banner;
 pub use msgr2_codec::payload::UTime;
 pub use msgr2_proto::{Message, ModeConfig, PeerInfo, Policy};
+pub use reactor::{BreakAt, BreakPoint};

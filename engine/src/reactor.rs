@@ -77,6 +77,34 @@ pub(crate) struct ReactorConfig {
     pub inject_delay: Option<InjectDelay>,
     /// `ms_initial_backoff`, `ms_max_backoff` (None: proto's defaults).
     pub backoff: Option<(Duration, Duration)>,
+    /// Named break points (tests): cut a connection when it transmits in a protocol state.
+    pub break_points: Vec<BreakPoint>,
+}
+
+/// Where a [`BreakPoint`] cuts the connection relative to what it was about to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakAt {
+    /// The bytes are never sent; the socket is shut down instead.
+    BeforeSend,
+    /// The bytes are sent, then the socket is shut down.
+    AfterSend,
+    /// Only the first half of the bytes is sent (in `READY`: mid-message), then the socket
+    /// is shut down.
+    MidSend,
+}
+
+/// A named break point: the first `times` times (per core) a connection of this messenger
+/// transmits while in protocol state `state` (proto's Ceph-style names: `BANNER`, `HELLO`,
+/// `AUTH_CONNECTING`, `AUTH_ACCEPTING`, `AUTH_SIGN`, `SESSION_CONNECTING`,
+/// `SESSION_ACCEPTING`, `SESSION_RECONNECTING`, `READY`, …), the socket is cut at `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BreakPoint {
+    /// Protocol state name.
+    pub state: String,
+    /// Where to cut.
+    pub at: BreakAt,
+    /// How many times (per core).
+    pub times: u32,
 }
 
 /// Ceph's `ms_inject_delay_type`, `ms_inject_delay_max` and `ms_inject_delay_probability`.
@@ -106,6 +134,7 @@ impl Default for ReactorConfig {
             inject_socket_failures: 0,
             inject_delay: None,
             backoff: None,
+            break_points: Vec::new(),
         }
     }
 }
@@ -303,6 +332,8 @@ struct Conn {
     active: bool,
     /// Messages held back by `ms_inject_delay_*`, in arrival order, with their due times.
     delayed: VecDeque<(Instant, Message)>,
+    /// A break point fires once the current batch is sent: shut the socket down then.
+    break_after_send: bool,
 }
 
 /// Builds an SQE against the connection's fixed slot or, without one, its raw fd.
@@ -356,6 +387,8 @@ pub(crate) struct Reactor {
     next_accept_core: usize,
     shutting_down: bool,
     cancel_all_sent: bool,
+    /// This core's break points, with the times each has left.
+    breaks: Vec<BreakPoint>,
     /// A lookup raised by the connection whose events are being dispatched.
     pending_lookup: Option<Lookup>,
     /// xorshift state for fault injection.
@@ -573,8 +606,10 @@ impl Reactor {
             shutting_down: false,
             cancel_all_sent: false,
             pending_lookup: None,
+            breaks: Vec::new(),
             rng: injection_seed(),
         };
+        r.breaks = r.rc.break_points.clone();
         r.arm_eventfd();
         for i in 0..r.listeners.len() {
             r.arm_accept(i);
@@ -1083,6 +1118,7 @@ impl Reactor {
             detached: false,
             active: true,
             delayed: VecDeque::new(),
+            break_after_send: false,
         });
         self.by_id.insert(id, slot);
         if (slot as u32) < self.fixed_files {
@@ -1561,6 +1597,16 @@ impl Reactor {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// A break point for a connection transmitting in `state`, if one is armed (consumed).
+    fn hit_break_point(&mut self, state: &str) -> Option<BreakAt> {
+        let b = self
+            .breaks
+            .iter_mut()
+            .find(|b| b.times > 0 && b.state == state)?;
+        b.times -= 1;
+        Some(b.at)
+    }
+
     /// `ms_inject_socket_failures`: after one in N socket operations, shut the socket down
     /// as Ceph does (both ends see a real failure and go through their fault handling).
     fn maybe_inject_failure(&mut self, slot: usize) {
@@ -1947,6 +1993,11 @@ impl Reactor {
             return;
         }
         c.tx_sent = 0;
+        if std::mem::take(&mut c.break_after_send) {
+            let _ = SockRef::from(&c.sock).shutdown(std::net::Shutdown::Both);
+            c.tx_batch = None;
+            return;
+        }
         if let Some(b) = c.tx_batch.take() {
             // Give the protocol's output buffer (the batch's last piece) back for reuse when
             // nothing else holds it.
@@ -2273,6 +2324,36 @@ impl Reactor {
                 Err(e) => {
                     self.close(slot, Some(e));
                     return;
+                }
+            }
+        }
+        let state = self
+            .conns
+            .get(slot)
+            .and_then(|c| c.proto.as_ref())
+            .map(|p| p.state());
+        let hit = match state {
+            Some(st) if !chunks.is_empty() => self.hit_break_point(st),
+            _ => None,
+        };
+        if let Some(at) = hit {
+            let Some(c) = self.conns.get_mut(slot) else {
+                return;
+            };
+            ctr!(self.injected_failures, 1);
+            debug!(conn = c.id, state = ?state, ?at, "break point");
+            match at {
+                BreakAt::BeforeSend => {
+                    let _ = SockRef::from(&c.sock).shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                BreakAt::AfterSend => c.break_after_send = true,
+                BreakAt::MidSend => {
+                    let mut flat: Vec<u8> =
+                        chunks.iter().flat_map(|c| c.bytes()).copied().collect();
+                    flat.truncate(flat.len().div_ceil(2));
+                    chunks = vec![Chunk::Vec(flat)];
+                    c.break_after_send = true;
                 }
             }
         }
