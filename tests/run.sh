@@ -50,19 +50,33 @@ step "fuzz smoke (${fuzz_seconds}s per target)"
 # only read.
 fuzz_failed=0
 fuzz_passed=0
+reliability=${MSGR2_RELIABILITY_DIR:-${CARGO_TARGET_DIR:-$root/target}/reliability}
+mkdir -p "$reliability"
+{
+  echo "<!-- written by tests/run.sh (fuzz smoke) -->"
+  echo "| target | seconds | executions | result |"
+  echo "|---|---|---|---|"
+} >"$reliability/fuzz.md"
 for fuzzdir in codec/fuzz crypto/fuzz; do
 for target in $(cd "$fuzzdir" && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
   scratch=$(mktemp -d)
   if (cd "$fuzzdir" && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch" "corpus/$target" -- \
-        -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=0 >"$scratch.log" 2>&1); then
-    echo "fuzz $target: ok ($(grep -c . "$scratch.log") log lines)"
+        -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 >"$scratch.log" 2>&1); then
+    result=ok
     fuzz_passed=$((fuzz_passed + 1))
   else
-    echo "fuzz $target: FAILED"; tail -40 "$scratch.log"
+    result=FAILED
+    tail -40 "$scratch.log"
     fuzz_failed=$((fuzz_failed + 1))
   fi
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$scratch.log" | grep -o '[0-9]*$' | tail -1)
+  echo "fuzz $target: $result (${execs:-?} executions)"
+  echo "| $target | $fuzz_seconds | ${execs:-?} | $result |" >>"$reliability/fuzz.md"
 done
 done
+
+step "RELIABILITY.md (from the tables the suites wrote to $reliability)"
+MSGR2_RELIABILITY_DIR="$reliability" bash tests/reliability.sh
 
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s+=$6} END {print s+0}')
