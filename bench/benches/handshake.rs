@@ -155,7 +155,7 @@ fn message(c: &mut Criterion) {
         for (n, name) in SIZES {
             let (mut cl, mut sv) = ready_pair(&s);
             let mut m = Message::new(0x4d01, 1, 1, Vec::new());
-            m.data = vec![0x5a; n];
+            m.data = vec![0x5a; n].into();
             let mut buf = Vec::with_capacity(n + 4096);
             g.throughput(Throughput::Bytes(n as u64));
             g.bench_function(BenchmarkId::from_parameter(name), |b| {

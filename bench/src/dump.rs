@@ -247,7 +247,7 @@ fn decode_stream(
 }
 
 /// Decoded fields of one frame, in wire order.
-fn describe(frame: &Frame<Vec<u8>>) -> Result<Map<String, Value>, String> {
+fn describe(frame: &Frame<msgr2_codec::Data>) -> Result<Map<String, Value>, String> {
     let mut m = Map::new();
     let tag = frame.tag();
     m.insert("frame".into(), tag.name().into());

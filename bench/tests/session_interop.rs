@@ -84,7 +84,7 @@ fn mon_command(
     conn.send(Message {
         header: MMonCommand::header(tid),
         front: cmd.front_bytes(),
-        data,
+        data: data.into(),
         ..Default::default()
     })
     .unwrap();
@@ -98,7 +98,7 @@ fn mon_command(
                 let ack = MMonCommandAck::decode_front(&m.front, m.header.version).unwrap();
                 assert_eq!(ack.cmd, vec![json.to_owned()], "the ack echoes the command");
                 return if ack.r == 0 {
-                    Ok((ack.rs, m.data.clone()))
+                    Ok((ack.rs, m.data.to_vec()))
                 } else {
                     Err(MonError {
                         r: ack.r,

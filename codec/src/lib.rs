@@ -21,6 +21,7 @@
 pub mod addr;
 pub mod banner;
 pub mod crc;
+pub mod data;
 pub mod encoding;
 pub mod entity;
 pub mod frame;
@@ -33,6 +34,7 @@ pub mod raw;
 
 pub use addr::{AddrType, EntityAddr, EntityAddrVec};
 pub use banner::{Banner, BannerError, Revision};
+pub use data::{Data, DataAlloc};
 pub use encoding::{DecodeError, Decoder};
 pub use entity::{EntityName, EntityType};
 pub use frame::{FrameDecoder, FrameError, Limits, Preamble, Tag};

@@ -36,7 +36,7 @@ impl Streamer {
     fn one(&self, conn: &ConnHandle, tid: u64) {
         let mut m = Message::new(1, 1, 1, Vec::new());
         m.header.tid = tid;
-        m.data = self.payload.as_ref().clone();
+        m.data = self.payload.as_ref().clone().into();
         let _ = conn.send(m);
     }
 }

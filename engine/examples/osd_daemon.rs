@@ -180,7 +180,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let send = |tid: u64| {
         let mut m = Message::new(OSD_OP, 8, 3, Vec::new());
         m.header.tid = tid;
-        m.data = vec![tid as u8; size];
+        m.data = vec![tid as u8; size].into();
         conns[(tid % conns.len() as u64) as usize].send(m)
     };
     let mut next = 0;

@@ -30,6 +30,7 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::Limits;
 use msgr2_codec::payload::CON_MODE_SECURE;
 use msgr2_codec::raw::{RawDecoder, RawHeader};
+use msgr2_codec::Data;
 use msgr2_proto::{Config, Connection, Event, ExistingFate, Lookup, Message, PeerInfo};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use tracing::{debug, warn};
@@ -235,6 +236,8 @@ impl<T> Slab<T> {
 /// Bytes queued for one send: kept alive (by the op table) until the kernel is done.
 enum Chunk {
     Vec(Vec<u8>),
+    /// Shared bytes (a message's data, a protocol output buffer).
+    Data(Data),
     Arena(ArenaBuf),
 }
 
@@ -242,6 +245,7 @@ impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Vec(v) => v,
+            Chunk::Data(d) => d,
             Chunk::Arena(a) => a.as_slice(),
         }
     }
@@ -2002,9 +2006,9 @@ impl Reactor {
             // Give the protocol's output buffer (the batch's last piece) back for reuse when
             // nothing else holds it.
             if let Ok(mut b) = Rc::try_unwrap(b) {
-                if let (Some(Chunk::Vec(v)), Some(p)) = (b.chunks.pop(), c.proto.as_mut()) {
-                    if v.capacity() <= 8 << 20 {
-                        p.recycle_transmit_buffer(v);
+                if let (Some(Chunk::Data(d)), Some(p)) = (b.chunks.pop(), c.proto.as_mut()) {
+                    if !d.is_shared() && d.len() <= 8 << 20 {
+                        p.recycle_transmit_buffer(d.into_vec());
                     }
                 }
             }
@@ -2063,7 +2067,7 @@ impl Reactor {
                                 let mut msg = Message::default();
                                 msg.header.tid = h.tid;
                                 msg.header.msg_type = h.flags as u16;
-                                msg.data = payload;
+                                msg.data = payload.into();
                                 raw_msgs.push(msg);
                             }
                         }
@@ -2315,7 +2319,7 @@ impl Reactor {
                 // uncopied (lossy sessions; see `Connection::set_vectored_transmit`).
                 let mut pieces = Vec::new();
                 p.poll_transmit_vectored(&mut pieces);
-                chunks.extend(pieces.into_iter().map(Chunk::Vec));
+                chunks.extend(pieces.into_iter().map(Chunk::Data));
             }
         } else if !c.raw_tx.is_empty() {
             let msgs = std::mem::take(&mut c.raw_tx);
@@ -2468,7 +2472,7 @@ fn raw_chunks(arena: &Arena, msgs: Vec<Message>) -> Result<Vec<Chunk>, String> {
             let room = match stage {
                 Some(Chunk::Arena(a)) => a.remaining(),
                 Some(Chunk::Vec(v)) => STAGE_SIZE.saturating_sub(v.len()),
-                None => 0,
+                Some(Chunk::Data(_)) | None => 0,
             };
             if room == 0 {
                 if let Some(s) = stage.take() {
@@ -2486,7 +2490,7 @@ fn raw_chunks(arena: &Arena, msgs: Vec<Message>) -> Result<Vec<Chunk>, String> {
                     a.extend(&d[..n]);
                 }
                 Some(Chunk::Vec(v)) => v.extend_from_slice(&d[..n]),
-                None => {}
+                Some(Chunk::Data(_)) | None => {}
             }
             d = &d[n..];
         }
@@ -2507,7 +2511,7 @@ fn raw_chunks(arena: &Arena, msgs: Vec<Message>) -> Result<Vec<Chunk>, String> {
             if let Some(s) = stage.take() {
                 chunks.push(s);
             }
-            chunks.push(Chunk::Vec(m.data));
+            chunks.push(Chunk::Data(m.data));
         }
     }
     if let Some(s) = stage.take() {

@@ -72,7 +72,7 @@ fn builder(n: &str, echo: bool) -> (MessengerBuilder, Receiver<Ev>) {
 fn msg(tid: u64, data: Vec<u8>) -> Message {
     let mut m = Message::new(0x1234, 1, 1, b"front".to_vec());
     m.header.tid = tid;
-    m.data = data;
+    m.data = data.into();
     m
 }
 
@@ -134,6 +134,15 @@ fn crc_round_trip_and_64mib_message() {
     assert_eq!(got[0].1.front, b"front");
     assert_eq!(got[1].1.header.tid, 2);
     assert!(got[1].1.data == big, "64 MiB message corrupted");
+    // Data segments land page-aligned (the echo server re-sent the buffer it received).
+    assert!(
+        got[0].1.data.is_page_aligned(),
+        "4 KiB data segment not page-aligned"
+    );
+    assert!(
+        got[1].1.data.is_page_aligned(),
+        "64 MiB data segment not page-aligned"
+    );
     let cc = c.counters();
     assert_eq!(cc.msgr_send_messages, 2);
     assert_eq!(cc.msgr_recv_messages, 2);
@@ -196,6 +205,10 @@ fn secure_mode_with_cephx() {
     for (i, (_, m)) in got.iter().enumerate() {
         assert_eq!(m.header.tid, i as u64);
         assert_eq!(m.data, pattern(65_536, i as u8));
+        assert!(
+            m.data.is_page_aligned(),
+            "secure-mode data segment not page-aligned"
+        );
     }
     assert_eq!(c.counters().conns_mode_secure, 1);
     s.shutdown();
@@ -295,7 +308,7 @@ fn sends_from_a_non_owning_core_arrive_in_order() {
     for (i, (h, m)) in got.iter().enumerate() {
         assert_eq!(*h, first);
         assert_eq!(m.header.tid, i as u64, "out of order");
-        assert_eq!(m.data, (i as u64).to_le_bytes());
+        assert_eq!(m.data[..], (i as u64).to_le_bytes());
     }
     assert!(c.counters().cross_core_cmds >= 20_000);
     s.shutdown();

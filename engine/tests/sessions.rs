@@ -47,7 +47,7 @@ fn make(tag: u64, seq: u64) -> Message {
     front.extend_from_slice(&seq.to_le_bytes());
     let mut m = Message::new(0x4d53, 1, 1, front);
     m.header.tid = seq;
-    m.data = pattern(tag, seq, size_of(seq));
+    m.data = pattern(tag, seq, size_of(seq)).into();
     m
 }
 

@@ -2,7 +2,8 @@
 //! then crc or secure. One value per direction, switched together at the mode switch.
 
 use msgr2_codec::banner::Revision;
-use msgr2_codec::frame::{Fed, FrameDecoder, FrameParts, Limits, Tag, VecAlloc};
+use msgr2_codec::frame::{Fed, FrameDecoder, FrameParts, Limits, Tag};
+use msgr2_codec::{Data, DataAlloc};
 use msgr2_crypto::secure::{ConnectionSecret, Role as SecureRole, SecureRx, SecureTx};
 
 use crate::error::ProtoError;
@@ -56,15 +57,19 @@ fn append_crc_frame(rev: Revision, tag: Tag, segments: &[(&[u8], u16)], out: &mu
 /// Incoming framing.
 pub enum RxFraming {
     /// crc mode.
-    Crc(Box<FrameDecoder<VecAlloc>>),
+    Crc(Box<FrameDecoder<DataAlloc>>),
     /// Secure mode (AES-128-GCM).
-    Secure(Box<SecureRx<VecAlloc>>),
+    Secure(Box<SecureRx<DataAlloc>>),
 }
 
 impl RxFraming {
     /// crc-mode decoding (every connection starts with it).
     pub fn crc(rev: Revision, limits: Limits) -> Self {
-        RxFraming::Crc(Box::new(FrameDecoder::new(rev, limits)))
+        RxFraming::Crc(Box::new(FrameDecoder::with_alloc(
+            rev,
+            limits,
+            DataAlloc::default(),
+        )))
     }
 
     /// Whether the decoder sits between frames.
@@ -76,7 +81,7 @@ impl RxFraming {
     }
 
     /// Feeds bytes; stops after one complete frame.
-    pub fn feed(&mut self, input: &[u8]) -> Result<Fed<Vec<u8>>, ProtoError> {
+    pub fn feed(&mut self, input: &[u8]) -> Result<Fed<Data>, ProtoError> {
         match self {
             RxFraming::Crc(d) => Ok(d.feed(input)?),
             RxFraming::Secure(d) => d.feed(input).map_err(secure_err),
@@ -93,7 +98,9 @@ impl RxFraming {
         limits: Limits,
     ) -> Result<Self, ProtoError> {
         Ok(RxFraming::Secure(Box::new(
-            secret.rx(role, rev, limits).map_err(secure_err)?,
+            secret
+                .rx_with_alloc(role, rev, limits, DataAlloc::default())
+                .map_err(secure_err)?,
         )))
     }
 }
@@ -112,7 +119,9 @@ pub(crate) fn secure(
     };
     let s = ConnectionSecret::new(secret).map_err(secure_err)?;
     let tx = s.tx(role, rev).map_err(secure_err)?;
-    let rx = s.rx(role, rev, limits).map_err(secure_err)?;
+    let rx = s
+        .rx_with_alloc(role, rev, limits, DataAlloc::default())
+        .map_err(secure_err)?;
     Ok((
         TxFraming::Secure(Box::new(tx)),
         RxFraming::Secure(Box::new(rx)),

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use msgr2_codec::msg::{MsgHeader2, PRIO_DEFAULT};
+use msgr2_codec::Data;
 
 use crate::throttle::ThrottleGuard;
 
@@ -19,8 +20,10 @@ pub struct Message {
     pub front: Vec<u8>,
     /// Middle (rarely used).
     pub middle: Vec<u8>,
-    /// Data: bulk bytes, received page-aligned where the allocator allows.
-    pub data: Vec<u8>,
+    /// Data: bulk bytes. Received data segments of a page or more are page-aligned
+    /// ([`Data::is_page_aligned`]); clones share the buffer, so a lossless session keeps a
+    /// sent message for replay without copying it. Build one with `Vec::into()`.
+    pub data: Data,
     /// Received messages: the reservation this message holds on its connection's receive
     /// throttles (dispatch and policy throttles). It is released when the last clone of the
     /// message is dropped or [`Message::release_throttle`] is called; until then a

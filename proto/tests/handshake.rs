@@ -112,7 +112,7 @@ fn messages_and_keepalives_flow_both_ways() {
     c.send_message(Message::new(5, 1, 1, vec![])).unwrap();
     pump(&mut c, &mut s, usize::MAX).unwrap();
     let mut m = Message::new(4, 1, 1, b"monmap".to_vec());
-    m.data = vec![9; 100_000];
+    m.data = vec![9; 100_000].into();
     s.send_message(m).unwrap();
     c.send_keepalive(UTime { sec: 5, nsec: 6 }).unwrap();
     pump(&mut c, &mut s, 4096).unwrap();

@@ -157,7 +157,7 @@ fn secure_and_crc_with_a_session_key_both_revisions() {
         );
         assert!(matches!(s.poll_event(), Some(Event::Ready(_))));
         let mut m = Message::new(42, 1, 1, vec![1; 300]);
-        m.data = (0..70_000u32).map(|i| i as u8).collect();
+        m.data = (0..70_000u32).map(|i| i as u8).collect::<Vec<u8>>().into();
         c.send_message(m.clone()).unwrap();
         pump(&mut c, &mut s, 8192).unwrap();
         match s.poll_event() {

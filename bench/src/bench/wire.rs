@@ -63,7 +63,7 @@ impl Kind {
     pub fn message(self, tid: u64, data: Vec<u8>) -> Message {
         let mut m = Message::new(self.msg_type(), 1, 1, Vec::new());
         m.header.tid = tid;
-        m.data = data;
+        m.data = data.into();
         m
     }
 }

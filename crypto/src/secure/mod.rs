@@ -200,6 +200,25 @@ impl ConnectionSecret {
             limits,
         )
     }
+
+    /// The receiving half for `role`, using the default backend and `alloc` for segment
+    /// buffers (e.g. [`msgr2_codec::DataAlloc`] for page-aligned data segments).
+    pub fn rx_with_alloc<A: msgr2_codec::frame::SegmentAlloc>(
+        &self,
+        role: Role,
+        revision: Revision,
+        limits: Limits,
+        alloc: A,
+    ) -> Result<SecureRx<A>, SecureError> {
+        SecureRx::with_alloc(
+            Backend::default(),
+            &self.key,
+            self.rx_nonce(role),
+            revision,
+            limits,
+            alloc,
+        )
+    }
 }
 
 /// `len` rounded up to a multiple of [`BLOCK_LEN`], in `u64` so that no peer-supplied

@@ -36,6 +36,7 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::{Frame, FrameParts, Tag, ALIGN_DEFAULT, ALIGN_PAGE};
 use msgr2_codec::msg::MsgHeader2;
 use msgr2_codec::payload::{self as p, Control, ControlPayload, UTime};
+use msgr2_codec::Data;
 use msgr2_crypto::auth::{AuthResult, ClientAuth, ServerAuth};
 use tracing::{debug, trace};
 
@@ -214,7 +215,7 @@ pub struct Connection {
     revision: Revision,
     out: Vec<u8>,
     /// Gather pieces framed before `out` (vectored transmit): in wire order, then `out`.
-    out_pieces: Vec<Vec<u8>>,
+    out_pieces: Vec<Data>,
     /// Bytes in `out_pieces`.
     out_pieces_len: usize,
     /// Whether large message data may be sent as its own gather piece (see
@@ -474,12 +475,12 @@ impl Connection {
         n
     }
 
-    /// Enables vectored transmit: from now on, on a lossy session in crc mode, the data
-    /// segment of a large message ([`VECTORED_MIN`] bytes or more) is not copied into the
-    /// transmit buffer but handed out as its own piece by
-    /// [`Connection::poll_transmit_vectored`]. ([`Connection::poll_transmit`] still works and
-    /// copies.) Secure mode always encrypts into the buffer; lossless sessions keep their
-    /// sent messages for replay, so both copy.
+    /// Enables vectored transmit: from now on, in crc mode, the data segment of a large
+    /// message ([`VECTORED_MIN`] bytes or more) is not copied into the transmit buffer but
+    /// handed out as its own piece by [`Connection::poll_transmit_vectored`] (a clone of the
+    /// message's [`Data`], sharing its buffer; a lossless session keeps the message for
+    /// replay as well). ([`Connection::poll_transmit`] still works and copies.) Secure mode
+    /// always encrypts into the buffer.
     pub fn set_vectored_transmit(&mut self, on: bool) {
         self.vectored_tx = on;
     }
@@ -497,7 +498,7 @@ impl Connection {
     /// Like [`Connection::poll_transmit`], but appends the bytes to send as gather pieces in
     /// wire order (small frame parts coalesced; large message data moved in as is). Returns
     /// the number of bytes appended.
-    pub fn poll_transmit_vectored(&mut self, pieces: &mut Vec<Vec<u8>>) -> usize {
+    pub fn poll_transmit_vectored(&mut self, pieces: &mut Vec<Data>) -> usize {
         if self.is_ready() {
             if let Err(e) = self.flush_session() {
                 self.fault(e);
@@ -510,7 +511,7 @@ impl Connection {
         pieces.append(&mut self.out_pieces);
         self.out_pieces_len = 0;
         if !self.out.is_empty() {
-            pieces.push(std::mem::take(&mut self.out));
+            pieces.push(Data::from(std::mem::take(&mut self.out)));
         }
         n
     }
@@ -952,7 +953,7 @@ impl Connection {
         Ok(())
     }
 
-    fn on_frame(&mut self, f: Frame<Vec<u8>>) -> Result<(), ProtoError> {
+    fn on_frame(&mut self, f: Frame<Data>) -> Result<(), ProtoError> {
         let tag = f.tag();
         if tag == Tag::Message {
             return self.on_message(f);
@@ -1026,11 +1027,9 @@ impl Connection {
             m.header.ack_seq = self.session.in_seq;
             self.session.ack_left = 0;
             let header = m.header.to_bytes();
-            if let (true, true, TxFraming::Crc(rev)) = (
-                self.vectored_tx && self.session.lossy,
-                m.data.len() >= VECTORED_MIN,
-                &self.tx,
-            ) {
+            if let (true, true, TxFraming::Crc(rev)) =
+                (self.vectored_tx, m.data.len() >= VECTORED_MIN, &self.tx)
+            {
                 // Everything before the data segment, the data itself, then the epilogue.
                 let segs: [(&[u8], u16); 4] = [
                     (&header, ALIGN_DEFAULT),
@@ -1046,14 +1045,22 @@ impl Connection {
                     }
                     self.out.extend_from_slice(piece);
                 }
-                let data = std::mem::take(&mut m.data);
+                let data = if self.session.lossy {
+                    std::mem::take(&mut m.data)
+                } else {
+                    m.data.clone()
+                };
                 self.out_pieces_len += self.out.len() + data.len();
                 if !self.out.is_empty() {
-                    self.out_pieces.push(std::mem::take(&mut self.out));
+                    self.out_pieces
+                        .push(Data::from(std::mem::take(&mut self.out)));
                 }
                 self.out_pieces.push(data);
                 self.out
                     .extend_from_slice(&parts.epilogue[..parts.epilogue_len]);
+                if !self.session.lossy {
+                    self.session.sent.push_back(m);
+                }
                 continue;
             }
             self.tx.frame(
@@ -1092,7 +1099,7 @@ impl Connection {
         Ok(())
     }
 
-    fn on_message(&mut self, f: Frame<Vec<u8>>) -> Result<(), ProtoError> {
+    fn on_message(&mut self, f: Frame<Data>) -> Result<(), ProtoError> {
         if !self.is_ready() {
             return Err(ProtoError::UnexpectedFrame {
                 tag: Tag::Message,
@@ -1134,8 +1141,8 @@ impl Connection {
         }
         self.events.push_back(Event::Message(Message {
             header,
-            front,
-            middle,
+            front: front.into_vec(),
+            middle: middle.into_vec(),
             data,
             throttle: Some(Arc::new(ThrottleGuard::take(held))),
         }));

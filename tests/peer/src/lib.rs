@@ -131,7 +131,10 @@ impl Peer {
     }
 
     /// Waits for the next complete frame.
-    pub fn expect_frame(&mut self, within: Duration) -> Result<Frame<Vec<u8>>, PeerError> {
+    pub fn expect_frame(
+        &mut self,
+        within: Duration,
+    ) -> Result<Frame<msgr2_codec::Data>, PeerError> {
         let deadline = Instant::now() + within;
         loop {
             if !self.inbox.is_empty() {

@@ -523,7 +523,7 @@ fn serve_msgr2(
                 let (k, p) = server_answer(kind, &opts.cpu)?;
                 c.send(k.message(m.header.tid, p))?;
                 if let Some(pool) = &opts.recycle {
-                    pool.give(m.data);
+                    pool.give(m.data.into_vec());
                 }
             }
         }
