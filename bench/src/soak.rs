@@ -115,9 +115,11 @@ pub struct SoakArgs {
     /// Largest DATA payload (bytes, at most 4 MiB).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_size: usize,
-    /// Client: most DATA messages in flight (sent, not yet echoed).
-    #[arg(long, default_value_t = 2048)]
-    pub window: u64,
+    /// Client: most DATA messages in flight (sent, not yet echoed). Default 2048, or 64
+    /// with `--lossy` (a reset loses what is in flight, so a small window keeps most
+    /// messages delivered).
+    #[arg(long)]
+    pub window: Option<u64>,
     /// Client: most DATA payload bytes in flight.
     #[arg(long, default_value_t = 64 << 20)]
     pub window_bytes: u64,
@@ -243,7 +245,15 @@ fn get64(b: &[u8], at: usize) -> u64 {
 }
 
 /// A DATA or ECHO message.
-fn make(msg_type: u16, flags: u32, seq: u64, aux: u64, len: usize, off: usize, pool: &[u8]) -> Message {
+fn make(
+    msg_type: u16,
+    flags: u32,
+    seq: u64,
+    aux: u64,
+    len: usize,
+    off: usize,
+    pool: &[u8],
+) -> Message {
     let data = pool[off..off + len].to_vec();
     let dcrc = crc32c(0xffff_ffff, &data);
     let mut front = Vec::with_capacity(FRONT_LEN);
@@ -308,7 +318,10 @@ fn check(msg: &Message, pool: &[u8]) -> Result<Parsed, String> {
         .and_then(|o| pool.get(o..o.checked_add(msg.data.len())?))
         .is_some_and(|s| s == msg.data.as_slice());
     if !ok {
-        return Err(format!("message {}: payload differs from its pattern", p.seq));
+        return Err(format!(
+            "message {}: payload differs from its pattern",
+            p.seq
+        ));
     }
     if msg.header.tid != p.seq {
         return Err(format!("message {}: tid {}", p.seq, msg.header.tid));
@@ -456,11 +469,17 @@ impl Setup {
         }
     }
 
-    /// The well-known throw-away key for both names (it protects nothing).
+    /// The well-known throw-away key for every soak name (it protects nothing): the server,
+    /// the lossless client and the lossy client.
     fn keyring(&self) -> Keyring {
         let key = CryptoKey::new(UTime { sec: 0, nsec: 0 }, *b"msgr2-rs soak!!!");
         let mut kr = Keyring::new();
-        for n in [&self.server_name, &self.client_name] {
+        let names = [
+            self.server_name.clone(),
+            EntityName::new(self.peer_type, "soak-client"),
+            EntityName::new(EntityType::Client, "soak"),
+        ];
+        for n in &names {
             kr.insert(n.clone(), key.clone());
             kr.set_caps(n, "mon", "allow *");
         }
@@ -607,13 +626,17 @@ impl ServerDispatcher {
             // after a gap (the messages lost with the previous connection's reset).
             if prev_on_conn != 0 && p.seq != prev_on_conn + 1 {
                 s.data.reordered += 1;
-                s.data
-                    .problem(format!("DATA {} after {prev_on_conn} on one connection", p.seq));
+                s.data.problem(format!(
+                    "DATA {} after {prev_on_conn} on one connection",
+                    p.seq
+                ));
             }
         } else if p.seq != s.last + 1 {
             s.data.reordered += 1;
-            s.data
-                .problem(format!("DATA {} after {} (lossless session)", p.seq, s.last));
+            s.data.problem(format!(
+                "DATA {} after {} (lossless session)",
+                p.seq, s.last
+            ));
         }
         s.last = s.last.max(p.seq);
         s.data.received += 1;
@@ -802,7 +825,10 @@ fn server(args: &SoakArgs) -> Result<(), SoakError> {
         o.insert("mode".into(), json!(args.mode.name()));
         o.insert("lossy".into(), json!(s.lossy));
         o.insert("messages".into(), json!(sent));
-        o.insert("gaps_count".into(), json!(s.seen.gaps(sent, usize::MAX).0.len()));
+        o.insert(
+            "gaps_count".into(),
+            json!(s.seen.gaps(sent, usize::MAX).0.len()),
+        );
         o.insert("readies".into(), json!(s.readies));
         o.insert("sessions_resumed_seen".into(), json!(s.resumed));
         o.insert("accept_failures".into(), json!(s.accept_failures));
@@ -1071,7 +1097,17 @@ fn client(args: &SoakArgs) -> Result<(), SoakError> {
     let started = Instant::now();
     let mut epochs: Vec<Epoch> = Vec::new();
     let mut bytes_sent = 0u64;
-    let run = pump(args, &m, &server, &setup, &st, stall, flags, &mut epochs, &mut bytes_sent);
+    let run = pump(
+        args,
+        &m,
+        &server,
+        &setup,
+        &st,
+        stall,
+        flags,
+        &mut epochs,
+        &mut bytes_sent,
+    );
     let duration = started.elapsed();
     // Figures before shutting down (our shutdown is a fault for the peer).
     let counters = m.counters();
@@ -1132,7 +1168,10 @@ fn pump(
         while seq <= n {
             let cid = conn.id();
             let (len, off) = shape(args.seed, S_DATA, seq, args.max_size);
-            let window = args.window.max(1);
+            let window = args
+                .window
+                .unwrap_or(if args.lossy { 64 } else { 2048 })
+                .max(1);
             let wb = args.window_bytes;
             let lossy = args.lossy;
             wait_until(st, stall, None, "sending", |s| {
@@ -1302,7 +1341,9 @@ fn client_report(
             failures.push(format!("{resets} resets of a lossless session"));
         }
     } else if unexplained > 0 {
-        failures.push(format!("{unexplained} messages lost without a reported reset"));
+        failures.push(format!(
+            "{unexplained} messages lost without a reported reset"
+        ));
     }
     if sent != args.messages && run.is_ok() {
         failures.push(format!("sent {sent} of {}", args.messages));
@@ -1391,7 +1432,9 @@ mod tests {
 
     #[test]
     fn sizes_are_mixed() {
-        let sizes: Vec<usize> = (1..10_000).map(|s| shape(1, S_DATA, s, 1 << 20).0).collect();
+        let sizes: Vec<usize> = (1..10_000)
+            .map(|s| shape(1, S_DATA, s, 1 << 20).0)
+            .collect();
         assert!(sizes.contains(&0));
         assert!(sizes.iter().any(|&s| s > 512 << 10));
         assert!(sizes.iter().any(|&s| (1..=256).contains(&s)));
