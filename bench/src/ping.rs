@@ -1,22 +1,34 @@
 //! `msgr2 ping`: connect to a real monitor, fetch the monmap, print it and what was
 //! negotiated; optionally go on to an OSD with a service ticket and exchange a KEEPALIVE2.
+//!
+//! It runs on the io_uring engine: a one-core [`Messenger`] (parking at once when idle, a
+//! small arena that falls back to unregistered memory under a tight `RLIMIT_MEMLOCK`) whose
+//! dispatcher forwards events to this thread, which waits for each step with `--timeout`.
 
 use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msgr2_codec::addr::EntityAddr;
+use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
 use msgr2_codec::banner::{Banner, Revision};
 use msgr2_codec::entity::{EntityName, EntityType};
-use msgr2_codec::messages::{MMonGetMap, MMonMap, MessageFront, MSG_MON_MAP};
+use msgr2_codec::messages::{MMonGetMap, MMonMap, MessageFront, MonMap, MSG_MON_MAP};
 use msgr2_codec::monhost::parse_mon_host;
-use msgr2_codec::payload::{AUTH_CEPHX, AUTH_NONE, CON_MODE_SECURE};
-use msgr2_crypto::auth::NoneClientProvider;
+use msgr2_codec::payload::{UTime, AUTH_CEPHX, AUTH_NONE, CON_MODE_SECURE};
+use msgr2_crypto::auth::{ClientAuthProvider, NoneClientProvider};
 use msgr2_crypto::cephx::{CephxClientProvider, TicketStore};
 use msgr2_crypto::keyring::Keyring;
-use msgr2_engine::blocking::BlockingConnection;
+use msgr2_engine::{ConnHandle, Dispatcher, Messenger, MessengerBuilder};
 use msgr2_proto::config::parse_modes;
-use msgr2_proto::{Config, Event, Message, ModeConfig, PeerInfo};
+use msgr2_proto::{Message, ModeConfig, PeerInfo};
+
+/// Arena per core: plenty for a monmap and a keepalive, small enough to lock under the
+/// default 8 MiB `RLIMIT_MEMLOCK` (and the fallback covers anything tighter).
+const ARENA_BYTES: usize = 1 << 20;
+/// The engine's own handshake deadline is kept behind ours, so that a slow peer is reported
+/// by this command's "timed out" rather than as a protocol fault.
+const ENGINE_TIMEOUT_SLACK: Duration = Duration::from_secs(5);
 
 /// Options of `msgr2 ping`.
 #[derive(clap::Args, Debug)]
@@ -80,36 +92,161 @@ fn describe(what: &str, info: &PeerInfo) -> String {
     )
 }
 
+/// What the dispatcher forwards to the waiting thread, tagged with the connection id.
+enum Ev {
+    Ready(u64, PeerInfo),
+    Message(u64, Message),
+    KeepaliveAck(u64, UTime),
+    /// Reset, or a fault the engine would retry: either way this attempt failed.
+    Failed(u64, String),
+}
+
+/// Forwards events to the thread running the command.
+struct Fwd(Sender<Ev>);
+
+impl Dispatcher for Fwd {
+    fn on_message(&mut self, conn: &ConnHandle, msg: Message) {
+        let _ = self.0.send(Ev::Message(conn.id(), msg));
+    }
+    fn on_connect(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
+        let _ = self.0.send(Ev::Ready(conn.id(), peer.clone()));
+    }
+    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+        let _ = self.0.send(Ev::Failed(conn.id(), error.to_owned()));
+    }
+    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
+        let _ = self.0.send(Ev::Failed(conn.id(), error.to_owned()));
+    }
+    fn on_keepalive_ack(&mut self, conn: &ConnHandle, stamp: UTime) {
+        let _ = self.0.send(Ev::KeepaliveAck(conn.id(), stamp));
+    }
+}
+
+/// The running messenger and its event stream.
+struct Client {
+    messenger: Messenger,
+    rx: Receiver<Ev>,
+    timeout: Duration,
+}
+
+impl Client {
+    fn start(
+        name: EntityName,
+        modes: Option<ModeConfig>,
+        banner: Banner,
+        auth: Arc<dyn ClientAuthProvider>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let (tx, rx) = channel();
+        let mut b = MessengerBuilder::new(name)
+            .client_auth(auth)
+            .banner(banner)
+            .handshake_timeout(timeout + ENGINE_TIMEOUT_SLACK)
+            .spin_before_park(None)
+            .arena_size(ARENA_BYTES)
+            .arena_fallback(true)
+            .dispatcher(move |_cpu| Box::new(Fwd(tx.clone())));
+        if let Some(m) = modes {
+            b = b.modes(m);
+        }
+        // One reactor is plenty for two connections; any core this process may use will do.
+        if let Some(core) = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .first()
+            .map(|c| c.id)
+        {
+            b = b.cores(vec![core]);
+        }
+        let messenger = b.start().map_err(|e| e.to_string())?;
+        Ok(Self {
+            messenger,
+            rx,
+            timeout,
+        })
+    }
+
+    /// Waits up to the timeout for an event of `conn` that `f` accepts. A reset or fault of
+    /// `conn` is its error: a one-shot probe reports the cause rather than let the engine
+    /// redial.
+    fn wait<T>(&self, conn: &ConnHandle, mut f: impl FnMut(Ev) -> Option<T>) -> Result<T, String> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ev = match self.rx.recv_timeout(left) {
+                Ok(ev) => ev,
+                Err(_) => {
+                    conn.mark_down();
+                    return Err(format!(
+                        "timed out after {:?} waiting for the peer",
+                        self.timeout
+                    ));
+                }
+            };
+            let id = match &ev {
+                Ev::Ready(id, _) | Ev::Message(id, _) | Ev::KeepaliveAck(id, _) => *id,
+                Ev::Failed(id, _) => *id,
+            };
+            if id != conn.id() {
+                continue;
+            }
+            if let Ev::Failed(_, e) = ev {
+                conn.mark_down();
+                return Err(e);
+            }
+            if let Some(t) = f(ev) {
+                return Ok(t);
+            }
+        }
+    }
+
+    /// Connects to `target` and waits for the handshake.
+    fn connect(
+        &self,
+        target: EntityAddr,
+        peer_type: EntityType,
+    ) -> Result<(ConnHandle, PeerInfo), String> {
+        let conn = self
+            .messenger
+            .connect(&EntityAddrVec(vec![target]), peer_type)
+            .map_err(|e| e.to_string())?;
+        let info = self.wait(&conn, |ev| match ev {
+            Ev::Ready(_, info) => Some(info),
+            _ => None,
+        })?;
+        Ok((conn, info))
+    }
+}
+
 /// Runs the command; the error is one line for the user.
 pub fn run(a: PingArgs) -> Result<(), String> {
     let name: EntityName = a.name.parse().map_err(|e| format!("--name: {e}"))?;
-    let mut config = Config::new(name.clone());
-    if let Some(m) = &a.mode {
-        config.modes = ModeConfig::all(parse_modes(m).map_err(|e| format!("--mode: {e}"))?);
-    }
-    match a.rev {
-        1 => {}
-        0 => {
-            config.banner = Banner {
-                supported: 0,
-                required: 0,
-            }
-        }
+    let modes = match &a.mode {
+        Some(m) => Some(ModeConfig::all(
+            parse_modes(m).map_err(|e| format!("--mode: {e}"))?,
+        )),
+        None => None,
+    };
+    let banner = match a.rev {
+        1 => Banner::OURS,
+        0 => Banner {
+            supported: 0,
+            required: 0,
+        },
         other => return Err(format!("--rev {other}: expected 0 or 1")),
-    }
-    let store = TicketStore::new();
-    config.client_auth = Some(match &a.keyring {
+    };
+    // One provider (one ticket store) for every connection: the OSD's service ticket comes
+    // from the monitor login.
+    let auth: Arc<dyn ClientAuthProvider> = match &a.keyring {
         Some(path) => {
             let keyring =
                 Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
             Arc::new(
-                CephxClientProvider::from_keyring(&keyring, name.clone(), store.clone())
+                CephxClientProvider::from_keyring(&keyring, name.clone(), TicketStore::new())
                     .map_err(|e| format!("keyring {}: {e}", path.display()))?,
             )
         }
         None => Arc::new(NoneClientProvider { name: name.clone() }),
-    });
-    let config = Arc::new(config);
+    };
     let timeout = Duration::from_secs(a.timeout);
 
     let mons = parse_mon_host(&a.mon).map_err(|e| format!("--mon {:?}: {e}", a.mon))?;
@@ -120,30 +257,31 @@ pub fn run(a: PingArgs) -> Result<(), String> {
             a.mon
         ));
     }
+    let osd = match &a.osd {
+        Some(osd) => Some(
+            osd.parse::<EntityAddr>()
+                .map_err(|e| format!("--osd {osd:?}: {e}"))?,
+        ),
+        None => None,
+    };
+    let client = Client::start(name, modes, banner, auth, timeout)?;
     let mut last_err = String::new();
-    let mut global_seq = 0;
     for target in targets {
-        global_seq += 1;
         let started = Instant::now();
-        match BlockingConnection::connect(
-            config.clone(),
-            target,
-            EntityType::Mon,
-            global_seq,
-            timeout,
-        ) {
-            Ok((mut conn, info)) => {
+        match client.connect(target, EntityType::Mon) {
+            Ok((conn, info)) => {
                 let monmap =
-                    fetch_monmap(&mut conn, timeout).map_err(|e| format!("mon {target}: {e}"))?;
+                    fetch_monmap(&client, &conn).map_err(|e| format!("mon {target}: {e}"))?;
                 print!("{monmap}");
                 println!(
                     "{} ({:.1} ms)",
                     describe(&format!("mon {target}"), &info),
                     started.elapsed().as_secs_f64() * 1e3
                 );
-                if let Some(osd) = &a.osd {
-                    ping_osd(config.clone(), osd, global_seq + 1, timeout)?;
+                if let Some(osd) = osd {
+                    ping_osd(&client, osd)?;
                 }
+                client.messenger.shutdown();
                 return Ok(());
             }
             Err(e) => last_err = format!("mon {target}: {e}"),
@@ -152,52 +290,33 @@ pub fn run(a: PingArgs) -> Result<(), String> {
     Err(last_err)
 }
 
-fn fetch_monmap(
-    conn: &mut BlockingConnection,
-    timeout: Duration,
-) -> Result<msgr2_codec::messages::MonMap, String> {
+fn fetch_monmap(client: &Client, conn: &ConnHandle) -> Result<MonMap, String> {
     conn.send(Message {
         header: MMonGetMap::header(0),
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match conn.next_event(left).map_err(|e| e.to_string())? {
-            Event::Message(m) if m.header.msg_type == MSG_MON_MAP => {
-                let mm = MMonMap::decode_front(&m.front, m.header.version)
-                    .map_err(|e| format!("MMonMap: {e}"))?;
-                return mm.decode_monmap().map_err(|e| format!("monmap: {e}"));
-            }
-            _ => continue,
-        }
-    }
+    let m = client.wait(conn, |ev| match ev {
+        Ev::Message(_, m) if m.header.msg_type == MSG_MON_MAP => Some(m),
+        _ => None,
+    })?;
+    let mm =
+        MMonMap::decode_front(&m.front, m.header.version).map_err(|e| format!("MMonMap: {e}"))?;
+    mm.decode_monmap().map_err(|e| format!("monmap: {e}"))
 }
 
-fn ping_osd(
-    config: Arc<Config>,
-    osd: &str,
-    global_seq: u64,
-    timeout: Duration,
-) -> Result<(), String> {
-    let target: EntityAddr = osd.parse().map_err(|e| format!("--osd {osd:?}: {e}"))?;
+fn ping_osd(client: &Client, target: EntityAddr) -> Result<(), String> {
     let started = Instant::now();
-    let (mut conn, info) =
-        BlockingConnection::connect(config, target, EntityType::Osd, global_seq, timeout)
-            .map_err(|e| format!("osd {target}: {e}"))?;
+    let (conn, info) = client
+        .connect(target, EntityType::Osd)
+        .map_err(|e| format!("osd {target}: {e}"))?;
     let stamp = conn.keepalive().map_err(|e| format!("osd {target}: {e}"))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match conn
-            .next_event(left)
-            .map_err(|e| format!("osd {target}: {e}"))?
-        {
-            Event::KeepaliveAck(s) if s == stamp => break,
-            _ => continue,
-        }
-    }
+    client
+        .wait(&conn, |ev| match ev {
+            Ev::KeepaliveAck(_, s) if s == stamp => Some(()),
+            _ => None,
+        })
+        .map_err(|e| format!("osd {target}: {e}"))?;
     println!(
         "{} keepalive2 acked ({:.1} ms)",
         describe(&format!("osd.{} {target}", info.gid), &info),

@@ -1,16 +1,21 @@
 //! `msgr2 server`: accept connections as a mon-style endpoint and print one JSON line per
 //! event. It answers MMonGetMap with a monmap naming itself, so a real `ceph` client gets
 //! past its first request; everything else is only reported.
+//!
+//! It runs on the io_uring engine: a [`Messenger`] on every core this process may use, whose
+//! per-core dispatchers print the events (one line at a time, through a shared stdout lock;
+//! this is not a data path).
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
+use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
 use msgr2_codec::entity::EntityName;
 use msgr2_codec::messages::{MMonMap, MessageFront, MonInfo, MonMap, Uuid, MSG_MON_GET_MAP};
 use msgr2_codec::msg::msg_type_name;
@@ -18,10 +23,19 @@ use msgr2_codec::payload::{UTime, AUTH_CEPHX, CON_MODE_SECURE};
 use msgr2_crypto::auth::{NoneServerProvider, ServerAuthProvider};
 use msgr2_crypto::cephx::{CephxServerProvider, MonServerContext};
 use msgr2_crypto::keyring::Keyring;
-use msgr2_engine::blocking::BlockingConnection;
+use msgr2_engine::{ConnHandle, Dispatcher, Messenger, MessengerBuilder};
 use msgr2_proto::config::parse_modes;
-use msgr2_proto::{Config, Event, Message, ModeConfig};
+use msgr2_proto::{Message, ModeConfig, PeerInfo};
 use serde_json::{json, Value};
+
+/// Arena per core: small enough to lock under the default 8 MiB `RLIMIT_MEMLOCK` on two
+/// cores (and the fallback covers anything tighter); a mon-style endpoint moves little data.
+const ARENA_BYTES: usize = 2 << 20;
+/// Replies queued on one connection and not yet written: beyond this the peer is not reading
+/// and is dropped (the engine has no write timeout).
+const SEND_QUEUE_MESSAGES: usize = 1024;
+/// The same bound in payload bytes.
+const SEND_QUEUE_BYTES: u64 = 16 << 20;
 
 /// Options of `msgr2 server`.
 #[derive(clap::Args, Debug)]
@@ -64,15 +78,103 @@ impl Out {
     }
 }
 
+/// One core's dispatcher: reports events, answers MMonGetMap, counts ended connections.
+struct MonEndpoint {
+    out: Arc<Out>,
+    /// The encoded MMonMap front, set once the bound addresses are known (before the
+    /// "listening" line, so before any client can know where to connect).
+    monmap: Arc<OnceLock<Vec<u8>>>,
+    ended: Arc<AtomicU64>,
+    max_connections: Option<u64>,
+    done: Sender<()>,
+}
+
+fn peer(conn: &ConnHandle) -> String {
+    conn.peer_socket()
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+impl Dispatcher for MonEndpoint {
+    fn on_accept(&mut self, conn: &ConnHandle, info: &PeerInfo) {
+        self.out.event(json!({
+            "event": "accepted",
+            "peer": peer(conn),
+            "peer_name": info.name.as_ref().map(|n| n.to_string()),
+            "peer_type": info.entity_type.as_str(),
+            "peer_addrs": info.addrs.to_string(),
+            "revision": match info.revision { msgr2_codec::Revision::Rev0 => "msgr2.0", msgr2_codec::Revision::Rev1 => "msgr2.1" },
+            "mode": if info.con_mode == CON_MODE_SECURE { "secure" } else { "crc" },
+            "auth": if info.auth_method == AUTH_CEPHX { "cephx" } else { "none" },
+            "global_id": info.global_id,
+        }));
+    }
+
+    fn on_message(&mut self, conn: &ConnHandle, m: Message) {
+        self.out.event(json!({
+            "event": "message",
+            "peer": peer(conn),
+            "type": m.header.msg_type,
+            "type_name": msg_type_name(m.header.msg_type),
+            "seq": m.header.seq,
+            "tid": m.header.tid,
+            "front_len": m.front.len(),
+            "middle_len": m.middle.len(),
+            "data_len": m.data.len(),
+        }));
+        if m.header.msg_type == MSG_MON_GET_MAP {
+            let Some(front) = self.monmap.get() else {
+                return;
+            };
+            let reply = Message {
+                header: MMonMap::header(0),
+                front: front.clone(),
+                ..Default::default()
+            };
+            // A failure to queue means the connection is already closed; its reset is (or
+            // was) reported by `on_reset`.
+            let _ = conn.send(reply);
+        }
+    }
+
+    fn on_keepalive(&mut self, conn: &ConnHandle, _stamp: UTime) {
+        self.out
+            .event(json!({"event": "keepalive", "peer": peer(conn)}));
+    }
+
+    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &str) {
+        let peer = peer.map(|s| s.to_string()).unwrap_or_default();
+        self.out
+            .event(json!({"event": "handshake_failed", "peer": peer, "error": error}));
+        self.ended();
+    }
+
+    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+        self.out
+            .event(json!({"event": "reset", "peer": peer(conn), "error": error}));
+        self.ended();
+    }
+}
+
+impl MonEndpoint {
+    /// Counts a connection that ended; the last one allowed by --max-connections stops us.
+    fn ended(&self) {
+        let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.max_connections.is_some_and(|max| ended >= max) {
+            let _ = self.done.send(());
+        }
+    }
+}
+
 /// Runs the server until killed (or `--max-connections` have ended).
 pub fn run(a: ServerArgs) -> Result<(), String> {
     let _ = a.events;
     let name: EntityName = a.name.parse().map_err(|e| format!("--name: {e}"))?;
-    let mut addrs: EntityAddrVec = a
+    let listen: EntityAddrVec = a
         .listen
         .parse()
         .map_err(|e| format!("--listen {:?}: {e}", a.listen))?;
-    let v2 = *addrs.msgr2().ok_or_else(|| {
+    let v2 = *listen.msgr2().ok_or_else(|| {
         format!(
             "--listen {:?} has no v2 address (msgr1 is not supported)",
             a.listen
@@ -81,27 +183,7 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
     let sock = v2
         .sock
         .ok_or_else(|| format!("--listen {:?}: no IP/port", a.listen))?;
-    let listener = TcpListener::bind(sock).map_err(|e| format!("bind {sock}: {e}"))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| format!("bind {sock}: {e}"))?;
-    for x in addrs.0.iter_mut() {
-        if x.sock.is_some_and(|s| s.port() == 0 || s == sock) {
-            *x = EntityAddr {
-                sock: Some(bound),
-                ..*x
-            };
-        }
-    }
     let fsid: Uuid = a.fsid.parse().map_err(|e| format!("--fsid: {e}"))?;
-
-    let mut config = Config::new(name.clone());
-    config.gid = name.num().unwrap_or(0);
-    config.my_addrs = addrs.clone();
-    config.ready_timeout_secs = a.handshake_timeout;
-    if let Some(m) = &a.mode {
-        config.modes = ModeConfig::all(parse_modes(m).map_err(|e| format!("--mode: {e}"))?);
-    }
     let provider: Arc<dyn ServerAuthProvider> = match &a.keyring {
         Some(path) => {
             let keyring =
@@ -112,9 +194,51 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
         }
         None => Arc::new(NoneServerProvider::new(4100)),
     };
-    config.server_auth = Some(provider);
-    let config = Arc::new(config);
 
+    let out = Arc::new(Out(Mutex::new(std::io::stdout())));
+    let monmap_front = Arc::new(OnceLock::new());
+    let ended = Arc::new(AtomicU64::new(0));
+    let (done, finished) = channel();
+    let mut b = MessengerBuilder::new(name.clone())
+        // Only the v2 address is ours to bind; any other entry of --listen is advertised as
+        // given (msgr1 is not implemented).
+        .bind(EntityAddrVec(vec![EntityAddr::new(AddrType::Msgr2, sock, 0)]).to_string())
+        .gid(name.num().unwrap_or(0))
+        .server_auth(provider)
+        .handshake_timeout(Duration::from_secs(a.handshake_timeout))
+        // A peer that asks and never reads its replies is dropped at this bound.
+        .send_queue_limit(SEND_QUEUE_MESSAGES, SEND_QUEUE_BYTES)
+        .spin_before_park(None)
+        .arena_size(ARENA_BYTES)
+        .arena_fallback(true);
+    if let Some(m) = &a.mode {
+        b = b.modes(ModeConfig::all(
+            parse_modes(m).map_err(|e| format!("--mode: {e}"))?,
+        ));
+    }
+    let factory = {
+        let (out, monmap, ended) = (out.clone(), monmap_front.clone(), ended.clone());
+        let max_connections = a.max_connections;
+        move |_cpu| {
+            Box::new(MonEndpoint {
+                out: out.clone(),
+                monmap: monmap.clone(),
+                ended: ended.clone(),
+                max_connections,
+                done: done.clone(),
+            }) as Box<dyn Dispatcher>
+        }
+    };
+    let messenger: Messenger = b.dispatcher(factory).start().map_err(|e| e.to_string())?;
+
+    // The vector we hand out: --listen with its v2 entry (port 0 resolved) as bound.
+    let bound = messenger.addrs().msgr2().and_then(|a| a.sock);
+    let mut addrs = listen;
+    for x in addrs.0.iter_mut() {
+        if x.ty == AddrType::Msgr2 && x.sock == Some(sock) {
+            x.sock = bound.or(x.sock);
+        }
+    }
     let mon_id = if name.id.is_empty() {
         "a".to_owned()
     } else {
@@ -138,49 +262,12 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
         election_strategy: 1,
         ..Default::default()
     };
-    let monmap = Arc::new(MMonMap::from_monmap(&monmap).front_bytes());
-
-    let out = Arc::new(Out(Mutex::new(std::io::stdout())));
+    let _ = monmap_front.set(MMonMap::from_monmap(&monmap).front_bytes());
     out.event(json!({"event": "listening", "addrs": addrs.to_string(), "name": name.to_string()}));
-    let global_seq = Arc::new(AtomicU64::new(0));
-    let ended = Arc::new(AtomicU64::new(0));
-    let mut threads = Vec::new();
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                out.event(json!({"event": "accept_error", "error": e.to_string()}));
-                continue;
-            }
-        };
-        let peer = stream.peer_addr().map_err(|e| e.to_string())?;
-        let (config, out, gs, ended, monmap) = (
-            config.clone(),
-            out.clone(),
-            global_seq.clone(),
-            ended.clone(),
-            monmap.clone(),
-        );
-        threads.push(std::thread::spawn(move || {
-            serve(
-                config,
-                stream,
-                peer,
-                gs.fetch_add(1, Ordering::Relaxed) + 1,
-                &out,
-                &monmap,
-            );
-            ended.fetch_add(1, Ordering::Relaxed);
-        }));
-        if let Some(max) = a.max_connections {
-            if threads.len() as u64 >= max {
-                break;
-            }
-        }
-    }
-    for t in threads {
-        let _ = t.join();
-    }
+    // Returns when --max-connections have ended (or, without it, only if every reactor
+    // stopped, which drops the senders).
+    let _ = finished.recv();
+    messenger.shutdown();
     Ok(())
 }
 
@@ -191,80 +278,5 @@ fn now() -> UTime {
     UTime {
         sec: d.as_secs() as u32,
         nsec: d.subsec_nanos(),
-    }
-}
-
-fn serve(
-    config: Arc<Config>,
-    stream: std::net::TcpStream,
-    peer: std::net::SocketAddr,
-    gs: u64,
-    out: &Out,
-    monmap: &[u8],
-) {
-    // A peer that stops reading must not pin this thread forever: writes give up after the
-    // handshake timeout and the connection is reset.
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(config.ready_timeout_secs.max(1))));
-    let (mut conn, info) = match BlockingConnection::accept(
-        config,
-        stream,
-        peer,
-        gs,
-        Duration::from_secs(30),
-    ) {
-        Ok(x) => x,
-        Err(e) => {
-            out.event(json!({"event": "handshake_failed", "peer": peer.to_string(), "error": e.to_string()}));
-            return;
-        }
-    };
-    out.event(json!({
-        "event": "accepted",
-        "peer": peer.to_string(),
-        "peer_name": info.name.as_ref().map(|n| n.to_string()),
-        "peer_type": info.entity_type.as_str(),
-        "peer_addrs": info.addrs.to_string(),
-        "revision": match info.revision { msgr2_codec::Revision::Rev0 => "msgr2.0", msgr2_codec::Revision::Rev1 => "msgr2.1" },
-        "mode": if info.con_mode == CON_MODE_SECURE { "secure" } else { "crc" },
-        "auth": if info.auth_method == AUTH_CEPHX { "cephx" } else { "none" },
-        "global_id": info.global_id,
-    }));
-    loop {
-        match conn.next_event(Duration::from_secs(3600)) {
-            Ok(Event::Message(m)) => {
-                out.event(json!({
-                    "event": "message",
-                    "peer": peer.to_string(),
-                    "type": m.header.msg_type,
-                    "type_name": msg_type_name(m.header.msg_type),
-                    "seq": m.header.seq,
-                    "tid": m.header.tid,
-                    "front_len": m.front.len(),
-                    "middle_len": m.middle.len(),
-                    "data_len": m.data.len(),
-                }));
-                if m.header.msg_type == MSG_MON_GET_MAP {
-                    let reply = Message {
-                        header: MMonMap::header(0),
-                        front: monmap.to_vec(),
-                        ..Default::default()
-                    };
-                    if let Err(e) = conn.send(reply) {
-                        out.event(json!({"event": "reset", "peer": peer.to_string(), "error": e.to_string()}));
-                        return;
-                    }
-                }
-            }
-            Ok(Event::Keepalive(_)) => {
-                out.event(json!({"event": "keepalive", "peer": peer.to_string()}))
-            }
-            Ok(_) => {}
-            Err(e) => {
-                out.event(
-                    json!({"event": "reset", "peer": peer.to_string(), "error": e.to_string()}),
-                );
-                return;
-            }
-        }
     }
 }

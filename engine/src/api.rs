@@ -12,9 +12,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
+use msgr2_codec::banner::Banner;
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::Limits;
-use msgr2_crypto::auth::{NoneClientProvider, NoneServerProvider};
+use msgr2_codec::payload::UTime;
+use msgr2_crypto::auth::{
+    ClientAuthProvider, NoneClientProvider, NoneServerProvider, ServerAuthProvider,
+};
 use msgr2_crypto::cephx::{
     CephxClientProvider, CephxServerProvider, MonServerContext, TicketStore,
 };
@@ -62,6 +66,22 @@ pub trait Dispatcher {
     fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &str) {
         let _ = (peer, error);
     }
+    /// The connection faulted with `error` but keeps its session, and the engine redials
+    /// (after backoff): a lossless session, or a client connection that failed before its
+    /// handshake completed (refused, timed out, dropped), which Ceph retries too. Purely
+    /// informative, like Ceph's `ms_handle_refused`; a caller that would rather give up (a
+    /// one-shot tool such as `msgr2 ping`) calls [`ConnHandle::mark_down`].
+    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
+        let _ = (conn, error);
+    }
+    /// The peer sent KEEPALIVE2 with `stamp` (already answered with KEEPALIVE2_ACK).
+    fn on_keepalive(&mut self, conn: &ConnHandle, stamp: UTime) {
+        let _ = (conn, stamp);
+    }
+    /// The peer acknowledged our KEEPALIVE2 stamped `stamp` (see [`ConnHandle::keepalive`]).
+    fn on_keepalive_ack(&mut self, conn: &ConnHandle, stamp: UTime) {
+        let _ = (conn, stamp);
+    }
 }
 
 /// A dispatcher that drops everything (the default when none is configured).
@@ -78,6 +98,8 @@ pub(crate) enum Cmd {
     Send { id: u64, msg: Message },
     /// Close a connection without a reset callback.
     MarkDown { id: u64 },
+    /// Send KEEPALIVE2 with this stamp (at once when ready, else once ready).
+    Keepalive { id: u64, stamp: UTime },
     /// Open an outgoing connection owned by the target core.
     Connect {
         handle: ConnHandle,
@@ -337,6 +359,8 @@ pub(crate) struct ConnShared {
     pub shared: Arc<Shared>,
     pub info: OnceLock<PeerInfo>,
     pub closed: AtomicBool,
+    /// The peer's socket address: the target we dial, or where an accepted socket came from.
+    pub peer_sock: Option<SocketAddr>,
 }
 
 /// A cheap, cloneable handle to one connection, usable from any thread.
@@ -385,6 +409,36 @@ impl ConnHandle {
         Ok(())
     }
 
+    /// Sends KEEPALIVE2 stamped with the wall clock (at once when the connection is ready,
+    /// otherwise as soon as it is) and returns the stamp; the peer's answer arrives as
+    /// [`Dispatcher::on_keepalive_ack`] with the same stamp. Fails only if the connection or
+    /// the messenger is already closed. Raw-mode connections have no keepalives: nothing is
+    /// sent and no ack comes.
+    pub fn keepalive(&self) -> Result<UTime, EngineError> {
+        if self.0.closed.load(Ordering::Relaxed) {
+            return Err(EngineError::ConnectionClosed(self.0.id));
+        }
+        if self.0.shared.stopped.load(Ordering::Relaxed) {
+            return Err(EngineError::Shutdown);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let stamp = UTime {
+            sec: now.as_secs() as u32,
+            nsec: now.subsec_nanos(),
+        };
+        route(
+            &self.0.shared,
+            self.0.core,
+            Cmd::Keepalive {
+                id: self.0.id,
+                stamp,
+            },
+        );
+        Ok(stamp)
+    }
+
     /// Closes the connection, dropping whatever is still queued, without a reset callback.
     pub fn mark_down(&self) {
         if !self.0.closed.swap(true, Ordering::AcqRel) {
@@ -406,6 +460,13 @@ impl ConnHandle {
     /// `con_mode` is [`CON_MODE_RAW`] on raw-baseline connections.
     pub fn peer_info(&self) -> Option<&PeerInfo> {
         self.0.info.get()
+    }
+
+    /// The peer's socket address: the address dialled by [`Messenger::connect`], or where an
+    /// accepted connection came from. Known before the handshake completes (unlike
+    /// [`ConnHandle::peer_info`]), so it can name a peer whose handshake failed.
+    pub fn peer_socket(&self) -> Option<SocketAddr> {
+        self.0.peer_sock
     }
 
     /// Whether the connection is closed (failed, marked down or shut down).
@@ -431,6 +492,11 @@ pub struct MessengerBuilder {
     policies: HashMap<EntityType, Policy>,
     raw: bool,
     factory: Option<Arc<Factory>>,
+    client_auth: Option<Arc<dyn ClientAuthProvider>>,
+    server_auth: Option<Arc<dyn ServerAuthProvider>>,
+    banner: Option<Banner>,
+    gid: Option<i64>,
+    send_queue_limit: Option<(usize, u64)>,
     pub(crate) rc: ReactorConfig,
 }
 
@@ -463,6 +529,11 @@ impl MessengerBuilder {
             policies: HashMap::new(),
             raw: false,
             factory: None,
+            client_auth: None,
+            server_auth: None,
+            banner: None,
+            gid: None,
+            send_queue_limit: None,
             rc,
         }
     }
@@ -494,6 +565,47 @@ impl MessengerBuilder {
     /// dialling us should use [`EntityType::Mon`] as the peer type.
     pub fn keyring(mut self, keyring: Keyring) -> Self {
         self.auth = AuthSpec::Keyring(keyring);
+        self
+    }
+
+    /// The client-side authentication provider, replacing the one [`MessengerBuilder::auth_none`]
+    /// or [`MessengerBuilder::keyring`] would make. Every outgoing connection of the messenger
+    /// uses this one provider, so a cephx provider's `TicketStore` is shared: the service
+    /// tickets a monitor login fetched authorize later connections to OSDs (what `msgr2 ping
+    /// --osd` does), and errors in building it stay the caller's to word.
+    pub fn client_auth(mut self, provider: Arc<dyn ClientAuthProvider>) -> Self {
+        self.client_auth = Some(provider);
+        self
+    }
+
+    /// The server-side authentication provider for accepted connections, replacing the one
+    /// [`MessengerBuilder::auth_none`] or [`MessengerBuilder::keyring`] would make.
+    pub fn server_auth(mut self, provider: Arc<dyn ServerAuthProvider>) -> Self {
+        self.server_auth = Some(provider);
+        self
+    }
+
+    /// The banner's feature bits (default: [`Banner::OURS`], offering msgr2.1).
+    /// `Banner { supported: 0, required: 0 }` forces msgr2.0 framing on every connection.
+    pub fn banner(mut self, banner: Banner) -> Self {
+        self.banner = Some(banner);
+        self
+    }
+
+    /// Our entity number as sent in idents (Ceph's `entity_name_t::num`: a monitor sends its
+    /// rank, an OSD its id). Default: the numeric id of the entity name, `-1` for clients and
+    /// for names without one (`mon.a`).
+    pub fn gid(mut self, gid: i64) -> Self {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// Per-connection bound on messages queued but not yet written: beyond `messages` or
+    /// `bytes` of payload, [`ConnHandle::send`] fails the connection (reset with "send queue
+    /// full"), so a peer that stops reading cannot make us buffer without limit. Default:
+    /// 65536 messages, 1 GiB.
+    pub fn send_queue_limit(mut self, messages: usize, bytes: u64) -> Self {
+        self.send_queue_limit = Some((messages, bytes));
         self
     }
 
@@ -575,6 +687,14 @@ impl MessengerBuilder {
         self
     }
 
+    /// `ms_initial_backoff` and `ms_max_backoff`: the first reconnect delay of a faulted
+    /// lossless session (doubling per failed attempt) and its cap, which is also the wait
+    /// after a WAIT (defaults 0.2 s and 15 s, Ceph's).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.rc.backoff = Some((initial, max));
+        self
+    }
+
     /// `ms_inject_socket_failures`: after one in `n` socket operations (receives and sends)
     /// shut the socket down, as Ceph does, so both ends go through their fault handling
     /// (lossy sessions reset, lossless ones reconnect and replay). 0 (the default) is off.
@@ -588,13 +708,12 @@ impl MessengerBuilder {
     /// back the delivery of a message from a peer of one of `types` with `probability` for
     /// up to `max` (messages behind it wait too, so order is kept). Off by default.
     pub fn inject_delay(mut self, types: Vec<EntityType>, max: Duration, probability: f64) -> Self {
-        self.rc.inject_delay = (!types.is_empty() && probability > 0.0).then_some(
-            crate::reactor::InjectDelay {
+        self.rc.inject_delay =
+            (!types.is_empty() && probability > 0.0).then_some(crate::reactor::InjectDelay {
                 types,
                 max,
                 probability,
-            },
-        );
+            });
         self
     }
 
@@ -640,10 +759,30 @@ impl MessengerBuilder {
                 c.server_auth = Some(Arc::new(CephxServerProvider::new(Arc::new(ctx))));
             }
         }
+        if let Some(p) = &self.client_auth {
+            c.client_auth = Some(Arc::clone(p));
+        }
+        if let Some(p) = &self.server_auth {
+            c.server_auth = Some(Arc::clone(p));
+        }
+        if let Some(b) = self.banner {
+            c.banner = b;
+        }
+        if let Some(g) = self.gid {
+            c.gid = g;
+        }
+        if let Some((messages, bytes)) = self.send_queue_limit {
+            c.max_queued_messages = messages;
+            c.max_queued_bytes = bytes;
+        }
         for (t, p) in &self.policies {
             c.policies.set(*t, p.clone());
         }
         c.keepalive_interval = self.rc.keepalive;
+        if let Some((initial, max)) = self.rc.backoff {
+            c.initial_backoff = initial;
+            c.max_backoff = max;
+        }
         // The reactors answer lookups from the messenger's session registry, so a reconnect or
         // a racing connection from a known peer resumes (or replaces) its session.
         c.session_lookup = true;
@@ -839,6 +978,7 @@ impl Messenger {
             shared: Arc::clone(&self.shared),
             info: OnceLock::new(),
             closed: AtomicBool::new(false),
+            peer_sock: target.sock,
         }));
         route(
             &self.shared,

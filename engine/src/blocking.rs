@@ -1,7 +1,9 @@
 //! A minimal blocking driver: one `Connection` over one `TcpStream`, one thread.
 //!
-//! It exists so the protocol core can be proven against real Ceph before the io_uring engine
-//! lands; it makes no attempt at throughput.
+//! It makes no attempt at throughput. It serves as the plain-socket baseline of `msgr2 bench
+//! --transport blocking` and drives tests that script a single connection step by step
+//! (`next_event`); applications, `msgr2 ping` and `msgr2 server` use the io_uring engine
+//! ([`crate::Messenger`]).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -75,6 +75,8 @@ pub(crate) struct ReactorConfig {
     pub inject_socket_failures: u64,
     /// `ms_inject_delay_*`: delay the delivery of messages from these peer types.
     pub inject_delay: Option<InjectDelay>,
+    /// `ms_initial_backoff`, `ms_max_backoff` (None: proto's defaults).
+    pub backoff: Option<(Duration, Duration)>,
 }
 
 /// Ceph's `ms_inject_delay_type`, `ms_inject_delay_max` and `ms_inject_delay_probability`.
@@ -103,6 +105,7 @@ impl Default for ReactorConfig {
             spin_before_park: Some(Duration::from_micros(100)),
             inject_socket_failures: 0,
             inject_delay: None,
+            backoff: None,
         }
     }
 }
@@ -949,6 +952,22 @@ impl Reactor {
                     self.close(slot, None);
                 }
             }
+            Cmd::Keepalive { id, stamp } => {
+                let Some(&slot) = self.by_id.get(&id) else {
+                    return;
+                };
+                let r = self
+                    .conns
+                    .get_mut(slot)
+                    .filter(|c| c.state != St::Closing)
+                    .and_then(|c| c.proto.as_mut())
+                    .map(|p| p.send_keepalive(stamp));
+                match r {
+                    Some(Ok(())) => self.mark_dirty(slot),
+                    Some(Err(e)) => self.close(slot, Some(e.to_string())),
+                    None => {}
+                }
+            }
             Cmd::Connect {
                 handle,
                 target,
@@ -1216,9 +1235,11 @@ impl Reactor {
             }
             if !p.is_closed() && !moving && !shutting_down {
                 debug!(conn = c.id, error = %e, state = p.state(), "connection fault, session kept");
+                let h = c.handle.clone();
                 ctr!(self.connection_errors, 1);
                 self.teardown_socket(slot);
                 self.dispatch_events(slot);
+                self.dispatcher.on_fault(&h, &e);
                 return;
             }
             self.dispatch_events(slot);
@@ -1371,8 +1392,16 @@ impl Reactor {
             (Ok(_), None) => {}
         }
         self.drain_proto_events(slot);
-        if self.conns.get(slot).and_then(|c| c.proto.as_ref()).is_some_and(|p| p.is_closed()) {
-            self.close(slot, Some("connection closed after its session lookup".into()));
+        if self
+            .conns
+            .get(slot)
+            .and_then(|c| c.proto.as_ref())
+            .is_some_and(|p| p.is_closed())
+        {
+            self.close(
+                slot,
+                Some("connection closed after its session lookup".into()),
+            );
             return;
         }
         self.update_deadline(slot);
@@ -1477,7 +1506,7 @@ impl Reactor {
         if self.shutting_down {
             return;
         }
-        let handle = self.new_handle();
+        let handle = self.new_handle(peer);
         let slot = self.new_conn(handle, fd, Some(proto), true, EntityType::Client, peer);
         // Already counted where it was accepted.
         drop_by(&self.c().created_connections, 1);
@@ -1485,7 +1514,7 @@ impl Reactor {
         self.on_lookup(slot, lookup, hops);
     }
 
-    fn new_handle(&self) -> ConnHandle {
+    fn new_handle(&self, peer_sock: Option<SocketAddr>) -> ConnHandle {
         let id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
         ConnHandle(Arc::new(crate::api::ConnShared {
             id,
@@ -1493,6 +1522,7 @@ impl Reactor {
             shared: Arc::clone(&self.shared),
             info: std::sync::OnceLock::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            peer_sock,
         }))
     }
 
@@ -1582,7 +1612,7 @@ impl Reactor {
         if self.shutting_down {
             return;
         }
-        let handle = self.new_handle();
+        let handle = self.new_handle(Some(peer));
         let proto = match (&self.rc.proto, self.rc.raw) {
             (Some(cfg), false) => {
                 let gseq = cfg.global_seq.next();
@@ -2105,7 +2135,8 @@ impl Reactor {
                     }
                 }
                 Event::Lookup(l) => self.pending_lookup = Some(l),
-                Event::Keepalive(_) | Event::KeepaliveAck(_) => {}
+                Event::Keepalive(stamp) => self.dispatcher.on_keepalive(&h, stamp),
+                Event::KeepaliveAck(stamp) => self.dispatcher.on_keepalive_ack(&h, stamp),
             }
         }
         self.events = events;

@@ -168,3 +168,19 @@ pub enum ProtoError {
     #[error("connection closed: {0}")]
     Closed(Box<ProtoError>),
 }
+
+impl ProtoError {
+    /// Whether redialling the same peer with the same configuration cannot succeed: the
+    /// server refused every auth method we can offer (AUTH_BAD_METHOD, e.g. -13 for a wrong
+    /// key or an unknown entity), or we have no auth or no usable connection mode. Such a
+    /// fault closes the connection whatever its policy, where other handshake faults of a
+    /// client are retried with backoff. Ceph does the same with a failed auth request
+    /// (`stop()` in `send_auth_request`), and its MonClient gives up on AUTH_BAD_METHOD
+    /// rather than let the connection redial.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ProtoError::AuthRejected { .. } | ProtoError::NoAuth | ProtoError::NoUsableMode { .. }
+        )
+    }
+}

@@ -156,6 +156,7 @@ fn server_without_the_clients_method_rejects_with_bad_method() {
     let (mut c, mut s) = pair(none_client(true), Arc::new(sc));
     let err = pump(&mut c, &mut s, usize::MAX).unwrap_err();
     assert_eq!(err.0, 'a', "the client gives up");
+    assert!(err.1.is_permanent());
     match err.1 {
         ProtoError::AuthRejected {
             method,
@@ -167,6 +168,12 @@ fn server_without_the_clients_method_rejects_with_bad_method() {
         }
         other => panic!("{other:?}"),
     }
+    // a permanent fault: the (lossy) client closes for good instead of redialling
+    assert!(c.is_closed(), "state {}", c.state());
+    assert!(
+        !std::iter::from_fn(|| c.poll_event()).any(|e| matches!(e, Event::Reconnect { .. })),
+        "no reconnect after a refusal"
+    );
 }
 
 #[test]
@@ -194,6 +201,9 @@ fn wrong_peer_type_and_target_address_are_caught() {
             got: EntityType::Mon
         }
     );
+    // not permanent: a connecting client backs off and redials, as Ceph's does
+    assert!(!err.1.is_permanent());
+    assert!(!c.is_closed(), "state {}", c.state());
 
     let wrong: EntityAddr = "v2:127.0.0.1:3301/0".parse().unwrap();
     let mut c = Connection::client(none_client(true), wrong, EntityType::Mon, 1, now);

@@ -709,6 +709,10 @@ impl Connection {
         // A server-role connection that never took a session over has nothing to keep.
         let action = if phase == FaultPhase::Accepting && !self.session.announced {
             FaultAction::Close { reset: false }
+        } else if e.is_permanent() {
+            // Redialling cannot help (see `ProtoError::is_permanent`): fail for good, so the
+            // embedder hears the cause instead of watching a silent reconnect loop.
+            FaultAction::Close { reset: true }
         } else {
             fault_action(&input, self.config.initial_backoff, self.config.max_backoff)
         };

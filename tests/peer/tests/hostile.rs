@@ -1,8 +1,10 @@
 //! Hostile peers against our server on a real socket: each misbehaviour gets the connection
 //! closed promptly, memory stays bounded, and a well-behaved client is still served.
 //!
-//! The server under test is the protocol core on the blocking driver
-//! (`msgr2_engine::blocking`), accepting like `msgr2 server` does.
+//! Every scenario runs twice: against the protocol core on the blocking driver
+//! (`msgr2_engine::blocking`), and on the io_uring engine (`Messenger`, as `msgr2 server`
+//! runs). The engine has no write timeout, so there a peer that never reads is dropped by the
+//! send queue bound (`MessengerBuilder::send_queue_limit`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,6 +30,43 @@ struct Server {
     addr: SocketAddr,
     me: EntityAddr,
     served: Arc<AtomicU64>,
+    _engine: Option<msgr2_engine::Messenger>,
+}
+
+/// The same server on the io_uring engine (as `msgr2 server` runs).
+fn engine_server() -> Server {
+    struct Reply(Arc<AtomicU64>);
+    impl msgr2_engine::Dispatcher for Reply {
+        fn on_accept(&mut self, _: &msgr2_engine::ConnHandle, _: &msgr2_engine::PeerInfo) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn on_message(&mut self, conn: &msgr2_engine::ConnHandle, m: Message) {
+            let mut r = Message::new(m.header.msg_type, 1, 1, vec![0; 4096]);
+            r.header.tid = m.header.tid;
+            let _ = conn.send(r);
+        }
+    }
+    let served = Arc::new(AtomicU64::new(0));
+    let s2 = served.clone();
+    let m = msgr2_engine::MessengerBuilder::new("mon.a".parse().unwrap())
+        .bind("v2:127.0.0.1:0")
+        .gid(0)
+        .server_auth(Arc::new(NoneServerProvider::new(1)))
+        .handshake_timeout(Duration::from_secs(HANDSHAKE_TIMEOUT))
+        // the engine has no write timeout: a peer that never reads is dropped at this bound
+        .send_queue_limit(1024, 16 << 20)
+        .arena_size(2 << 20)
+        .arena_fallback(true)
+        .dispatcher(move |_| Box::new(Reply(s2.clone())))
+        .start()
+        .unwrap();
+    let me = *m.addrs().msgr2().unwrap();
+    Server {
+        addr: me.sock.unwrap(),
+        me,
+        served,
+        _engine: Some(m),
+    }
 }
 
 /// Starts an accept loop answering every MESSAGE with a 4 KiB reply (so a peer that never
@@ -73,7 +112,12 @@ fn server() -> Server {
             });
         }
     });
-    Server { addr, me, served }
+    Server {
+        addr,
+        me,
+        served,
+        _engine: None,
+    }
 }
 
 fn rss_kib() -> u64 {
@@ -113,9 +157,7 @@ fn good_client_works(s: &Server) {
     ));
 }
 
-#[test]
-fn garbage_and_msgr1_banners_are_closed_at_once() {
-    let s = server();
+fn garbage_and_msgr1_banners_are_closed_at_once(s: &Server) {
     for bytes in [
         &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
         b"ceph v027\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
@@ -125,12 +167,10 @@ fn garbage_and_msgr1_banners_are_closed_at_once() {
         p.send_raw(bytes).unwrap();
         assert!(closed_within(&mut p, 2) < Duration::from_secs(1));
     }
-    good_client_works(&s);
+    good_client_works(s);
 }
 
-#[test]
-fn slow_loris_is_closed_by_the_handshake_timeout() {
-    let s = server();
+fn slow_loris_is_closed_by_the_handshake_timeout(s: &Server) {
     let mut p = Peer::connect(s.addr).unwrap();
     p.send_raw(b"ceph v2").unwrap();
     let t = closed_within(&mut p, HANDSHAKE_TIMEOUT + 5);
@@ -140,9 +180,7 @@ fn slow_loris_is_closed_by_the_handshake_timeout() {
     );
 }
 
-#[test]
-fn giant_segment_wrong_crc_and_wrong_state_are_closed() {
-    let s = server();
+fn giant_segment_wrong_crc_and_wrong_state_are_closed(s: &Server) {
     let before = rss_kib();
     // a preamble (valid crc) claiming a 4 GiB segment
     let mut p = Peer::connect(s.addr).unwrap();
@@ -192,12 +230,10 @@ fn giant_segment_wrong_crc_and_wrong_state_are_closed() {
         p.send_raw(&f).unwrap();
         closed_within(&mut p, 2);
     }
-    good_client_works(&s);
+    good_client_works(s);
 }
 
-#[test]
-fn scripted_client_reaches_ready_then_a_replayed_message_is_dropped() {
-    let s = server();
+fn scripted_client_reaches_ready_then_a_replayed_message_is_dropped(s: &Server) {
     let mut p = Peer::connect(s.addr).unwrap();
     let ident = p.handshake_none(s.me, Duration::from_secs(2)).unwrap();
     assert!(ident.addrs.contains(&s.me));
@@ -221,11 +257,9 @@ fn scripted_client_reaches_ready_then_a_replayed_message_is_dropped() {
     ));
 }
 
-#[test]
-fn half_open_flood_times_out_and_good_clients_are_still_served() {
-    let s = server();
+fn half_open_flood_times_out_and_good_clients_are_still_served(s: &Server) {
     let flood: Vec<Peer> = (0..200).map(|_| Peer::connect(s.addr).unwrap()).collect();
-    good_client_works(&s);
+    good_client_works(s);
     let start = Instant::now();
     for mut p in flood {
         let left = (HANDSHAKE_TIMEOUT + 10).saturating_sub(start.elapsed().as_secs());
@@ -235,9 +269,7 @@ fn half_open_flood_times_out_and_good_clients_are_still_served() {
     assert!(s.served.load(Ordering::Relaxed) >= 1);
 }
 
-#[test]
-fn a_peer_that_never_reads_is_dropped_with_memory_bounded() {
-    let s = server();
+fn a_peer_that_never_reads_is_dropped_with_memory_bounded(s: &Server) {
     let before = rss_kib();
     let mut p = Peer::connect(s.addr).unwrap();
     p.handshake_none(s.me, Duration::from_secs(2)).unwrap();
@@ -269,3 +301,24 @@ fn a_peer_that_never_reads_is_dropped_with_memory_bounded() {
     let grown = rss_kib().saturating_sub(before);
     assert!(grown < 64 * 1024, "server memory grew by {grown} KiB");
 }
+
+/// Each scenario against the blocking driver and against the engine.
+macro_rules! on_both {
+    ($($t:ident),* $(,)?) => {
+        mod blocking {
+            $(#[test] fn $t() { super::$t(&super::server()) })*
+        }
+        mod engine {
+            $(#[test] fn $t() { super::$t(&super::engine_server()) })*
+        }
+    };
+}
+
+on_both!(
+    garbage_and_msgr1_banners_are_closed_at_once,
+    slow_loris_is_closed_by_the_handshake_timeout,
+    giant_segment_wrong_crc_and_wrong_state_are_closed,
+    scripted_client_reaches_ready_then_a_replayed_message_is_dropped,
+    half_open_flood_times_out_and_good_clients_are_still_served,
+    a_peer_that_never_reads_is_dropped_with_memory_bounded,
+);
