@@ -567,6 +567,8 @@ struct ServerInner {
     resets: Vec<String>,
     readies: u64,
     resumed: u64,
+    /// Faults the session survived (`on_fault`).
+    faults: u64,
     accept_failures: u64,
     /// The client's FIN: how many DATA messages it sent.
     fin: Option<u64>,
@@ -711,6 +713,10 @@ impl Dispatcher for ServerDispatcher {
         s.resets.push(error.to_owned());
     }
 
+    fn on_fault(&mut self, _conn: &ConnHandle, _error: &str) {
+        lock(&self.st.inner).faults += 1;
+    }
+
     fn on_accept_failed(&mut self, _peer: Option<std::net::SocketAddr>, _error: &str) {
         lock(&self.st.inner).accept_failures += 1;
     }
@@ -733,6 +739,7 @@ fn server(args: &SoakArgs) -> Result<(), SoakError> {
             resets: Vec::new(),
             readies: 0,
             resumed: 0,
+            faults: 0,
             accept_failures: 0,
             fin: None,
             bye: false,
@@ -831,6 +838,7 @@ fn server(args: &SoakArgs) -> Result<(), SoakError> {
         );
         o.insert("readies".into(), json!(s.readies));
         o.insert("sessions_resumed_seen".into(), json!(s.resumed));
+        o.insert("faults_survived".into(), json!(s.faults));
         o.insert("accept_failures".into(), json!(s.accept_failures));
         o.insert("inject_failures_every".into(), json!(args.inject_failures));
         o.insert("counters".into(), counters_json(&counters));
@@ -894,8 +902,10 @@ struct ClientInner {
     fin_ack: Option<Value>,
     readies: u64,
     resumed: u64,
+    /// Faults the session survived (`on_fault`).
+    faults: u64,
     accepts: u64,
-    /// Bumped by every event: the stall detector's clock.
+    /// Bumped by every message and reset: the stall detector's clock.
     progress: u64,
 }
 
@@ -984,9 +994,10 @@ impl Dispatcher for ClientDispatcher {
     }
 
     fn on_connect(&mut self, _conn: &ConnHandle, peer: &PeerInfo) {
+        // Not progress for the stall detector: a session that keeps reconnecting without
+        // delivering anything is stuck.
         let mut s = lock(&self.st.inner);
         s.readies += 1;
-        s.progress += 1;
         if peer.reconnected {
             s.resumed += 1;
         }
@@ -995,6 +1006,10 @@ impl Dispatcher for ClientDispatcher {
     fn on_accept(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
         lock(&self.st.inner).accepts += 1;
         self.on_connect(conn, peer);
+    }
+
+    fn on_fault(&mut self, _conn: &ConnHandle, _error: &str) {
+        lock(&self.st.inner).faults += 1;
     }
 
     fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
@@ -1070,6 +1085,7 @@ fn client(args: &SoakArgs) -> Result<(), SoakError> {
             fin_ack: None,
             readies: 0,
             resumed: 0,
+            faults: 0,
             accepts: 0,
             progress: 0,
         }),
@@ -1371,6 +1387,7 @@ fn client_report(
         "server_resets": num(&peer, "resets"),
         "readies": s.readies,
         "sessions_resumed_seen": s.resumed,
+        "faults_survived": s.faults,
         "accepted_from_server": s.accepts,
         "inject_failures_every": args.inject_failures,
         "counters": counters_json(counters),

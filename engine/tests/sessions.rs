@@ -57,7 +57,9 @@ fn pattern(tag: u64, seq: u64, len: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(len + 8);
     let mut i = 0u64;
     while v.len() < len {
-        v.extend_from_slice(&(base.wrapping_add(i.wrapping_mul(0xff51_afd7_ed55_8ccd))).to_le_bytes());
+        v.extend_from_slice(
+            &(base.wrapping_add(i.wrapping_mul(0xff51_afd7_ed55_8ccd))).to_le_bytes(),
+        );
         i += 1;
     }
     v.truncate(len);
@@ -77,7 +79,8 @@ impl Dispatcher for Check {
         let next = *s.next.entry(tag).or_insert(1);
         s.next.insert(tag, seq + 1);
         if seq != next {
-            s.bad.push(format!("sender {tag}: got {seq}, expected {next}"));
+            s.bad
+                .push(format!("sender {tag}: got {seq}, expected {next}"));
             return;
         }
         if msg.data.len() != size_of(seq) || msg.data != pattern(tag, seq, msg.data.len()) {
@@ -112,7 +115,11 @@ fn name(s: &str) -> EntityName {
 }
 
 /// A messenger on both cores whose dispatcher checks every message it receives.
-fn node(n: &str, policy: Policy, inject: u64) -> (MessengerBuilder, Arc<Mutex<Seen>>, Receiver<()>) {
+fn node(
+    n: &str,
+    policy: Policy,
+    inject: u64,
+) -> (MessengerBuilder, Arc<Mutex<Seen>>, Receiver<()>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (tx, rx) = channel();
     let s2 = Arc::clone(&seen);
@@ -211,7 +218,11 @@ fn lossless_run(n: u64, inject: u64) -> (Counters, Counters) {
     // Nothing more may arrive (no duplicates after the last one).
     std::thread::sleep(Duration::from_millis(300));
     let s = sseen.lock().unwrap();
-    assert!(s.bad.is_empty(), "bad deliveries: {:?}", &s.bad[..s.bad.len().min(10)]);
+    assert!(
+        s.bad.is_empty(),
+        "bad deliveries: {:?}",
+        &s.bad[..s.bad.len().min(10)]
+    );
     assert_eq!(s.ok, n, "exactly-once delivery");
     assert!(s.resets.is_empty(), "server saw resets: {:?}", s.resets);
     assert!(
@@ -237,8 +248,14 @@ fn lossless_session_survives_injected_socket_failures() {
         sc.injected_socket_failures + cc.injected_socket_failures > 0,
         "faults were injected"
     );
-    assert!(cc.session_reconnects + sc.session_reconnects > 0, "sessions reconnected");
-    assert!(cc.sessions_resumed + sc.sessions_resumed > 0, "sessions resumed");
+    assert!(
+        cc.session_reconnects + sc.session_reconnects > 0,
+        "sessions reconnected"
+    );
+    assert!(
+        cc.sessions_resumed + sc.sessions_resumed > 0,
+        "sessions resumed"
+    );
 }
 
 #[test]
@@ -366,7 +383,10 @@ fn reconnects_landing_on_another_core_move_to_the_session() {
     assert!(s.bad.is_empty(), "{:?}", &s.bad[..s.bad.len().min(10)]);
     let sc = server.counters();
     report("server", &sc);
-    assert!(sc.sessions_moved > 0, "some reconnect landed on the other core and moved");
+    assert!(
+        sc.sessions_moved > 0,
+        "some reconnect landed on the other core and moved"
+    );
     drop(s);
     drop(server);
     drop(client);
@@ -439,7 +459,10 @@ fn simultaneous_connects_under_faults_leave_one_session() {
             assert!(s.resets.is_empty(), "race {r} side {side}: {:?}", s.resets);
             assert_eq!(s.ok, 2 * per_side, "race {r} side {side}: exactly once");
         }
-        assert!(!ha.is_closed() && !hb.is_closed(), "race {r}: handles survive");
+        assert!(
+            !ha.is_closed() && !hb.is_closed(),
+            "race {r}: handles survive"
+        );
         let (ca, cb) = (a.counters(), b.counters());
         moves += ca.sessions_moved + cb.sessions_moved;
         injected += ca.injected_socket_failures + cb.injected_socket_failures;
