@@ -1179,11 +1179,17 @@ impl Reactor {
     // resolved as new.
 
     /// Records that this connection holds the session with `addrs` (first holder wins).
+    /// Only lossless sessions are registered: they are the ones a peer resumes or races for
+    /// (Ceph keeps one connection per peer address; we also allow several lossy connections
+    /// to one peer, e.g. for benchmarks, and those must not replace each other).
     fn register(&mut self, slot: usize, addrs: &[EntityAddr]) {
         let core = self.idx;
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
+        if c.proto.as_ref().is_none_or(|p| p.session().is_lossy()) {
+            return;
+        }
         let mut reg = match self.shared.sessions.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
