@@ -7,6 +7,7 @@ mod bench;
 mod dump;
 mod ping;
 mod server;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Cmd {
     /// Throughput and latency: raw TCP vs msgr2 crc vs secure, on loopback (no arguments) or
     /// across processes and hosts (`bench server` / `bench client`).
     Bench(bench::BenchArgs),
+    /// Reliability soak between two processes (`--role server` / `--role client`) under
+    /// injected socket failures: proves nothing lost, duplicated, reordered or corrupted.
+    Soak(soak::SoakArgs),
 }
 
 fn report(cmd: &str, r: Result<(), String>) -> ExitCode {
@@ -76,5 +80,6 @@ fn main() -> ExitCode {
         Cmd::Ping(a) => report("ping", ping::run(a)),
         Cmd::Server(a) => report("server", server::run(a)),
         Cmd::Bench(a) => report("bench", bench::run(a)),
+        Cmd::Soak(a) => report("soak", soak::run(a).map_err(|e| e.to_string())),
     }
 }
