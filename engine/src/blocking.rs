@@ -76,6 +76,24 @@ impl BlockingConnection {
         Self::handshake(Self::wrap(stream, conn, peer), timeout)
     }
 
+    /// Runs the client side of the handshake over `stream`, a socket already connected to
+    /// something that forwards to `target` (a relay, a proxy). `target` is still the address
+    /// the handshake names (HELLO, CLIENT_IDENT) and expects in the server's SERVER_IDENT, so
+    /// the server sees a client that dialled it directly.
+    pub fn connect_over(
+        config: Arc<Config>,
+        stream: TcpStream,
+        target: EntityAddr,
+        peer_type: EntityType,
+        global_seq: u64,
+        timeout: Duration,
+    ) -> Result<(Self, PeerInfo), DriverError> {
+        let _ = stream.set_nodelay(true);
+        let peer = target.to_string();
+        let conn = Connection::client(config, target, peer_type, global_seq, Instant::now());
+        Self::handshake(Self::wrap(stream, conn, peer), timeout)
+    }
+
     /// Runs the server side of the handshake on an accepted socket.
     pub fn accept(
         config: Arc<Config>,

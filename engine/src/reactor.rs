@@ -1652,6 +1652,12 @@ impl Reactor {
         }
         ctr!(self.recv_messages, 1);
         self.dispatcher.on_message(h, m);
+        // Apply what the callback sent now, not after the whole completion batch: otherwise a
+        // burst of small requests (one recv batch holds thousands) piles up its replies in
+        // the outbox before the send queue bound sees any of them, and a peer that never
+        // reads makes us hold (requests per batch × reply size). Once the bound fails the
+        // connection, later replies are refused at `ConnHandle::send` and freed at once.
+        self.drain_outbox();
     }
 
     fn schedule_delayed(&mut self, slot: usize) {
@@ -2191,9 +2197,22 @@ impl Reactor {
                     }
                 }
                 Event::Reset { remote, dropped } => {
+                    // A local fault names its cause (the close that follows reports nothing
+                    // more: this is the one callback the application gets).
+                    let cause = self
+                        .conns
+                        .get(slot)
+                        .and_then(|c| c.proto.as_ref())
+                        .and_then(|p| p.error())
+                        .filter(|_| !remote)
+                        .map(|e| format!("local fault: {e}"));
                     let e = format!(
                         "session reset ({}, {dropped} queued messages dropped)",
-                        if remote { "by the peer" } else { "local fault" }
+                        cause.as_deref().unwrap_or(if remote {
+                            "by the peer"
+                        } else {
+                            "local fault"
+                        })
                     );
                     let notify = self.conns.get_mut(slot).is_some_and(|c| {
                         let n = c.notify_reset;

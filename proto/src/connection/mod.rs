@@ -392,6 +392,11 @@ impl Connection {
         matches!(self.phase, Phase::Backoff | Phase::Standby | Phase::Closed)
     }
 
+    /// Why the connection faulted (the first error; kept for a reconnect, if any), once it has.
+    pub fn error(&self) -> Option<&ProtoError> {
+        self.error.as_ref()
+    }
+
     /// Our role.
     pub fn role(&self) -> Role {
         self.role

@@ -236,3 +236,95 @@ impl Peer {
         self.expect_control(within)
     }
 }
+
+/// The reliability table (`| scenario | load | faults injected | messages | lost/duplicated |
+/// result |`) that the hostile-peer tests fill, one row per scenario.
+///
+/// Each scenario stores its row in `<dir>/hostile.<scenario>.rows` and then rewrites
+/// `<dir>/hostile.md` from every stored row (sorted by file name, written to a temporary file
+/// and renamed), so tests running in parallel, or alone, never clobber each other's rows.
+pub mod report {
+    use std::path::{Path, PathBuf};
+
+    /// The table's header lines.
+    pub const HEADER: &str = "| scenario | load | faults injected | messages | lost/duplicated | result |\n|---|---|---|---|---|---|";
+
+    /// Where the table goes: `$MSGR2_RELIABILITY_DIR`, else `reliability/` beside the
+    /// caller's `CARGO_TARGET_TMPDIR` (so `target/reliability`).
+    pub fn dir(cargo_target_tmpdir: &str) -> PathBuf {
+        match std::env::var_os("MSGR2_RELIABILITY_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => Path::new(cargo_target_tmpdir)
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("reliability"),
+        }
+    }
+
+    /// One row of the table.
+    #[derive(Debug, Clone)]
+    pub struct Row {
+        /// What misbehaves.
+        pub scenario: String,
+        /// Connections, message sizes, duration.
+        pub load: String,
+        /// What was injected (bit flips, replays, wrong keys, bytes never read).
+        pub faults: String,
+        /// Messages sent / delivered.
+        pub messages: String,
+        /// Messages lost and duplicated.
+        pub lost_dup: String,
+        /// The outcome with its figures.
+        pub result: String,
+    }
+
+    impl Row {
+        /// The markdown line (pipes in cells are escaped).
+        pub fn markdown(&self) -> String {
+            let cells = [
+                &self.scenario,
+                &self.load,
+                &self.faults,
+                &self.messages,
+                &self.lost_dup,
+                &self.result,
+            ];
+            let cells: Vec<String> = cells
+                .iter()
+                .map(|c| c.replace('|', "\\|").replace('\n', " "))
+                .collect();
+            format!("| {} |", cells.join(" | "))
+        }
+    }
+
+    /// Prints `row`, stores it as `<dir>/hostile.<key>.rows` and rewrites `<dir>/hostile.md`.
+    /// Returns the table's path.
+    pub fn write(dir: &Path, key: &str, row: &Row) -> std::io::Result<PathBuf> {
+        println!("{HEADER}\n{}", row.markdown());
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join(format!("hostile.{key}.rows")),
+            row.markdown() + "\n",
+        )?;
+        let mut rows: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                let n = p.file_name().unwrap_or_default().to_string_lossy();
+                n.starts_with("hostile.") && n.ends_with(".rows")
+            })
+            .collect();
+        rows.sort();
+        let mut doc = format!(
+            "<!-- written by tests/peer/tests/hostile_secure.rs (cargo test -p msgr2-testpeer); one row per scenario -->\n{HEADER}\n"
+        );
+        for r in rows {
+            doc += &std::fs::read_to_string(r).unwrap_or_default();
+        }
+        let path = dir.join("hostile.md");
+        let tmp = dir.join(format!("hostile.md.{}.{key}.tmp", std::process::id()));
+        std::fs::write(&tmp, doc)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+}
