@@ -268,7 +268,7 @@ fn make(
     put32(&mut front, fcrc);
     let mut m = Message::new(msg_type, 1, 1, front);
     m.header.tid = seq;
-    m.data = data;
+    m.data = data.into();
     m
 }
 
@@ -1438,7 +1438,7 @@ mod tests {
             assert_eq!((p.seq, p.aux, p.len), (seq, 3, len as u64));
             if len > 0 {
                 let mut bad = m.clone();
-                bad.data[len / 2] ^= 1;
+                bad.data.make_mut()[len / 2] ^= 1;
                 assert!(check(&bad, &pool).is_err());
             }
             let mut bad = m.clone();

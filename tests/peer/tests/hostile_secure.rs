@@ -65,7 +65,7 @@ fn keyring() -> Keyring {
 fn msg(tid: u64) -> Message {
     let mut m = Message::new(5, 1, 1, Vec::new());
     m.header.tid = tid;
-    m.data = vec![tid as u8; MSG_BYTES];
+    m.data = vec![tid as u8; MSG_BYTES].into();
     m
 }
 

@@ -39,7 +39,7 @@ impl Dispatcher for Events {
         self.line(&format!("message {}", m.header.tid));
         let mut r = Message::new(m.header.msg_type, 1, 1, Vec::new());
         r.header.tid = m.header.tid;
-        r.data = vec![0x5a; self.reply_bytes];
+        r.data = vec![0x5a; self.reply_bytes].into();
         let _ = conn.send(r);
     }
     fn on_accept(&mut self, conn: &ConnHandle, _: &PeerInfo) {
