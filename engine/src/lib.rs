@@ -20,11 +20,12 @@
 //! backs the provided-buffer ring used by multishot recv on every connection; the staging
 //! class coalesces small raw-mode messages into contiguous registered buffers.
 //! msgr2 output is gathered, not copied, where the protocol allows: each connection runs
-//! [`msgr2_proto::Connection::poll_transmit_vectored`], so on lossy sessions in crc mode a
-//! message's data (16 KiB and up) goes to `sendmsg` as its own iovec, owned by the batch until
-//! the send completes; frame headers, crcs and small messages are coalesced around it. Secure
-//! mode encrypts into the connection's buffer, and lossless sessions keep sent messages for
-//! replay, so both still copy.
+//! [`msgr2_proto::Connection::poll_transmit_vectored`], so in crc mode a message's data
+//! (16 KiB and up) goes to `sendmsg` as its own iovec (a shared [`msgr2_codec::Data`], so a
+//! lossless session's copy kept for replay is the same buffer), held by the batch until the
+//! send completes; frame headers, crcs and small messages are coalesced around it. Secure
+//! mode encrypts into the connection's buffer, so it copies. Received data segments land in
+//! page-aligned buffers (copied once from the provided receive buffer).
 //! `SEND_ZC` (with `IORING_SEND_ZC_REPORT_USAGE`, fixed buffers when the batch is one arena
 //! slot) is used above [`MessengerBuilder::send_zc_threshold`]; it is off by default because
 //! on loopback the kernel copies anyway and zero-copy measured slower (see `examples/
@@ -56,18 +57,27 @@
 //! woken through its eventfd only when it announced that it sleeps (a flag checked after a
 //! SeqCst fence on both sides), so a busy core is never interrupted.
 //!
-//! ## Accept steering
+//! ## Accept steering and sessions
 //! All listening sockets belong to the first core, which runs one multishot accept per
 //! socket and deals accepted sockets round-robin over the cores (the fd crosses once, in the
 //! core-pair ring, before any byte is read; the target registers it in its own fixed-file
 //! table). Round-robin, not SO_REUSEPORT hashing, so that placement is deterministic and
-//! balanced and so that one core can later steer by session: a lossless *reconnect*
-//! (SESSION_RECONNECT, not yet produced by `msgr2-proto`) is only recognisable after the
-//! banner, HELLO and auth exchange, so it will be handled where it lands and, when the
-//! session (cookie → core map kept by the accepting core) lives elsewhere, the live socket
-//! and its `Connection` (which is `Send`) will be moved to the session's core through the same
-//! ring — Crimson's "mover" without its cross-core ordering sequence, since nothing else is
-//! in flight for a connection that has not reached READY.
+//! balanced. A lossless peer's reconnect (SESSION_RECONNECT) or its side of a connection race
+//! is only recognisable after the banner, HELLO and auth exchange, so it is handled where it
+//! lands: the protocol pauses it (`Event::Lookup`), the reactor asks the messenger's session
+//! registry (peer address → core and connection, a mutex touched only at handshake time), and
+//! when the session lives on another core the live socket and its `Connection` (which is
+//! `Send`) move there through the core-pair ring, once their operations finished. That is
+//! Crimson's "mover" without its cross-core ordering sequence, since nothing else is in
+//! flight for a connection that has not reached READY. A [`ConnHandle`] names the session, not
+//! the socket: a lossless session survives faults (socket shut down, reconnect after Ceph's
+//! backoff, replay of unacknowledged messages) under the same handle.
+//!
+//! ## Fault injection
+//! Off by default: `ms_inject_socket_failures` ([`MessengerBuilder::inject_socket_failures`]:
+//! shut the socket down after one in N socket operations, as Ceph does), `ms_inject_delay_*`
+//! ([`MessengerBuilder::inject_delay`]) and named break points per protocol state
+//! ([`MessengerBuilder::break_point`]). `tests/sessions.rs` and `msgr2 soak` use them.
 
 mod api;
 mod arena;
