@@ -497,6 +497,7 @@ pub struct MessengerBuilder {
     banner: Option<Banner>,
     gid: Option<i64>,
     send_queue_limit: Option<(usize, u64)>,
+    dispatch_throttle_bytes: Option<u64>,
     pub(crate) rc: ReactorConfig,
 }
 
@@ -534,6 +535,7 @@ impl MessengerBuilder {
             banner: None,
             gid: None,
             send_queue_limit: None,
+            dispatch_throttle_bytes: None,
             rc,
         }
     }
@@ -606,6 +608,15 @@ impl MessengerBuilder {
     /// 65536 messages, 1 GiB.
     pub fn send_queue_limit(mut self, messages: usize, bytes: u64) -> Self {
         self.send_queue_limit = Some((messages, bytes));
+        self
+    }
+
+    /// `ms_dispatch_throttle_bytes`: messenger-wide budget of received message bytes not yet
+    /// released by the application (dropping a [`Message`] releases it); a connection whose
+    /// message would exceed it stops reading until bytes are released. Default 100 MiB, as in
+    /// Ceph. Per-peer-type byte and message throttles come with the [`Policy`].
+    pub fn dispatch_throttle_bytes(mut self, bytes: u64) -> Self {
+        self.dispatch_throttle_bytes = Some(bytes);
         self
     }
 
@@ -788,6 +799,9 @@ impl MessengerBuilder {
         if let Some((messages, bytes)) = self.send_queue_limit {
             c.max_queued_messages = messages;
             c.max_queued_bytes = bytes;
+        }
+        if let Some(b) = self.dispatch_throttle_bytes {
+            c.dispatch_throttle = Arc::new(msgr2_proto::throttle::Throttle::new(b));
         }
         for (t, p) in &self.policies {
             c.policies.set(*t, p.clone());

@@ -2107,8 +2107,10 @@ impl Reactor {
             {
                 self.mark_dirty(slot);
             }
-            if !more {
-                ctr!(self.recv_rearms, 1);
+            if !more || self.conns.get(slot).is_some_and(|c| c.draining) {
+                if !more {
+                    ctr!(self.recv_rearms, 1);
+                }
                 self.mark_dirty(slot);
             }
             return;
@@ -2385,7 +2387,14 @@ impl Reactor {
         };
         let total: usize = chunks.iter().map(|c| c.bytes().len()).sum();
         if total == 0 {
-            if c.draining {
+            // Draining: a lossless session closes once the peer acknowledged everything it
+            // was sent (closing earlier could reset the socket with data in flight; the
+            // drain deadline bounds the wait).
+            let acked = c
+                .proto
+                .as_ref()
+                .is_none_or(|p| !p.is_ready() || p.session().unacked() == 0);
+            if c.draining && acked {
                 self.close(slot, None);
             }
             return;
