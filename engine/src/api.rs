@@ -143,6 +143,7 @@ pub(crate) struct CoreCounters {
     pub moved: AtomicU64,
     pub injected_failures: AtomicU64,
     pub injected_delays: AtomicU64,
+    pub zero_copy_recvs: AtomicU64,
     pub enters: AtomicU64,
     pub sqes: AtomicU64,
     pub cqes: AtomicU64,
@@ -214,6 +215,8 @@ pub struct Counters {
     pub injected_socket_failures: u64,
     /// Message deliveries delayed by `ms_inject_delay_*`.
     pub injected_delays: u64,
+    /// Targeted receives straight into a data segment's page-aligned buffer.
+    pub zero_copy_recvs: u64,
     /// `io_uring_enter` calls.
     pub ring_enters: u64,
     /// Submission entries pushed.
@@ -265,6 +268,7 @@ impl Counters {
         self.sessions_moved += l(&c.moved);
         self.injected_socket_failures += l(&c.injected_failures);
         self.injected_delays += l(&c.injected_delays);
+        self.zero_copy_recvs += l(&c.zero_copy_recvs);
         self.ring_enters += l(&c.enters);
         self.ring_sqes += l(&c.sqes);
         self.ring_cqes += l(&c.cqes);
@@ -515,6 +519,10 @@ impl MessengerBuilder {
         {
             rc.memlock_limit_override = Some(v);
         }
+        if let Ok(v) = std::env::var("MSGR2_ZERO_COPY_RECV_MIN") {
+            // "off" (or anything not a number) disables targeted receives.
+            rc.zero_copy_recv_min = v.parse().ok();
+        }
         if let Some(v) = std::env::var("MSGR2_SEND_ZC_THRESHOLD")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -608,6 +616,16 @@ impl MessengerBuilder {
     /// 65536 messages, 1 GiB.
     pub fn send_queue_limit(mut self, messages: usize, bytes: u64) -> Self {
         self.send_queue_limit = Some((messages, bytes));
+        self
+    }
+
+    /// Receive the rest of a message's data segment with one targeted `recv` straight into
+    /// its page-aligned buffer (no copy through the provided receive buffers) when at least
+    /// `bytes` of it are still to come; `None` turns it off. Crc mode only (secure mode
+    /// decrypts after the tag). Default 256 KiB; `MSGR2_ZERO_COPY_RECV_MIN=off` (or a size)
+    /// in the environment overrides it, for comparisons.
+    pub fn zero_copy_recv_min(mut self, bytes: Option<usize>) -> Self {
+        self.rc.zero_copy_recv_min = bytes;
         self
     }
 

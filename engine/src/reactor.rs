@@ -80,6 +80,9 @@ pub(crate) struct ReactorConfig {
     pub backoff: Option<(Duration, Duration)>,
     /// Named break points (tests): cut a connection when it transmits in a protocol state.
     pub break_points: Vec<BreakPoint>,
+    /// Receive the rest of a data segment with a targeted recv when at least this much of it
+    /// is still to come (None: always through the provided buffers).
+    pub zero_copy_recv_min: Option<usize>,
 }
 
 /// Where a [`BreakPoint`] cuts the connection relative to what it was about to send.
@@ -136,6 +139,7 @@ impl Default for ReactorConfig {
             inject_delay: None,
             backoff: None,
             break_points: Vec::new(),
+            zero_copy_recv_min: Some(256 << 10),
         }
     }
 }
@@ -268,6 +272,9 @@ struct SendOp {
 enum OpKind {
     Accept(usize),
     Recv,
+    /// A targeted receive into a lent segment buffer (held here until the completion), at
+    /// this offset.
+    RecvInto(Data, usize),
     Connect,
     Send(Box<SendOp>),
     Cancel,
@@ -338,6 +345,10 @@ struct Conn {
     delayed: VecDeque<(Instant, Message)>,
     /// A break point fires once the current batch is sent: shut the socket down then.
     break_after_send: bool,
+    /// A targeted receive into a lent segment buffer is in flight (no multishot meanwhile).
+    rx_loan: bool,
+    /// A large segment is arriving: stop the multishot receive and lend when it has ended.
+    loan_wanted: bool,
 }
 
 /// Builds an SQE against the connection's fixed slot or, without one, its raw fd.
@@ -717,9 +728,10 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if c.recv_armed || c.state != St::Open {
+        if c.recv_armed || c.state != St::Open || c.rx_loan {
             return;
         }
+        c.loan_wanted = false;
         c.recv_armed = true;
         let gen = c.gen;
         let e = with_fd!(c, |fd| opcode::RecvMulti::new(fd, bgid).build());
@@ -1123,6 +1135,8 @@ impl Reactor {
             active: true,
             delayed: VecDeque::new(),
             break_after_send: false,
+            rx_loan: false,
+            loan_wanted: false,
         });
         self.by_id.insert(id, slot);
         if (slot as u32) < self.fixed_files {
@@ -1911,6 +1925,16 @@ impl Reactor {
                 self.on_recv(slot as usize, gen, res, flags, more);
                 self.maybe_finalize(slot as usize);
             }
+            OpKind::RecvInto(..) => {
+                let loan = match self.end_op(ud).map(|o| o.kind) {
+                    Some(OpKind::RecvInto(buf, _)) => Some(buf),
+                    _ => None,
+                };
+                if let Some(buf) = loan {
+                    self.on_loan_done(slot as usize, gen, res, buf);
+                }
+                self.maybe_finalize(slot as usize);
+            }
             OpKind::Send(_) => {
                 let zc_more = more;
                 if zc_more {
@@ -2099,6 +2123,7 @@ impl Reactor {
             }
             self.maybe_inject_failure(slot);
             self.update_deadline(slot);
+            self.maybe_start_loan(slot);
             if self
                 .conns
                 .get(slot)
@@ -2130,12 +2155,117 @@ impl Reactor {
             return;
         }
         if res == -libc::ECANCELED {
+            // Stopped for a targeted receive (see `maybe_start_loan`), or closing.
+            self.maybe_start_loan(slot);
+            self.mark_dirty(slot);
             return;
         }
         self.fail(
             slot,
             format!("recv: {}", std::io::Error::from_raw_os_error(-res)),
         );
+    }
+
+    /// Receive-side zero copy: when a connection is inside a large data segment, the rest of
+    /// the segment is received by one targeted `recv(MSG_WAITALL)` straight into the
+    /// segment's page-aligned buffer (lent by the protocol, held by the operation) instead of
+    /// passing through the provided buffers and being copied. The multishot receive is
+    /// stopped first (one socket, one reader) and re-armed when the segment is in.
+    fn maybe_start_loan(&mut self, slot: usize) {
+        let Some(min) = self.rc.zero_copy_recv_min else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.state != St::Open || c.rx_loan || c.draining {
+            c.loan_wanted = false;
+            return;
+        }
+        let Some(p) = c.proto.as_mut() else {
+            return;
+        };
+        if c.recv_armed {
+            // Ask only if a segment is worth it: peek by lending and giving back at once.
+            if !c.loan_wanted {
+                if let Some((buf, _)) = p.lend_rx_segment(min) {
+                    let _ = p.return_rx_segment(buf, 0);
+                    c.loan_wanted = true;
+                    if let Some(ud) = c.recv_ud {
+                        let gen = c.gen;
+                        let cu = self.new_op(OpKind::Cancel, slot as u32, gen);
+                        self.push_sqe(opcode::AsyncCancel::new(ud).build().user_data(cu));
+                    }
+                }
+            }
+            return;
+        }
+        c.loan_wanted = false;
+        let Some((mut buf, off)) = p.lend_rx_segment(min) else {
+            return;
+        };
+        let rest = &mut buf.make_mut()[off..];
+        let (ptr, len) = (rest.as_mut_ptr(), rest.len() as u32);
+        c.rx_loan = true;
+        let gen = c.gen;
+        let e = with_fd!(c, |fd| opcode::Recv::new(fd, ptr, len)
+            .flags(libc::MSG_WAITALL)
+            .build());
+        ctr!(self.zero_copy_recvs, 1);
+        let ud = self.new_op(OpKind::RecvInto(buf, off), slot as u32, gen);
+        self.push_sqe(e.user_data(ud));
+    }
+
+    /// A targeted receive completed: give the buffer back to the protocol and go on.
+    fn on_loan_done(&mut self, slot: usize, gen: u32, res: i32, buf: Data) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.gen != gen {
+            return;
+        }
+        c.rx_loan = false;
+        let open = c.state == St::Open;
+        let Some(p) = c.proto.as_mut() else {
+            return;
+        };
+        let n = usize::try_from(res).unwrap_or(0);
+        let r = p.return_rx_segment(buf, n);
+        while let Some(ev) = p.poll_event() {
+            self.events.push(ev);
+        }
+        if !open {
+            self.events.clear();
+            return;
+        }
+        if res > 0 {
+            ctr!(self.recv_bytes, res);
+        }
+        self.dispatch_events(slot);
+        if let Err(e) = r {
+            self.fail(slot, e.to_string());
+            return;
+        }
+        match res {
+            0 => {
+                let e = match self.conns.get_mut(slot).and_then(|c| c.proto.as_mut()) {
+                    Some(p) => p.handle_eof().to_string(),
+                    None => "peer closed the connection".to_string(),
+                };
+                self.fail(slot, e);
+            }
+            r if r < 0 && r != -libc::ECANCELED => self.fail(
+                slot,
+                format!("recv: {}", std::io::Error::from_raw_os_error(-r)),
+            ),
+            _ => {
+                self.maybe_inject_failure(slot);
+                self.update_deadline(slot);
+                // A short receive continues the same segment; otherwise back to multishot.
+                self.maybe_start_loan(slot);
+                self.mark_dirty(slot);
+            }
+        }
     }
 
     /// Feeds stashed input again (proto keeps bytes it could not consume while a receive
@@ -2325,6 +2455,9 @@ impl Reactor {
             self.retry_input(slot);
         }
         if !self.conns.get(slot).is_some_and(|c| c.recv_armed) {
+            // Nothing reads the socket: a targeted receive if a large segment is arriving,
+            // else the multishot receive.
+            self.maybe_start_loan(slot);
             self.arm_recv(slot);
         }
         let Some(c) = self.conns.get_mut(slot) else {

@@ -143,6 +143,9 @@ fn crc_round_trip_and_64mib_message() {
         got[1].1.data.is_page_aligned(),
         "64 MiB data segment not page-aligned"
     );
+    // ... and most of it was received straight into that buffer, not copied.
+    assert!(c.counters().zero_copy_recvs > 0, "{:?}", c.counters());
+    assert!(s.counters().zero_copy_recvs > 0, "{:?}", s.counters());
     let cc = c.counters();
     assert_eq!(cc.msgr_send_messages, 2);
     assert_eq!(cc.msgr_recv_messages, 2);

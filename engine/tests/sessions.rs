@@ -126,6 +126,9 @@ fn node(
     let b = MessengerBuilder::new(name(n))
         .cores(vec![0, 1])
         .arena_size(8 << 20)
+        // Parked reactors, not spinning ones: the tests of this file run side by side on two
+        // cores.
+        .spin_before_park(None)
         .policy(EntityType::Osd, policy.clone())
         .policy(EntityType::Client, policy)
         .inject_socket_failures(inject)

@@ -2,7 +2,7 @@
 //! then crc or secure. One value per direction, switched together at the mode switch.
 
 use msgr2_codec::banner::Revision;
-use msgr2_codec::frame::{Fed, FrameDecoder, FrameParts, Limits, Tag};
+use msgr2_codec::frame::{Fed, Frame, FrameDecoder, FrameParts, Limits, Tag};
 use msgr2_codec::{Data, DataAlloc};
 use msgr2_crypto::secure::{ConnectionSecret, Role as SecureRole, SecureRx, SecureTx};
 
@@ -90,6 +90,28 @@ impl RxFraming {
 }
 
 impl RxFraming {
+    /// Crc mode: lends the current segment's buffer out when at least `min` bytes of it are
+    /// still to come (see [`FrameDecoder::lend_segment`]). Secure mode never lends: its
+    /// segments are decrypted after the tag arrives.
+    pub fn lend_segment(&mut self, min: usize) -> Option<(Data, usize)> {
+        match self {
+            RxFraming::Crc(d) => d.lend_segment(min),
+            RxFraming::Secure(_) => None,
+        }
+    }
+
+    /// Takes a lent segment buffer back with `n` more bytes in it.
+    pub fn return_segment(
+        &mut self,
+        buf: Data,
+        n: usize,
+    ) -> Result<Option<Frame<Data>>, ProtoError> {
+        match self {
+            RxFraming::Crc(d) => Ok(d.return_segment(buf, n)?),
+            RxFraming::Secure(_) => Err(ProtoError::Frame(msgr2_codec::frame::FrameError::NotLent)),
+        }
+    }
+
     /// Secure-mode decoding of what `role`'s peer sends.
     pub fn secure(
         secret: &ConnectionSecret,

@@ -114,6 +114,8 @@ pub struct FrameDecoder<A: SegmentAlloc = VecAlloc> {
     segments: [A::Buf; MAX_SEGMENTS],
     failed: Option<FrameError>,
     aborted: u64,
+    /// The current segment's buffer is lent out ([`FrameDecoder::lend_segment`]).
+    lent: bool,
 }
 
 impl FrameDecoder<VecAlloc> {
@@ -137,6 +139,7 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
             segments: Default::default(),
             failed: None,
             aborted: 0,
+            lent: false,
         }
     }
 
@@ -201,6 +204,9 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
     /// The unfilled part of the current item: write received bytes here, then call
     /// [`FrameDecoder::advance`] with how many were written.
     pub fn dest(&mut self) -> &mut [u8] {
+        if self.lent {
+            return &mut [];
+        }
         let len = self.item_len();
         let filled = self.filled;
         match self.stage {
@@ -216,6 +222,9 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
         if let Some(e) = &self.failed {
             return Err(FrameError::Poisoned(Box::new(e.clone())));
         }
+        if self.lent {
+            return Ok(None);
+        }
         let n = n.min(self.item_len() - self.filled);
         self.filled += n;
         if self.filled < self.item_len() {
@@ -229,6 +238,49 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
                 Err(e)
             }
         }
+    }
+
+    /// Receive-side zero copy: in the middle of a segment with at least `min` bytes still to
+    /// come, lends that segment's buffer out together with the offset of the next byte, so
+    /// the embedder can have the kernel write the rest straight into it. The buffer belongs to
+    /// the embedder until [`FrameDecoder::return_segment`] (nothing the decoder holds can
+    /// dangle meanwhile); while it is out, [`FrameDecoder::dest`] is empty and input is not
+    /// consumed. `None` when not inside such a segment.
+    pub fn lend_segment(&mut self, min: usize) -> Option<(A::Buf, usize)> {
+        if self.failed.is_some() || self.lent {
+            return None;
+        }
+        let Stage::Segment(i) = self.stage else {
+            return None;
+        };
+        if self.item_len() - self.filled < min.max(1) {
+            return None;
+        }
+        self.lent = true;
+        Some((std::mem::take(&mut self.segments[i]), self.filled))
+    }
+
+    /// Takes a lent segment buffer back with `n` more bytes written after the offset it was
+    /// lent with, and continues as [`FrameDecoder::advance`] does.
+    pub fn return_segment(
+        &mut self,
+        buf: A::Buf,
+        n: usize,
+    ) -> Result<Option<Frame<A::Buf>>, FrameError> {
+        let Stage::Segment(i) = self.stage else {
+            return Err(FrameError::NotLent);
+        };
+        if !self.lent {
+            return Err(FrameError::NotLent);
+        }
+        self.segments[i] = buf;
+        self.lent = false;
+        self.advance(n)
+    }
+
+    /// Whether a segment buffer is lent out.
+    pub fn is_lent(&self) -> bool {
+        self.lent
     }
 
     /// Copies as much of `input` as the current frame needs, stopping right after a complete

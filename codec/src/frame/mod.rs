@@ -181,6 +181,9 @@ pub enum FrameError {
     /// `num_segments` outside 1..=4.
     #[error("bad segment count {0} (must be 1..=4)")]
     BadSegmentCount(u8),
+    /// [`FrameDecoder::return_segment`] without a segment lent out (an embedder bug).
+    #[error("no segment buffer is lent out")]
+    NotLent,
     /// The last counted segment is empty (only allowed for single-segment frames).
     #[error("last counted segment {index} is empty")]
     EmptyLastSegment {

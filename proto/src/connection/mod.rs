@@ -818,6 +818,35 @@ impl Connection {
         std::mem::take(&mut self.session)
     }
 
+    /// Receive-side zero copy (crc mode): when a ready connection is inside a segment (a
+    /// message's data) with at least `min` bytes still to come and no input kept back, lends
+    /// that segment's buffer (page-aligned for data segments) out with the offset of the next
+    /// byte. Have the socket write the rest (`buf[offset..]`) straight into it, then give it
+    /// back with [`Connection::return_rx_segment`]; meanwhile feed no input. The buffer is the
+    /// caller's until then, so a fault or close in between cannot leave it dangling.
+    pub fn lend_rx_segment(&mut self, min: usize) -> Option<(Data, usize)> {
+        if !self.stash.is_empty() || self.error.is_some() || !self.is_ready() {
+            return None;
+        }
+        self.rx.as_mut()?.lend_segment(min)
+    }
+
+    /// Gives back a buffer from [`Connection::lend_rx_segment`] with `n` more bytes written
+    /// after its offset, and goes on decoding. On a closed connection it is simply dropped.
+    pub fn return_rx_segment(&mut self, buf: Data, n: usize) -> Result<(), ProtoError> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Ok(());
+        };
+        if n > 0 {
+            self.rx_since_tick = true;
+        }
+        match rx.return_segment(buf, n) {
+            Ok(Some(f)) => self.on_frame(f).map_err(|e| self.fault(e)),
+            Ok(None) => Ok(()),
+            Err(e) => Err(self.fault(e)),
+        }
+    }
+
     /// Consumes received bytes. On error the socket is dead: close it (a lossless
     /// connection keeps its session, see [`Event::Reconnect`]). Bytes that cannot be
     /// consumed yet (see [`Connection::wants_input`]) are kept and processed on a later call.
