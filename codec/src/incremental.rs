@@ -35,8 +35,9 @@ pub trait Incremental {
             if let Some(item) = self.advance(n)? {
                 return Ok((start - input.len(), Some(item)));
             }
-            if input.is_empty() {
-                return Ok((start, None));
+            if input.is_empty() || n == 0 {
+                // n == 0: the decoder takes nothing now (a segment buffer is lent out).
+                return Ok((start - input.len(), None));
             }
         }
     }

@@ -6,10 +6,10 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
 use msgr2_codec::entity::EntityType;
-use msgr2_codec::frame::{assemble, FrameDecoder, Limits, Tag};
+use msgr2_codec::frame::{assemble, FrameDecoder, FrameError, Limits, Tag};
 use msgr2_codec::msg::MsgHeader2;
 use msgr2_codec::payload::*;
-use msgr2_codec::Revision;
+use msgr2_codec::{DataAlloc, Revision};
 use proptest::prelude::*;
 
 fn sock() -> impl Strategy<Value = SocketAddr> {
@@ -226,5 +226,50 @@ proptest! {
         prop_assert_eq!(f.segment(1), front.as_slice());
         prop_assert_eq!(f.segment(2), middle.as_slice());
         prop_assert_eq!(f.segment(3), data.as_slice());
+    }
+
+    /// Receive-side zero copy: part of the data segment arrives by `feed`, the rest is written
+    /// straight into the lent (page-aligned) buffer, possibly in several loans; the frame is
+    /// the same, and a corrupted byte written through a loan still fails the segment crc.
+    #[test]
+    fn lent_segments_decode_like_fed_ones(
+        data in prop::collection::vec(any::<u8>(), 1..20_000),
+        split in any::<prop::sample::Index>(),
+        step in 700usize..6000,
+        corrupt in any::<bool>(),
+        r in rev(),
+    ) {
+        let hb = MsgHeader2::default().to_bytes();
+        let mut wire = Vec::new();
+        assemble(r, Tag::Message, &[(&hb, 8), (b"f", 8), (&[], 8), (&data, 4096)], &mut wire);
+        let data_at = wire.windows(data.len()).position(|w| w == data.as_slice()).unwrap();
+        let cut = data_at + split.index(data.len());
+        let mut dec = FrameDecoder::with_alloc(r, Limits::default(), DataAlloc { min_aligned: 1 });
+        let (n, f) = dec.feed(&wire[..cut]).unwrap();
+        prop_assert_eq!(n, cut);
+        prop_assert!(f.is_none());
+        let mut at = cut;
+        while at < data_at + data.len() {
+            let (mut buf, off) = dec.lend_segment(1).unwrap();
+            prop_assert_eq!(off, at - data_at);
+            prop_assert!(buf.is_page_aligned());
+            prop_assert!(dec.feed(&wire[at..]).unwrap().0 == 0, "nothing is fed while lent");
+            let k = step.min(data_at + data.len() - at);
+            buf.make_mut()[off..off + k].copy_from_slice(&wire[at..at + k]);
+            if corrupt && at == cut {
+                buf.make_mut()[off] ^= 1;
+            }
+            prop_assert!(dec.return_segment(buf, k).unwrap().is_none());
+            at += k;
+        }
+        prop_assert!(dec.lend_segment(1).is_none(), "no loan outside a segment");
+        match dec.feed(&wire[at..]) {
+            Ok((_, Some(f))) => {
+                prop_assert!(!corrupt);
+                prop_assert_eq!(f.segment(3), data.as_slice());
+            }
+            Err(FrameError::SegmentCrc { .. }) => prop_assert!(corrupt),
+            other => prop_assert!(false, "unexpected {:?}", other.map(|x| x.0)),
+        }
     }
 }
