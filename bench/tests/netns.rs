@@ -17,15 +17,20 @@
 //! the D-SACK count says how many were spurious. See `tests/netns/README.md`.
 //!
 //! Scenarios: `msgr2 bench server` in A and `msgr2 bench client` in B, in crc and secure mode,
-//! under each impairment; and `msgr2 ping` from B to real `ceph-mon`s (cephx and auth none,
+//! under each impairment; `msgr2 ping` from B to real `ceph-mon`s (cephx and auth none,
 //! crc and secure, plus a memstore OSD via `--osd`) started in A by `tests/ceph/cluster.sh
-//! --ip`. Each scenario prints one markdown table row and the table is written to
-//! `target/reliability/netns.md` (`MSGR2_NETNS_REPORT` to change the path).
+//! --ip`; and `msgr2 soak` (a lossless session, the server in A, the client in B) in crc and
+//! secure mode, with and without injected socket failures on both sides. Each scenario prints
+//! one markdown table row and the table is written to `target/reliability/netns.md`
+//! (`MSGR2_NETNS_REPORT` to change the path).
 //!
 //! Lost/duplicated: a bench client exits 0 only if every message it sent got exactly one reply
 //! (a reply to a tid not in flight is an error, and a cell ends only when nothing is in flight),
 //! and every frame passed its integrity check on the way (crc32c of each segment in crc mode,
-//! the AES-GCM tag in secure mode), so "0 / 0" is what a passing run proves.
+//! the AES-GCM tag in secure mode), so "0 / 0" is what a passing run proves. The soak checks
+//! more: every DATA and ECHO payload byte, sequence numbers (lost, duplicated, reordered) and
+//! that the session was never reset; both processes exit 0 only if all of that held, and the
+//! test also reads their `--json` reports.
 //!
 //! Needs root, `ip netns`, veth and iptables' statistic match and NFQUEUE target
 //! (`netns.sh check`). With `CI` set, their absence fails the tests; elsewhere they skip with
@@ -898,5 +903,271 @@ fn ceph_mon_across_namespaces() {
         &rows,
     );
     write_report("2-ceph", &rows);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A `msgr2 soak --role server` inside namespace A, killed (by its own pid) if the test gives
+/// up on it; otherwise it exits after the client's BYE and [`SoakServer::finish`] reads its
+/// report.
+struct SoakServer {
+    child: Child,
+    addrs: String,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl SoakServer {
+    fn start(net: &Net, mode: &str, inject: u64) -> Result<SoakServer, String> {
+        let listen = format!("v2:{A_IP}:0");
+        let mut child = net
+            .cmd('a', msgr2())
+            .args(["soak", "--role", "server", "--listen", &listen, "--json"])
+            .args(["--mode", mode, "--inject-failures", &inject.to_string()])
+            .args(["--stall-timeout", "30"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn soak server: {e}"))?;
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut err = child.stderr.take().unwrap();
+        let stderr = Some(std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        }));
+        // The first line is `{"event":"listening","addrs":"v2:198.18.1.1:PORT/NONCE"}`.
+        let mut first = String::new();
+        let _ = out.read_line(&mut first);
+        let stdout = Some(std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        }));
+        let mut server = SoakServer {
+            child,
+            addrs: String::new(),
+            stdout,
+            stderr,
+        };
+        let v: Value = serde_json::from_str(&first)
+            .map_err(|e| format!("soak server's first line {first:?}: {e}"))?;
+        server.addrs = v["addrs"]
+            .as_str()
+            .filter(|a| a.contains(A_IP))
+            .ok_or_else(|| format!("soak server not listening on {A_IP}: {first:?}"))?
+            .to_owned();
+        Ok(server)
+    }
+
+    /// Waits up to `limit` for the server to exit; returns its JSON report.
+    fn finish(mut self, limit: Duration) -> Result<Value, String> {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().map_err(|e| e.to_string())? {
+                break Some(s);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = self.stdout.take().map(|t| t.join().unwrap_or_default());
+        let stderr = self.stderr.take().map(|t| t.join().unwrap_or_default());
+        let (stdout, stderr) = (stdout.unwrap_or_default(), stderr.unwrap_or_default());
+        let Some(status) = status else {
+            return Err(format!(
+                "soak server did not exit within {limit:?}; stderr: {stderr}"
+            ));
+        };
+        let report = last_json(&stdout, "server")?;
+        if !status.success() {
+            return Err(format!(
+                "soak server exited with {status}: {report}\nstderr: {stderr}"
+            ));
+        }
+        Ok(report)
+    }
+}
+
+impl Drop for SoakServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The last line of `text` that is a JSON object: a soak's `--json` report.
+fn last_json(text: &str, what: &str) -> Result<Value, String> {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or_else(|| format!("no JSON report from the soak {what}: {text:?}"))?;
+    serde_json::from_str(line).map_err(|e| format!("soak {what} report {line:?}: {e}"))
+}
+
+/// `v[path…]` as a number, or an error naming what is missing.
+fn num(v: &Value, path: &[&str]) -> Result<u64, String> {
+    path.iter()
+        .fold(v, |x, p| &x[*p])
+        .as_u64()
+        .ok_or_else(|| format!("{path:?} missing in {v}"))
+}
+
+/// `msgr2 soak` between two processes in separate namespaces: the server in A, the client in
+/// B (listening on B's address too, so that either side of the lossless session can
+/// reconnect), crc and secure, with and without injected socket failures on both sides, under
+/// no impairment, 2 % loss and delay with reordering. The soak checks every payload, sequence
+/// number and crc itself and exits non-zero on any loss, duplicate, reordering, corruption or
+/// session reset; the test reads both reports and asserts the same.
+#[test]
+fn soak_across_namespaces() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !netns_available() {
+        return;
+    }
+    // DATA messages per run (0 B to 64 KiB each; the server answers each with an ECHO of
+    // 0 B to 64 KiB). `MSGR2_NETNS_SOAK_MESSAGES` for longer runs.
+    let messages: u64 = std::env::var("MSGR2_NETNS_SOAK_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    const MAX_SIZE: &str = "65536";
+    // `--inject-failures` of the injecting runs: one in N socket operations fails. Delayed
+    // packets arrive in smaller pieces (about ten times the socket operations for the same
+    // bytes) and every reconnect costs several delayed round trips, so the delayed runs
+    // inject less often: still ten-odd faults per run, in a few seconds rather than 20.
+    let inject_every = |imp: &Impairment| if imp.delay.is_some() { 200 } else { 100 };
+    let t0 = Instant::now();
+    let mut net = Net::up("soak");
+    let bind = "v2:198.18.2.1:0";
+    let runs: [(&str, bool); 3] = [("crc", false), ("crc", true), ("secure", true)];
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    let mut seed = 0u64;
+    for imp in impairments().into_iter().take(3) {
+        for &(mode, injecting) in &runs {
+            let inject = if injecting { inject_every(&imp) } else { 0 };
+            seed += 1;
+            net.impair(imp);
+            let started = Instant::now();
+            let scenario = format!(
+                "soak {mode}, lossless, 2 processes{}",
+                if inject > 0 {
+                    format!(", socket failures 1/{inject} both sides")
+                } else {
+                    String::new()
+                }
+            );
+            let mut row = Row {
+                scenario: scenario.clone(),
+                impairment: imp.describe(),
+                messages: "-".into(),
+                lost_dup: "-".into(),
+                result: "FAIL".into(),
+                figures: "-".into(),
+            };
+            let checked = (|| -> Result<(), String> {
+                let server = SoakServer::start(&net, mode, inject)?;
+                let mut cmd = net.cmd('b', msgr2());
+                cmd.args(["soak", "--role", "client", "--json"])
+                    .args(["--connect", &server.addrs, "--bind", bind])
+                    .args(["--mode", mode, "--inject-failures", &inject.to_string()])
+                    .args(["--messages", &messages.to_string(), "--max-size", MAX_SIZE])
+                    .args(["--seed", &seed.to_string(), "--stall-timeout", "30"]);
+                let client = run_timeout(&mut cmd, Duration::from_secs(90 + messages / 100));
+                let server = server.finish(Duration::from_secs(30));
+                let out = client?;
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let c = last_json(&stdout, "client")?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "soak client exited with {}: {c}\nstderr: {}\nserver: {server:?}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+                let s = server?;
+                for (who, v) in [("client", &c), ("server", &s)] {
+                    if v["result"] != "ok" {
+                        return Err(format!("soak {who} result {}: {v}", v["result"]));
+                    }
+                }
+                for k in ["lost", "duplicated", "reordered", "corrupt"] {
+                    if num(&c, &[k])? != 0 || num(&s, &["data", k])? != 0 {
+                        return Err(format!("{k} ≠ 0:\nclient {c}\nserver {s}"));
+                    }
+                }
+                if num(&c, &["sent"])? != messages
+                    || num(&s, &["data", "received"])? != messages
+                    || num(&c, &["echo", "received"])? != messages
+                {
+                    return Err(format!("not every DATA and ECHO arrived:\n{c}\n{s}"));
+                }
+                let resets = num(&c, &["client_resets"])? + num(&c, &["server_resets"])?;
+                if resets != 0 {
+                    return Err(format!("{resets} resets of a lossless session: {c}"));
+                }
+                let both = |k: &str| -> Result<u64, String> {
+                    Ok(num(&c, &["counters", k])? + num(&s, &["counters", k])?)
+                };
+                let injected = both("injected_socket_failures")?;
+                let reconnects = both("session_reconnects")?;
+                let resumed = both("sessions_resumed")?;
+                if inject > 0 && (injected == 0 || resumed == 0) {
+                    return Err(format!(
+                        "failures injected {injected}, sessions resumed {resumed}: \
+                         want both > 0\n{c}\n{s}"
+                    ));
+                }
+                let bytes = num(&c, &["bytes_sent"])? + num(&c, &["bytes_received"])?;
+                row.messages = format!("{messages} DATA + {messages} ECHO (0-64 KiB each)");
+                row.lost_dup = format!(
+                    "0 / 0 (reordered {}, corrupt {})",
+                    num(&c, &["reordered"])?,
+                    num(&c, &["corrupt"])?
+                );
+                let duration = c["duration_s"].as_f64().unwrap_or(0.0);
+                row.figures = format!(
+                    "{:.1} MB in {duration:.1} s ({:.0} msg/s, {:.1} MB/s); \
+                     {injected} failures injected, {reconnects} reconnects, {resumed} resumed",
+                    bytes as f64 / 1e6,
+                    c["msgs_per_s"].as_f64().unwrap_or(0.0),
+                    c["mb_per_s"].as_f64().unwrap_or(0.0),
+                );
+                Ok(())
+            })();
+            let figures = net.figures();
+            row.figures = if row.figures == "-" {
+                figures.describe()
+            } else {
+                format!("{}; {}", row.figures, figures.describe())
+            };
+            match checked.and_then(|()| net.check_impaired(&figures)) {
+                Ok(()) => row.result = "pass".into(),
+                Err(e) => failures.push(format!("{scenario} / {}: {e}", imp.describe())),
+            }
+            println!(
+                "{} ({:.1} s)",
+                row.markdown(),
+                started.elapsed().as_secs_f64()
+            );
+            rows.push(row);
+        }
+    }
+    drop(net);
+    print_rows(
+        &format!(
+            "msgr2 soak across namespaces ({:.0} s)",
+            t0.elapsed().as_secs_f64()
+        ),
+        &rows,
+    );
+    write_report("3-soak", &rows);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
