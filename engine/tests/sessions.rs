@@ -141,6 +141,33 @@ fn node(
     (b, seen, rx)
 }
 
+/// Two lossless peers (`osd.0` listening, `osd.1` dialling it) on both cores, with
+/// `ms_inject_socket_failures = inject` on both.
+struct Pair {
+    server: Messenger,
+    sseen: Arc<Mutex<Seen>>,
+    srx: Receiver<()>,
+    client: Messenger,
+    cseen: Arc<Mutex<Seen>>,
+    conn: ConnHandle,
+}
+
+fn lossless_pair(inject: u64) -> Pair {
+    let (sb, sseen, srx) = node("osd.0", Policy::lossless_peer(0), inject);
+    let (cb, cseen, _crx) = node("osd.1", Policy::lossless_peer(0), inject);
+    let server = sb.bind("v2:127.0.0.1:0").start().unwrap();
+    let client = cb.bind("v2:127.0.0.1:0").start().unwrap();
+    let conn = client.connect(&server.addrs(), EntityType::Osd).unwrap();
+    Pair {
+        server,
+        sseen,
+        srx,
+        client,
+        cseen,
+        conn,
+    }
+}
+
 fn wait_delivered(rx: &Receiver<()>, n: u64, seen: &Mutex<Seen>, t: Duration) {
     let deadline = Instant::now() + t;
     let mut got = 0;
@@ -224,11 +251,14 @@ fn pump(conn: &ConnHandle, tag: u64, n: u64, delivered: &AtomicU64, window: u64)
 }
 
 fn lossless_run(n: u64, inject: u64) -> (Counters, Counters) {
-    let (sb, sseen, srx) = node("osd.0", Policy::lossless_peer(0), inject);
-    let (cb, cseen, _crx) = node("osd.1", Policy::lossless_peer(0), inject);
-    let server = sb.bind("v2:127.0.0.1:0").start().unwrap();
-    let client = cb.bind("v2:127.0.0.1:0").start().unwrap();
-    let conn = client.connect(&server.addrs(), EntityType::Osd).unwrap();
+    let Pair {
+        server,
+        sseen,
+        srx,
+        client,
+        cseen,
+        conn,
+    } = lossless_pair(inject);
     let delivered = Arc::new(AtomicU64::new(0));
     let d2 = Arc::clone(&delivered);
     let pumper = {
@@ -452,11 +482,14 @@ fn injected_delays_keep_order() {
 fn reconnects_landing_on_another_core_move_to_the_session() {
     // Many sessions, both directions dialled, faults injected: accepted reconnects are dealt
     // round-robin, so about half land on the wrong core and must move.
-    let (sb, sseen, srx) = node("osd.0", Policy::lossless_peer(0), 150);
-    let (cb, _cseen, _crx) = node("osd.1", Policy::lossless_peer(0), 150);
-    let server = sb.bind("v2:127.0.0.1:0").start().unwrap();
-    let client = cb.bind("v2:127.0.0.1:0").start().unwrap();
-    let conn = client.connect(&server.addrs(), EntityType::Osd).unwrap();
+    let Pair {
+        server,
+        sseen,
+        srx,
+        client,
+        conn,
+        ..
+    } = lossless_pair(150);
     let n = 6_000;
     for seq in 1..=n {
         conn.send(make(11, seq)).unwrap();
@@ -476,7 +509,6 @@ fn reconnects_landing_on_another_core_move_to_the_session() {
     drop(s);
     drop(server);
     drop(client);
-    let _unused: Option<Messenger> = None;
 }
 
 /// Both sides dial each other at the same moment, `RACES` times (fresh messengers each time,
@@ -673,11 +705,13 @@ fn break_points_in_every_state_lose_nothing() {
 /// acknowledgements), nothing leaks.
 #[test]
 fn shutdown_with_lossless_traffic_in_flight_loses_nothing() {
-    let (sb, sseen, _srx) = node("osd.0", Policy::lossless_peer(0), 0);
-    let (cb, _cseen, _crx) = node("osd.1", Policy::lossless_peer(0), 0);
-    let server = sb.bind("v2:127.0.0.1:0").start().unwrap();
-    let client = cb.bind("v2:127.0.0.1:0").start().unwrap();
-    let conn = client.connect(&server.addrs(), EntityType::Osd).unwrap();
+    let Pair {
+        server,
+        sseen,
+        client,
+        conn,
+        ..
+    } = lossless_pair(0);
     let sender = std::thread::spawn(move || {
         let mut ok = 0u64;
         for seq in 1..=1_000_000u64 {
