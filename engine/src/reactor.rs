@@ -2186,10 +2186,10 @@ impl Reactor {
             return;
         };
         if c.recv_armed {
-            // Ask only if a segment is worth it: peek by lending and giving back at once.
+            // Stop the multishot receive only for a segment worth it.
             if !c.loan_wanted {
-                if let Some((buf, _)) = p.lend_rx_segment(min) {
-                    let _ = p.return_rx_segment(buf, 0);
+                let left = p.rx_segment_left();
+                if left > 0 && left >= min {
                     c.loan_wanted = true;
                     if let Some(ud) = c.recv_ud {
                         let gen = c.gen;

@@ -100,6 +100,14 @@ impl RxFraming {
         }
     }
 
+    /// Bytes of the current segment still to come if it could be lent (crc mode), else 0.
+    pub fn segment_left(&self) -> usize {
+        match self {
+            RxFraming::Crc(d) => d.segment_left(),
+            RxFraming::Secure(_) => 0,
+        }
+    }
+
     /// Takes a lent segment buffer back with `n` more bytes in it.
     pub fn return_segment(
         &mut self,

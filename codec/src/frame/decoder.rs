@@ -247,17 +247,26 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
     /// dangle meanwhile); while it is out, [`FrameDecoder::dest`] is empty and input is not
     /// consumed. `None` when not inside such a segment.
     pub fn lend_segment(&mut self, min: usize) -> Option<(A::Buf, usize)> {
-        if self.failed.is_some() || self.lent {
+        let left = self.segment_left();
+        if left == 0 || left < min {
             return None;
         }
         let Stage::Segment(i) = self.stage else {
             return None;
         };
-        if self.item_len() - self.filled < min.max(1) {
-            return None;
-        }
         self.lent = true;
         Some((std::mem::take(&mut self.segments[i]), self.filled))
+    }
+
+    /// Bytes of the current segment still to come, if [`FrameDecoder::lend_segment`] could
+    /// lend it now; 0 otherwise.
+    pub fn segment_left(&self) -> usize {
+        match self.stage {
+            Stage::Segment(_) if self.failed.is_none() && !self.lent => {
+                self.item_len() - self.filled
+            }
+            _ => 0,
+        }
     }
 
     /// Takes a lent segment buffer back with `n` more bytes written after the offset it was

@@ -458,15 +458,7 @@ impl Connection {
     /// MiB), a pending KEEPALIVE2 and, on lossless sessions with nothing else to send, a
     /// standalone ACK. Call it when the socket can take more.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
-        if self.is_ready() {
-            if let Err(e) = self.flush_session() {
-                self.fault(e);
-            }
-        }
-        let n = self.out_pieces_len + self.out.len();
-        if n > 0 {
-            self.tx_since_tick = true;
-        }
+        let n = self.prepare_transmit();
         if self.out_pieces.is_empty() && buf.is_empty() {
             std::mem::swap(buf, &mut self.out);
         } else {
@@ -476,6 +468,20 @@ impl Connection {
             }
             self.out_pieces_len = 0;
             buf.append(&mut self.out);
+        }
+        n
+    }
+
+    /// Frames what a ready session has to send; returns the bytes waiting (pieces and buffer).
+    fn prepare_transmit(&mut self) -> usize {
+        if self.is_ready() {
+            if let Err(e) = self.flush_session() {
+                self.fault(e);
+            }
+        }
+        let n = self.out_pieces_len + self.out.len();
+        if n > 0 {
+            self.tx_since_tick = true;
         }
         n
     }
@@ -504,15 +510,7 @@ impl Connection {
     /// wire order (small frame parts coalesced; large message data moved in as is). Returns
     /// the number of bytes appended.
     pub fn poll_transmit_vectored(&mut self, pieces: &mut Vec<Data>) -> usize {
-        if self.is_ready() {
-            if let Err(e) = self.flush_session() {
-                self.fault(e);
-            }
-        }
-        let n = self.out_pieces_len + self.out.len();
-        if n > 0 {
-            self.tx_since_tick = true;
-        }
+        let n = self.prepare_transmit();
         pieces.append(&mut self.out_pieces);
         self.out_pieces_len = 0;
         if !self.out.is_empty() {
@@ -829,6 +827,15 @@ impl Connection {
             return None;
         }
         self.rx.as_mut()?.lend_segment(min)
+    }
+
+    /// Bytes of the current segment still to come when [`Connection::lend_rx_segment`] could
+    /// lend it now (0 otherwise): lets an embedder decide to stop its other reads first.
+    pub fn rx_segment_left(&self) -> usize {
+        if !self.stash.is_empty() || self.error.is_some() || !self.is_ready() {
+            return 0;
+        }
+        self.rx.as_ref().map_or(0, |r| r.segment_left())
     }
 
     /// Gives back a buffer from [`Connection::lend_rx_segment`] with `n` more bytes written
