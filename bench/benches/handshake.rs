@@ -58,9 +58,7 @@ fn setup(auth: Auth, rev1: bool) -> Setup {
     s.my_addrs = EntityAddrVec(vec![server_addr]);
     match auth {
         Auth::NoneCrc => {
-            c.client_auth = Some(Arc::new(NoneClientProvider {
-                name: client_name(),
-            }));
+            c.client_auth = Some(Arc::new(NoneClientProvider::new(client_name())));
             s.server_auth = Some(Arc::new(NoneServerProvider::new(4100)));
             c.modes = ModeConfig::all(vec![CON_MODE_CRC]);
         }

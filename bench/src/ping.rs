@@ -245,7 +245,7 @@ pub fn run(a: PingArgs) -> Result<(), String> {
                     .map_err(|e| format!("keyring {}: {e}", path.display()))?,
             )
         }
-        None => Arc::new(NoneClientProvider { name: name.clone() }),
+        None => Arc::new(NoneClientProvider::new(name.clone())),
     };
     let timeout = Duration::from_secs(a.timeout);
 

@@ -17,14 +17,16 @@ use std::time::Duration;
 
 use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
 use msgr2_codec::entity::EntityName;
-use msgr2_codec::messages::{MMonMap, MessageFront, MonInfo, MonMap, Uuid, MSG_MON_GET_MAP};
+use msgr2_codec::messages::{
+    MMonMap, MessageFront, MonAuthPolicy, MonInfo, MonMap, Uuid, CIPHER_AES, MSG_MON_GET_MAP,
+};
 use msgr2_codec::msg::msg_type_name;
 use msgr2_codec::payload::{UTime, AUTH_CEPHX, CON_MODE_SECURE};
 use msgr2_crypto::auth::{NoneServerProvider, ServerAuthProvider};
 use msgr2_crypto::cephx::{CephxServerProvider, MonServerContext};
 use msgr2_crypto::keyring::Keyring;
 use msgr2_engine::{ConnHandle, Dispatcher, Messenger, MessengerBuilder};
-use msgr2_proto::config::parse_modes;
+use msgr2_proto::config::{parse_modes, FEATURE_SERVER_TENTACLE};
 use msgr2_proto::{Message, ModeConfig, PeerInfo};
 use serde_json::{json, Value};
 
@@ -67,6 +69,26 @@ pub struct ServerArgs {
     max_connections: Option<u64>,
 }
 
+/// The monitor map in the two forms a Ceph 20 monitor sends: version 10 with the cluster's
+/// cephx policy to peers with `SERVER_TENTACLE`, version 9 to older ones.
+struct MonMapFronts {
+    /// Version 9 (Pacific through Squid).
+    v9: Vec<u8>,
+    /// Version 10 (Tentacle).
+    v10: Vec<u8>,
+}
+
+impl MonMapFronts {
+    /// The front for a peer advertising `features`.
+    fn for_features(&self, features: u64) -> &[u8] {
+        if features & FEATURE_SERVER_TENTACLE != 0 {
+            &self.v10
+        } else {
+            &self.v9
+        }
+    }
+}
+
 struct Out(Mutex<std::io::Stdout>);
 
 impl Out {
@@ -81,9 +103,9 @@ impl Out {
 /// One core's dispatcher: reports events, answers MMonGetMap, counts ended connections.
 struct MonEndpoint {
     out: Arc<Out>,
-    /// The encoded MMonMap front, set once the bound addresses are known (before the
+    /// The encoded MMonMap fronts, set once the bound addresses are known (before the
     /// "listening" line, so before any client can know where to connect).
-    monmap: Arc<OnceLock<Vec<u8>>>,
+    monmap: Arc<OnceLock<MonMapFronts>>,
     ended: Arc<AtomicU64>,
     max_connections: Option<u64>,
     done: Sender<()>,
@@ -123,12 +145,13 @@ impl Dispatcher for MonEndpoint {
             "data_len": m.data.len(),
         }));
         if m.header.msg_type == MSG_MON_GET_MAP {
-            let Some(front) = self.monmap.get() else {
+            let Some(fronts) = self.monmap.get() else {
                 return;
             };
+            let features = conn.peer_info().map_or(0, |i| i.features);
             let reply = Message {
                 header: MMonMap::header(0),
-                front: front.clone(),
+                front: fronts.for_features(features).to_vec(),
                 ..Default::default()
             };
             // A failure to queue means the connection is already closed; its reset is (or
@@ -184,10 +207,12 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
         .sock
         .ok_or_else(|| format!("--listen {:?}: no IP/port", a.listen))?;
     let fsid: Uuid = a.fsid.parse().map_err(|e| format!("--fsid: {e}"))?;
+    let mut auth_policy = MonAuthPolicy::default();
     let provider: Arc<dyn ServerAuthProvider> = match &a.keyring {
         Some(path) => {
             let keyring =
                 Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
+            auth_policy = policy_for(&keyring);
             let ctx = MonServerContext::new(Arc::new(keyring))
                 .map_err(|e| format!("keyring {}: {e}", path.display()))?;
             Arc::new(CephxServerProvider::new(Arc::new(ctx)))
@@ -262,7 +287,14 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
         election_strategy: 1,
         ..Default::default()
     };
-    let _ = monmap_front.set(MMonMap::from_monmap(&monmap).front_bytes());
+    let v9 = MMonMap::from_monmap(&monmap).front_bytes();
+    let monmap = MonMap {
+        min_mon_release: 20,
+        auth: Some(auth_policy),
+        ..monmap
+    };
+    let v10 = MMonMap::from_monmap(&monmap).front_bytes();
+    let _ = monmap_front.set(MonMapFronts { v9, v10 });
     out.event(json!({"event": "listening", "addrs": addrs.to_string(), "name": name.to_string()}));
     // Returns when --max-connections have ended (or, without it, only if every reactor
     // stopped, which drops the senders).
@@ -278,5 +310,23 @@ fn now() -> UTime {
     UTime {
         sec: d.as_secs() as u32,
         nsec: d.subsec_nanos(),
+    }
+}
+
+/// The cephx policy a Ceph 20 monitor with these keys would hand out: the key types present
+/// are the allowed ciphers (Tentacle's defaults, aes256k only, for an empty keyring), and the
+/// strongest of them is preferred and used for service tickets.
+fn policy_for(keyring: &Keyring) -> MonAuthPolicy {
+    let mut allowed: Vec<u32> = keyring.iter().map(|_| CIPHER_AES).collect();
+    allowed.sort_unstable();
+    allowed.dedup();
+    match allowed.last() {
+        Some(&best) => MonAuthPolicy {
+            auth_epoch: 0,
+            service_cipher: best,
+            preferred_cipher: best,
+            allowed_ciphers: allowed,
+        },
+        None => MonAuthPolicy::default(),
     }
 }

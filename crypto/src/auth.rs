@@ -8,6 +8,8 @@
 use msgr2_codec::encoding::{DecodeError, Decoder, Encode};
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::payload::{AUTH_NONE, CON_MODE_CRC};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// `AUTH_MODE_AUTHORIZER`: first byte of an authorizer payload (client → OSD/MGR/MDS).
@@ -144,10 +146,13 @@ pub trait ServerAuthProvider: Send + Sync {
 pub struct NoneClient {
     /// Our name.
     pub name: EntityName,
-    /// Previous global id (0 for a fresh one).
+    /// Previous global id (0 for a fresh one); to a daemon, the one the monitor assigned.
     pub global_id: u64,
     /// Whether the peer is a mon (AUTH_MODE_MON) or a daemon (authorizer form).
     pub to_mon: bool,
+    /// Where the global id a monitor assigns is kept for later connections (the
+    /// [`NoneClientProvider`]'s), as Ceph's MonClient keeps it for its authorizers.
+    pub shared_global_id: Option<Arc<AtomicU64>>,
 }
 
 impl ClientAuth for NoneClient {
@@ -175,6 +180,9 @@ impl ClientAuth for NoneClient {
         _payload: &[u8],
     ) -> Result<AuthResult, AuthError> {
         self.global_id = global_id;
+        if let (true, Some(shared)) = (self.to_mon, &self.shared_global_id) {
+            shared.store(global_id, Ordering::Relaxed);
+        }
         Ok(AuthResult {
             global_id,
             con_mode,
@@ -233,11 +241,26 @@ impl ServerAuth for NoneServer {
     }
 }
 
-/// Client provider offering only AUTH_NONE (`auth_client_required = none`).
+/// Client provider offering only AUTH_NONE (`auth_client_required = none`). The global id a
+/// monitor assigns is remembered and sent to daemons (OSDs, MDSs, ...) in the AUTH_NONE
+/// authorizer, as Ceph's clients do, so a daemon sees `client.4123` rather than an
+/// anonymous client.
 #[derive(Debug, Clone)]
 pub struct NoneClientProvider {
     /// Our name, sent in the auth payload.
     pub name: EntityName,
+    /// The global id the last monitor exchange assigned (0 before one).
+    pub global_id: Arc<AtomicU64>,
+}
+
+impl NoneClientProvider {
+    /// A provider for `name` that has no global id yet.
+    pub fn new(name: EntityName) -> Self {
+        Self {
+            name,
+            global_id: Arc::default(),
+        }
+    }
 }
 
 impl ClientAuthProvider for NoneClientProvider {
@@ -246,10 +269,16 @@ impl ClientAuthProvider for NoneClientProvider {
     }
     fn start(&self, method: u32, peer: EntityType) -> Option<Box<dyn ClientAuth>> {
         (method == AUTH_NONE).then(|| {
+            let to_mon = peer == EntityType::Mon;
             Box::new(NoneClient {
                 name: self.name.clone(),
-                global_id: 0,
-                to_mon: peer == EntityType::Mon,
+                global_id: if to_mon {
+                    0
+                } else {
+                    self.global_id.load(Ordering::Relaxed)
+                },
+                to_mon,
+                shared_global_id: Some(self.global_id.clone()),
             }) as Box<dyn ClientAuth>
         })
     }
@@ -296,6 +325,7 @@ mod tests {
             name: "client.admin".parse().unwrap(),
             global_id: 0,
             to_mon: true,
+            shared_global_id: None,
         };
         let p = c.request().unwrap();
         assert_eq!(p.len(), 22);

@@ -785,9 +785,7 @@ impl MessengerBuilder {
         c.ready_timeout_secs = self.rc.handshake_timeout.as_secs().max(1);
         match &self.auth {
             AuthSpec::None => {
-                c.client_auth = Some(Arc::new(NoneClientProvider {
-                    name: self.name.clone(),
-                }));
+                c.client_auth = Some(Arc::new(NoneClientProvider::new(self.name.clone())));
                 c.server_auth = Some(Arc::new(NoneServerProvider::new(4096)));
             }
             AuthSpec::Keyring(k) => {
@@ -812,7 +810,7 @@ impl MessengerBuilder {
             c.banner = b;
         }
         if let Some(g) = self.gid {
-            c.gid = g;
+            c.gid.set(g);
         }
         if let Some((messages, bytes)) = self.send_queue_limit {
             c.max_queued_messages = messages;

@@ -90,9 +90,7 @@ fn rev0_banner_gid_keepalives_and_peer_socket() {
         .unwrap();
     let (cb, crx) = builder("client.admin");
     let c = cb
-        .client_auth(Arc::new(NoneClientProvider {
-            name: name("client.admin"),
-        }))
+        .client_auth(Arc::new(NoneClientProvider::new(name("client.admin"))))
         .start()
         .unwrap();
     let server_sock = s.addrs().msgr2().and_then(|a| a.sock);

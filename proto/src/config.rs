@@ -5,7 +5,7 @@
 //! client's list that it allows.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,25 @@ pub const FEATURE_MSG_ADDR2: u64 = 1 << 59;
 pub const DISPATCH_THROTTLE_BYTES: u64 = 100 << 20;
 /// The feature set a Pacific 16.2.15 daemon or client advertises.
 pub const PACIFIC_FEATURES: u64 = 0x3f01_cfbd_fffd_ffff;
+/// `CEPH_FEATURE_SERVER_QUINCY` (bit 33, incarnation 3): Ceph 17 and later.
+pub const FEATURE_SERVER_QUINCY: u64 = 1 << 33;
+/// `CEPH_FEATURE_CRUSH_MSR` (bit 38): CRUSH multi-step retry rules. Not advertised: we do not
+/// decode CRUSH maps.
+pub const FEATURE_CRUSH_MSR: u64 = 1 << 38;
+/// `CEPH_FEATURE_NVMEOFHA` (bit 44) and `NVMEOFHAMAP` (bit 45): NVMe-oF gateway maps. Not
+/// advertised: we do not speak the gateway monitor messages.
+pub const FEATURE_NVMEOF: u64 = (1 << 44) | (1 << 45);
+/// `CEPH_FEATURE_SERVER_SQUID` (bit 49): Ceph 19 and later.
+pub const FEATURE_SERVER_SQUID: u64 = 1 << 49;
+/// `CEPH_FEATURE_SERVER_TENTACLE` (bit 50): Ceph 20 and later; with it a monitor sends the
+/// version 10 monitor map (cephx policy), which the codec decodes.
+pub const FEATURE_SERVER_TENTACLE: u64 = 1 << 50;
+/// What we advertise by default: Pacific's set plus the release bits of Quincy, Squid and
+/// Tentacle (Reef's, bit 31, is already in Pacific's set as a reused retired bit). A Ceph
+/// 20.2 daemon advertises `0x3f07_ffff_fffd_ffff`, which is this plus [`FEATURE_CRUSH_MSR`]
+/// and [`FEATURE_NVMEOF`], features of maps and messages we do not implement.
+pub const SUPPORTED_FEATURES: u64 =
+    PACIFIC_FEATURES | FEATURE_SERVER_QUINCY | FEATURE_SERVER_SQUID | FEATURE_SERVER_TENTACLE;
 
 /// A connection-mode list could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -304,8 +323,10 @@ impl PolicySet {
 pub struct Config {
     /// Our entity name (`client.admin`, `osd.0`, `mon.a`).
     pub name: EntityName,
-    /// Our entity number as sent in idents (`-1` for clients that do not know it yet).
-    pub gid: i64,
+    /// Our entity number as sent in idents (`-1` for clients that do not know it yet),
+    /// shared by every connection made with this config: a client's becomes the global id its
+    /// first monitor assigns, as Ceph's MonClient renames its messenger `client.<global_id>`.
+    pub gid: SharedGid,
     /// Our bound addresses (servers) or empty (clients learn theirs from the peer's HELLO).
     pub my_addrs: EntityAddrVec,
     /// Nonce identifying this process instance (clients put it in their TYPE_ANY address).
@@ -355,6 +376,29 @@ pub struct Config {
     pub session_lookup: bool,
 }
 
+/// Our entity number, shared by the connections of one messenger (Ceph's `get_myname().num()`):
+/// a daemon's is its id (`osd.3` → 3); a client's is -1 until a monitor assigns it a global
+/// id, which then goes into every CLIENT_IDENT and SERVER_IDENT it sends.
+#[derive(Debug, Clone)]
+pub struct SharedGid(Arc<AtomicI64>);
+
+impl SharedGid {
+    /// A shared number starting at `gid`.
+    pub fn new(gid: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(gid)))
+    }
+
+    /// The current number.
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the number (seen by connections that send their ident afterwards).
+    pub fn set(&self, gid: i64) {
+        self.0.store(gid, Ordering::Relaxed);
+    }
+}
+
 impl Config {
     /// A configuration with Ceph's defaults for `name`.
     pub fn new(name: EntityName) -> Self {
@@ -365,11 +409,11 @@ impl Config {
         };
         Self {
             name,
-            gid,
+            gid: SharedGid::new(gid),
             my_addrs: EntityAddrVec::default(),
             nonce: 0,
             banner: Banner::OURS,
-            supported_features: PACIFIC_FEATURES,
+            supported_features: SUPPORTED_FEATURES,
             modes: ModeConfig::default(),
             client_auth: None,
             server_auth: None,
@@ -412,6 +456,16 @@ impl std::fmt::Debug for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Our default set is a Ceph 20.2.4 daemon's less the features we do not implement.
+    #[test]
+    fn features_are_tentacles_less_what_we_lack() {
+        assert_eq!(
+            SUPPORTED_FEATURES | FEATURE_CRUSH_MSR | FEATURE_NVMEOF,
+            0x3f07_ffff_fffd_ffff
+        );
+        assert_eq!(SUPPORTED_FEATURES & PACIFIC_FEATURES, PACIFIC_FEATURES);
+    }
 
     #[test]
     fn mode_lists_follow_ceph() {

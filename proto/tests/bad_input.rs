@@ -23,9 +23,7 @@ fn osd_addr() -> EntityAddr {
 
 fn client_cfg(policy: Policy, tweak: impl FnOnce(&mut Config)) -> Arc<Config> {
     let mut c = Config::new("client.4".parse().unwrap());
-    c.client_auth = Some(Arc::new(NoneClientProvider {
-        name: c.name.clone(),
-    }));
+    c.client_auth = Some(Arc::new(NoneClientProvider::new(c.name.clone())));
     c.policies = PolicySet::new(policy);
     c.nonce = 99;
     tweak(&mut c);

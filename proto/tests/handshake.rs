@@ -19,9 +19,7 @@ fn mon_addr() -> EntityAddr {
 
 fn none_client(rev1: bool) -> Arc<Config> {
     let mut c = Config::new("client.admin".parse().unwrap());
-    c.client_auth = Some(Arc::new(NoneClientProvider {
-        name: c.name.clone(),
-    }));
+    c.client_auth = Some(Arc::new(NoneClientProvider::new(c.name.clone())));
     if !rev1 {
         c.banner = Banner {
             supported: 0,
@@ -33,7 +31,7 @@ fn none_client(rev1: bool) -> Arc<Config> {
 
 fn none_server() -> Arc<Config> {
     let mut c = Config::new("mon.a".parse().unwrap());
-    c.gid = 0;
+    c.gid.set(0);
     c.my_addrs = EntityAddrVec(vec![mon_addr(), "v1:127.0.0.1:6789/0".parse().unwrap()]);
     c.server_auth = Some(Arc::new(NoneServerProvider::new(4100)));
     Arc::new(c)

@@ -23,16 +23,20 @@
 //! Decoders are strict (trailing bytes are an error), return typed [`DecodeError`]s, never
 //! panic, and check every count against the bytes actually present before allocating.
 
+mod auth_policy;
 mod mon;
 mod monmap;
 mod stamp;
 mod uuid;
 
+pub use auth_policy::{cipher_name, MonAuthPolicy, CIPHER_AES, CIPHER_AES256KRB5, CIPHER_NONE};
 pub use mon::{
     MConfig, MMonCommand, MMonCommandAck, MMonGetMap, MMonSubscribe, MMonSubscribeAck, PaxosHeader,
     SubscribeItem, SUBSCRIBE_ONETIME,
 };
-pub use monmap::{ceph_release_name, MMonMap, MonInfo, MonMap, MONMAP_ENCODING_VERSION};
+pub use monmap::{
+    ceph_release_name, MMonMap, MonInfo, MonMap, MONMAP_AUTH_VERSION, MONMAP_ENCODING_VERSION,
+};
 pub use stamp::CephStamp;
 pub use uuid::{Uuid, UuidParseError};
 

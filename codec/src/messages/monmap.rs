@@ -1,5 +1,6 @@
 //! `MonMap` (`src/mon/MonMap.{h,cc}`) and the `MMonMap` message that carries it.
 
+use super::auth_policy::MonAuthPolicy;
 use super::{put_string, put_string_map, put_strings, string_map, strings, Uuid, MIN_STRING};
 use super::{CephStamp, MessageFront, MSG_MON_MAP};
 use crate::addr::{AddrType, EntityAddr, EntityAddrVec};
@@ -9,17 +10,23 @@ use crate::payload::UTime;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// `MonMap` encoding version Pacific writes for peers with `SERVER_NAUTILUS` and `MONENC`,
-/// which every msgr2 peer has; also the highest version [`MonMap::decode`] understands
-/// fully (newer versions decode, their extra trailing fields are skipped).
+/// `MonMap` encoding version Pacific through Reef write for peers with `SERVER_NAUTILUS` and
+/// `MONENC`, which every msgr2 peer has; [`MonMap::encode`] writes it for a map without a
+/// cephx policy.
 pub const MONMAP_ENCODING_VERSION: u8 = 9;
+/// The version Ceph 19.2.6 and later write: version 9 plus the cephx policy
+/// ([`MonAuthPolicy`]); also the highest version [`MonMap::decode`] understands fully (newer
+/// versions decode, their extra trailing fields are skipped).
+pub const MONMAP_AUTH_VERSION: u8 = 10;
 /// `struct_compat` Pacific writes with version 9.
 const MONMAP_COMPAT: u8 = 6;
 /// `mon_info_t` version Pacific writes for Nautilus-or-later peers, and its compat.
 const MON_INFO_VERSION: u8 = 5;
 const MON_INFO_COMPAT: u8 = 1;
-/// Highest `mon_info_t` compat version we accept (Ceph's `DECODE_START(5, ...)`).
-const MON_INFO_SUPPORTED: u8 = 5;
+/// `mon_info_t` version with `time_added` (Squid and later).
+const MON_INFO_TIME_ADDED_VERSION: u8 = 6;
+/// Highest `mon_info_t` version we decode fully (Ceph's `DECODE_START(6, ...)`).
+const MON_INFO_SUPPORTED: u8 = 6;
 /// Smallest encodings, for bounding hostile counts before allocating: an `entity_addr_t`
 /// (marker, `ENCODE_START` header, type, nonce, sockaddr length), a versioned struct header.
 const MIN_ADDR: usize = 1 + 6 + 12;
@@ -34,11 +41,15 @@ const MON_FEATURE_MIMIC: u64 = 1 << 2;
 const MON_FEATURE_NAUTILUS: u64 = 1 << 4;
 const MON_FEATURE_OCTOPUS: u64 = 1 << 5;
 const MON_FEATURE_PACIFIC: u64 = 1 << 6;
+const MON_FEATURE_QUINCY: u64 = 1 << 8;
+const MON_FEATURE_REEF: u64 = 1 << 9;
+const MON_FEATURE_SQUID: u64 = 1 << 10;
+const MON_FEATURE_TENTACLE: u64 = 1 << 11;
 
 /// Ceph's lowercase name of a `ceph_release_t` value (`16` → `pacific`), `unknown` for 0 and
 /// for values this table does not know, as `ceph_release_name()` does.
 pub fn ceph_release_name(release: u8) -> &'static str {
-    const NAMES: [&str; 20] = [
+    const NAMES: [&str; 21] = [
         "unknown",
         "argonaut",
         "bobtail",
@@ -59,6 +70,7 @@ pub fn ceph_release_name(release: u8) -> &'static str {
         "quincy",
         "reef",
         "squid",
+        "tentacle",
     ];
     NAMES
         .get(usize::from(release))
@@ -70,7 +82,15 @@ pub fn ceph_release_name(release: u8) -> &'static str {
 /// persistent monitor features (`infer_ceph_release_from_mon_features`).
 fn infer_release(persistent: u64) -> u8 {
     let has = |bit: u64| persistent & bit == bit;
-    if has(MON_FEATURE_PACIFIC) {
+    if has(MON_FEATURE_TENTACLE) {
+        20
+    } else if has(MON_FEATURE_SQUID) {
+        19
+    } else if has(MON_FEATURE_REEF) {
+        18
+    } else if has(MON_FEATURE_QUINCY) {
+        17
+    } else if has(MON_FEATURE_PACIFIC) {
         16
     } else if has(MON_FEATURE_OCTOPUS) {
         15
@@ -100,22 +120,33 @@ pub struct MonInfo {
     pub weight: u16,
     /// CRUSH location used by stretch mode, e.g. `{datacenter=dc1}` (v5+; empty otherwise).
     pub crush_loc: BTreeMap<String, String>,
+    /// When the monitor joined the map (v6+, Squid and later); `None` encodes version 5.
+    pub time_added: Option<UTime>,
 }
 
 impl MonInfo {
     /// Appends `mon_info_t` version 5 (compat 1), Pacific's form for msgr2 peers: name,
-    /// address vector, priority, weight, CRUSH location.
+    /// address vector, priority, weight, CRUSH location; version 6 (Squid's) when
+    /// [`MonInfo::time_added`] is set, which follows them.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.put_versioned(MON_INFO_VERSION, MON_INFO_COMPAT, |b| {
+        let v = if self.time_added.is_some() {
+            MON_INFO_TIME_ADDED_VERSION
+        } else {
+            MON_INFO_VERSION
+        };
+        out.put_versioned(v, MON_INFO_COMPAT, |b| {
             put_string(b, &self.name);
             self.public_addrs.encode(b);
             b.put_u16(self.priority);
             b.put_u16(self.weight);
             put_string_map(b, &self.crush_loc);
+            if let Some(t) = self.time_added {
+                put_utime(b, t);
+            }
         });
     }
 
-    /// Decodes any `mon_info_t` version whose compat is at most 5. Versions 1-2 (pre-Nautilus
+    /// Decodes any `mon_info_t` version whose compat is at most 6. Versions 1-2 (pre-Nautilus
     /// peers) carry a single legacy address, which becomes a one-element vector; fields a
     /// newer version appends are skipped.
     pub fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
@@ -137,12 +168,18 @@ impl MonInfo {
         } else {
             BTreeMap::new()
         };
+        let time_added = if v >= MON_INFO_TIME_ADDED_VERSION {
+            Some(utime(&mut b, "mon_info_t time_added")?)
+        } else {
+            None
+        };
         Ok(Self {
             name,
             public_addrs,
             priority,
             weight,
             crush_loc,
+            time_added,
         })
     }
 }
@@ -189,6 +226,8 @@ pub struct MonMap {
     pub tiebreaker_mon: String,
     /// Monitors marked down in stretch mode (v9+), in name order.
     pub stretch_marked_down_mons: Vec<String>,
+    /// The cluster's cephx policy (v10+, Ceph 19.2.6 and later); `None` encodes version 9.
+    pub auth: Option<MonAuthPolicy>,
 }
 
 impl MonMap {
@@ -200,9 +239,15 @@ impl MonMap {
             .filter_map(|(rank, name)| self.mon_info.get(name).map(|m| (rank, m)))
     }
 
-    /// Appends the version 9 encoding (the form a Pacific monitor sends to msgr2 peers).
+    /// Appends the version 9 encoding (the form a Pacific monitor sends to msgr2 peers), or
+    /// version 10 (Tentacle's) when the map carries a cephx policy.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.put_versioned(MONMAP_ENCODING_VERSION, MONMAP_COMPAT, |b| {
+        let v = if self.auth.is_some() {
+            MONMAP_AUTH_VERSION
+        } else {
+            MONMAP_ENCODING_VERSION
+        };
+        out.put_versioned(v, MONMAP_COMPAT, |b| {
             self.fsid.encode(b);
             b.put_u32(self.epoch);
             put_utime(b, self.last_changed);
@@ -225,6 +270,9 @@ impl MonMap {
             b.put_bool(self.stretch_mode_enabled);
             put_string(b, &self.tiebreaker_mon);
             put_strings(b, &self.stretch_marked_down_mons);
+            if let Some(auth) = &self.auth {
+                auth.encode(b);
+            }
         });
     }
 
@@ -251,7 +299,7 @@ impl MonMap {
     pub fn decode_from(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let v = d.clone().u8("MonMap struct_v")?;
         if v >= 3 {
-            let (v, mut body) = d.versioned(MONMAP_ENCODING_VERSION, "MonMap")?;
+            let (v, mut body) = d.versioned(MONMAP_AUTH_VERSION, "MonMap")?;
             Self::decode_body(v, &mut body)
         } else {
             d.u8("MonMap struct_v")?;
@@ -336,6 +384,7 @@ impl MonMap {
             stretch_mode_enabled: false,
             tiebreaker_mon: String::new(),
             stretch_marked_down_mons: Vec::new(),
+            auth: None,
         };
         if v >= 8 {
             let n = d.count(4, "MonMap removed_ranks")?;
@@ -349,6 +398,9 @@ impl MonMap {
             m.stretch_mode_enabled = d.bool("MonMap stretch_mode_enabled")?;
             m.tiebreaker_mon = d.string("MonMap tiebreaker_mon")?;
             m.stretch_marked_down_mons = strings(d, "MonMap stretch_marked_down_mons")?;
+        }
+        if v >= MONMAP_AUTH_VERSION {
+            m.auth = Some(MonAuthPolicy::decode(d)?);
         }
         if let Some(rank) = m.ranks.iter().position(|n| !m.mon_info.contains_key(n)) {
             return Err(DecodeError::InvalidValue {
@@ -420,7 +472,8 @@ fn mon_feature(d: &mut Decoder<'_>) -> Result<u64, DecodeError> {
 ///
 /// Stretch mode adds `stretch_mode_enabled 1` and `tiebreaker_mon NAME`; stretch mode or
 /// disallowed leaders add `disallowed_leaders a,b`; a monitor with a CRUSH location gets
-/// `; crush_location {k=v,...}` after its name. Times print as [`CephStamp`] (UTC).
+/// `; crush_location {k=v,...}` after its name; a version 10 map ends with its cephx policy
+/// (see [`MonAuthPolicy`]'s `Display`). Times print as [`CephStamp`] (UTC).
 impl fmt::Display for MonMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "epoch {}", self.epoch)?;
@@ -458,6 +511,9 @@ impl fmt::Display for MonMap {
                 f.write_str("}")?;
             }
             writeln!(f)?;
+        }
+        if let Some(auth) = &self.auth {
+            write!(f, "{auth}")?;
         }
         Ok(())
     }
@@ -567,10 +623,11 @@ mod tests {
 
     #[test]
     fn unknown_trailing_fields_are_skipped() {
-        let m = sample();
+        let mut m = sample();
+        m.auth = Some(MonAuthPolicy::default());
         let mut b = m.to_bytes();
-        b.extend_from_slice(&[0xAA; 5]); // fields of a hypothetical v10
-        b[0] = 10;
+        b.extend_from_slice(&[0xAA; 5]); // fields of a hypothetical v11
+        b[0] = 11;
         let len = u32::from_le_bytes([b[2], b[3], b[4], b[5]]) + 5;
         b[2..6].copy_from_slice(&len.to_le_bytes());
         assert_eq!(MonMap::decode(&b).unwrap(), m);
@@ -579,10 +636,10 @@ mod tests {
     #[test]
     fn newer_compat_and_dangling_ranks_are_refused() {
         let mut b = sample().to_bytes();
-        b[1] = 10;
+        b[1] = 11;
         assert!(matches!(
             MonMap::decode(&b),
-            Err(DecodeError::UnsupportedVersion { compat: 10, .. })
+            Err(DecodeError::UnsupportedVersion { compat: 11, .. })
         ));
         let mut m = sample();
         m.ranks.push("zz".into());
@@ -646,6 +703,8 @@ mod tests {
     #[test]
     fn release_names() {
         assert_eq!(ceph_release_name(16), "pacific");
+        assert_eq!(ceph_release_name(20), "tentacle");
+        assert_eq!(infer_release(0xfff), 20);
         assert_eq!(ceph_release_name(0), "unknown");
         assert_eq!(ceph_release_name(200), "unknown");
         assert_eq!(infer_release(0xff), 16);

@@ -105,6 +105,7 @@ impl ClientAuthProvider for CephxClientProvider {
                     self.store.global_id()
                 },
                 to_mon: peer == EntityType::Mon,
+                shared_global_id: None,
             })),
             _ => None,
         }

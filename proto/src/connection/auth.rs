@@ -121,6 +121,16 @@ impl Connection {
                     return Err(ProtoError::BadMode(d.con_mode));
                 }
                 let result = auth.done(d.global_id, d.con_mode, &d.auth_payload)?;
+                // A client is `client.<global_id>` from here on (Ceph's MonClient renames its
+                // messenger), in this connection's CLIENT_IDENT and every later one.
+                if self.my_type() == EntityType::Client
+                    && self.peer_type_or_client() == EntityType::Mon
+                    && result.global_id != 0
+                {
+                    self.config
+                        .gid
+                        .set(i64::try_from(result.global_id).unwrap_or(-1));
+                }
                 let t = self.transcript.take().unwrap_or_default();
                 self.signed_tx = t.tx;
                 self.switch_mode(d.con_mode, &result.connection_secret)?;

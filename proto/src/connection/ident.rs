@@ -124,7 +124,7 @@ impl Connection {
         let ident = p::ClientIdent {
             addrs: self.client_addrs(),
             target_addr,
-            gid: self.config.gid,
+            gid: self.config.gid.get(),
             global_seq: self.global_seq,
             supported_features: self.config.supported_features,
             required_features: self.policy.features_required | FEATURE_MSG_ADDR2,
@@ -528,7 +528,7 @@ impl Connection {
         self.global_seq = self.config.global_seq.next();
         let ident = p::ServerIdent {
             addrs: self.config.my_addrs.clone(),
-            gid: self.config.gid,
+            gid: self.config.gid.get(),
             global_seq: self.global_seq,
             supported_features: self.config.supported_features,
             required_features: self.policy.features_required | FEATURE_MSG_ADDR2,

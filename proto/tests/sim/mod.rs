@@ -321,9 +321,9 @@ impl Sim {
         let idx = self.nodes.len();
         let name: EntityName = name.parse().unwrap();
         let mut c = Config::new(name.clone());
-        c.gid = name.num().unwrap_or(idx as i64);
+        c.gid.set(name.num().unwrap_or(idx as i64));
         c.nonce = 2000 + idx as u32;
-        c.client_auth = Some(Arc::new(NoneClientProvider { name: name.clone() }));
+        c.client_auth = Some(Arc::new(NoneClientProvider::new(name.clone())));
         c.server_auth = Some(Arc::new(NoneServerProvider::new(4000 + idx as u64)));
         c.policies = policies;
         c.session_lookup = true;

@@ -76,7 +76,7 @@ fn server() -> Server {
     let addr = listener.local_addr().unwrap();
     let me = EntityAddr::new(msgr2_codec::addr::AddrType::Msgr2, addr, 0);
     let mut c = Config::new("mon.a".parse().unwrap());
-    c.gid = 0;
+    c.gid.set(0);
     c.my_addrs = EntityAddrVec(vec![me]);
     c.server_auth = Some(Arc::new(NoneServerProvider::new(1)));
     c.ready_timeout_secs = HANDSHAKE_TIMEOUT;
@@ -139,9 +139,7 @@ fn closed_within(peer: &mut Peer, secs: u64) -> Duration {
 /// A good client still gets served: the handshake completes and a message is answered.
 fn good_client_works(s: &Server) {
     let mut c = Config::new("client.admin".parse().unwrap());
-    c.client_auth = Some(Arc::new(NoneClientProvider {
-        name: c.name.clone(),
-    }));
+    c.client_auth = Some(Arc::new(NoneClientProvider::new(c.name.clone())));
     let (mut conn, _) = BlockingConnection::connect(
         Arc::new(c),
         s.me,

@@ -723,9 +723,7 @@ impl ChildServer {
 /// Auth none, crc: a message answered.
 fn good_crc_client_works(addr: EntityAddr) {
     let mut c = Config::new(client_name());
-    c.client_auth = Some(Arc::new(NoneClientProvider {
-        name: c.name.clone(),
-    }));
+    c.client_auth = Some(Arc::new(NoneClientProvider::new(c.name.clone())));
     let (mut conn, _) =
         BlockingConnection::connect(Arc::new(c), addr, EntityType::Mon, 1, WAIT).unwrap();
     conn.send(Message::new(5, 1, 1, vec![])).unwrap();

@@ -432,7 +432,7 @@ impl BlockingServer {
 
         let name = EntityName::new(EntityType::Mon, "bench");
         let mut config = Config::new(name);
-        config.gid = 0;
+        config.gid.set(0);
         config.my_addrs = EntityAddrVec(vec![me]);
         config.nonce = nonce;
         config.modes = ModeConfig::all(vec![CON_MODE_CRC, CON_MODE_SECURE]);
