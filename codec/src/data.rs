@@ -15,7 +15,9 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::crc::{crc32c, SEGMENT_SEED};
 use crate::frame::{SegmentAlloc, Tag};
+use crate::pagepool::PagePool;
 
 /// The page size data segments are aligned to (Ceph's `CEPH_PAGE_SIZE` on x86-64).
 pub const PAGE: usize = 4096;
@@ -25,43 +27,118 @@ pub const PAGE: usize = 4096;
 #[repr(C, align(4096))]
 struct Page([u8; PAGE]);
 
+/// Page-aligned memory that goes back to [`PAGES`] when the last handle drops.
+struct PageBuf(Vec<Page>);
+
+impl Clone for PageBuf {
+    fn clone(&self) -> Self {
+        let mut pages = PAGES.take(self.0.len(), fresh_pages);
+        pages[..self.0.len()].copy_from_slice(&self.0);
+        Self(pages)
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        PAGES.give(std::mem::take(&mut self.0));
+    }
+}
+
+/// Large received data segments' buffers, recycled (see [`crate::pagepool`]).
+static PAGES: PagePool<Page> = PagePool::new(PAGE);
+
+fn fresh_pages(n: usize) -> Vec<Page> {
+    bytemuck::allocation::zeroed_vec(n)
+}
+
 #[derive(Clone)]
 enum Repr {
     Vec(Arc<Vec<u8>>),
-    Pages(Arc<Vec<Page>>, usize),
+    Pages(Arc<PageBuf>, usize),
 }
 
 /// An immutable, cheaply cloneable byte buffer (see the module docs).
+///
+/// It may carry the crc32c of its bytes with msgr2's segment seed, known from the frame it
+/// arrived in: sending the same data on (an OSD forwarding a client's write to its
+/// replicas, a relay) then needs no second pass over it, as Ceph's bufferlist crc cache
+/// does.
 #[derive(Clone)]
-pub struct Data(Repr);
+pub struct Data {
+    repr: Repr,
+    /// crc32c of the bytes, seed [`SEGMENT_SEED`], when known.
+    crc: Option<u32>,
+}
 
 impl Data {
+    fn from_repr(repr: Repr) -> Self {
+        Self { repr, crc: None }
+    }
+
+    /// The crc32c of the bytes with msgr2's segment seed (-1, no final xor), as a crc-mode
+    /// frame carries it: the known value if this data arrived in a verified segment or was
+    /// sent before, else computed now.
+    pub fn segment_crc(&self) -> u32 {
+        self.crc
+            .unwrap_or_else(|| crc32c(SEGMENT_SEED, self.as_slice()))
+    }
+
+    /// The crc32c of the bytes with the segment seed, if already known (see
+    /// [`Data::segment_crc`]).
+    pub fn known_segment_crc(&self) -> Option<u32> {
+        self.crc
+    }
+
+    /// [`Data::segment_crc`], remembered for the next time (a lossless session's replay,
+    /// the same data sent to several peers).
+    pub fn ensure_segment_crc(&mut self) -> u32 {
+        let crc = self.segment_crc();
+        self.crc = Some(crc);
+        crc
+    }
+
+    /// Remembers `crc` as the segment crc of these bytes; only for values just computed or
+    /// verified over exactly these bytes.
+    pub(crate) fn remember_segment_crc(&mut self, crc: u32) {
+        self.crc = Some(crc);
+    }
+
     /// An empty buffer (allocates nothing).
     pub fn new() -> Self {
-        Self(Repr::Vec(Arc::new(Vec::new())))
+        Self::from_repr(Repr::Vec(Arc::new(Vec::new())))
     }
 
     /// `len` zero bytes starting on a page boundary (the pages are mapped lazily by the
     /// allocator's zeroed allocation, so a large buffer costs no up-front memset).
     pub fn zeroed_aligned(len: usize) -> Self {
-        let pages: Vec<Page> = bytemuck::allocation::zeroed_vec(len.div_ceil(PAGE));
-        Self(Repr::Pages(Arc::new(pages), len))
+        let pages = fresh_pages(len.div_ceil(PAGE));
+        Self::from_repr(Repr::Pages(Arc::new(PageBuf(pages)), len))
+    }
+
+    /// `len` bytes starting on a page boundary, for a receiver to fill completely before
+    /// anyone reads them: a recycled buffer (holding stale bytes of an earlier segment) when
+    /// the pool has one of this size class, else a zeroed one. This is what [`DataAlloc`]
+    /// gives a large data segment.
+    pub fn for_overwrite_aligned(len: usize) -> Self {
+        let pages = PAGES.take(len.div_ceil(PAGE), fresh_pages);
+        Self::from_repr(Repr::Pages(Arc::new(PageBuf(pages)), len))
     }
 
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
-        match &self.0 {
+        match &self.repr {
             Repr::Vec(v) => v,
-            Repr::Pages(p, len) => &bytemuck::cast_slice::<Page, u8>(p)[..*len],
+            Repr::Pages(p, len) => &bytemuck::cast_slice::<Page, u8>(&p.0)[..*len],
         }
     }
 
     /// Mutable bytes, copying first if another clone shares the buffer.
     pub fn make_mut(&mut self) -> &mut [u8] {
-        match &mut self.0 {
+        self.crc = None;
+        match &mut self.repr {
             Repr::Vec(v) => Arc::make_mut(v).as_mut_slice(),
             Repr::Pages(p, len) => {
-                &mut bytemuck::cast_slice_mut::<Page, u8>(Arc::make_mut(p).as_mut_slice())[..*len]
+                &mut bytemuck::cast_slice_mut::<Page, u8>(Arc::make_mut(p).0.as_mut_slice())[..*len]
             }
         }
     }
@@ -73,7 +150,7 @@ impl Data {
 
     /// Whether other clones share this buffer.
     pub fn is_shared(&self) -> bool {
-        match &self.0 {
+        match &self.repr {
             Repr::Vec(v) => Arc::strong_count(v) > 1,
             Repr::Pages(p, _) => Arc::strong_count(p) > 1,
         }
@@ -81,7 +158,7 @@ impl Data {
 
     /// The bytes as a `Vec` (no copy when this is the only handle on a `Vec`-built buffer).
     pub fn into_vec(self) -> Vec<u8> {
-        match self.0 {
+        match self.repr {
             Repr::Vec(v) => Arc::try_unwrap(v).unwrap_or_else(|v| v.as_ref().clone()),
             Repr::Pages(..) => self.as_slice().to_vec(),
         }
@@ -115,7 +192,7 @@ impl AsMut<[u8]> for Data {
 
 impl From<Vec<u8>> for Data {
     fn from(v: Vec<u8>) -> Self {
-        Self(Repr::Vec(Arc::new(v)))
+        Self::from_repr(Repr::Vec(Arc::new(v)))
     }
 }
 
@@ -183,9 +260,12 @@ impl Default for DataAlloc {
 
 impl SegmentAlloc for DataAlloc {
     type Buf = Data;
+    fn verified(buf: &mut Data, crc: u32) {
+        buf.remember_segment_crc(crc);
+    }
     fn alloc(&mut self, _tag: Tag, _index: usize, len: usize, align: usize) -> Data {
         if align >= PAGE && len >= self.min_aligned {
-            Data::zeroed_aligned(len)
+            Data::for_overwrite_aligned(len)
         } else {
             Data::from(vec![0; len])
         }

@@ -29,6 +29,7 @@ pub mod incremental;
 pub mod messages;
 pub mod monhost;
 pub mod msg;
+pub mod pagepool;
 pub mod payload;
 pub mod raw;
 

@@ -4,6 +4,7 @@
 //! A raw message is a 16-byte header, `u32 len` + `u32 flags` + `u64 tid` (little-endian),
 //! followed by `len` payload bytes. There are no crcs, no encryption and no handshake.
 
+use crate::data::{Data, PAGE};
 use crate::encoding::{DecodeError, Decoder};
 use crate::incremental::Incremental;
 
@@ -50,8 +51,9 @@ impl RawHeader {
     }
 }
 
-/// A complete raw message: header and payload.
-pub type RawMessage = (RawHeader, Vec<u8>);
+/// A complete raw message: header and payload (page-aligned from 4 KiB up, from the same
+/// recycled buffers as msgr2 data segments: see [`crate::Data`]).
+pub type RawMessage = (RawHeader, Data);
 
 /// Incremental decoder for raw messages (any split of the input works).
 #[derive(Debug)]
@@ -80,7 +82,7 @@ impl RawDecoder {
         match &mut self.current {
             // Payload buffers are allocated at their full length; `filled` counts how
             // much of the current item has arrived.
-            Some((_, buf)) => &mut buf[self.filled..],
+            Some((_, buf)) => &mut buf.make_mut()[self.filled..],
             None => &mut self.head[self.filled..],
         }
     }
@@ -96,9 +98,15 @@ impl RawDecoder {
                 let h = RawHeader::decode(&self.head, self.max_len)?;
                 self.filled = 0;
                 if h.len == 0 {
-                    return Ok(Some((h, Vec::new())));
+                    return Ok(Some((h, Data::new())));
                 }
-                self.current = Some((h, vec![0; h.len as usize]));
+                let len = h.len as usize;
+                let buf = if len >= PAGE {
+                    Data::for_overwrite_aligned(len)
+                } else {
+                    Data::from(vec![0; len])
+                };
+                self.current = Some((h, buf));
                 Ok(None)
             }
             Some((h, buf)) => {
@@ -113,6 +121,38 @@ impl RawDecoder {
                 Ok(Some((h, buf)))
             }
         }
+    }
+
+    /// Payload bytes of the current message still to come (0 between messages).
+    pub fn payload_left(&self) -> usize {
+        self.current
+            .as_ref()
+            .map_or(0, |(_, buf)| buf.len() - self.filled)
+    }
+
+    /// Lends the current payload's buffer when at least `min` bytes of it are still to come,
+    /// with the offset the rest starts at, so it can be received into directly; give it back
+    /// with [`RawDecoder::return_payload`].
+    pub fn lend_payload(&mut self, min: usize) -> Option<(Data, usize)> {
+        if self.payload_left() < min.max(1) {
+            return None;
+        }
+        let (_, buf) = self.current.as_mut()?;
+        Some((std::mem::take(buf), self.filled))
+    }
+
+    /// Gives back a buffer from [`RawDecoder::lend_payload`] with `n` more bytes written after
+    /// its offset; returns the message if that completed it.
+    pub fn return_payload(
+        &mut self,
+        buf: Data,
+        n: usize,
+    ) -> Result<Option<RawMessage>, DecodeError> {
+        let Some((_, slot)) = self.current.as_mut() else {
+            return Ok(None);
+        };
+        *slot = buf;
+        self.advance(n)
     }
 
     /// Copies from `input` until one message completes; returns bytes used and the message.
@@ -172,6 +212,25 @@ mod tests {
             tid: 0,
         }
         .encode();
+        // a lent payload completes the message when given back filled
+        let mut d = RawDecoder::new(1 << 20);
+        let head = wire.len() - 70_000 + 5; // up to 5 bytes into tid 3's payload
+        let mut p = &wire[..head];
+        let mut done = 0;
+        while !p.is_empty() {
+            let (n, m) = d.feed(p).unwrap();
+            p = &p[n..];
+            done += usize::from(m.is_some());
+        }
+        assert_eq!(done, 3);
+        assert_eq!(d.payload_left(), 70_000 - 5);
+        assert!(d.lend_payload(80_000).is_none());
+        let (mut buf, off) = d.lend_payload(4096).unwrap();
+        assert!(buf.is_page_aligned());
+        buf.make_mut()[off..].fill(3);
+        let (h, p) = d.return_payload(buf, 70_000 - 5).unwrap().unwrap();
+        assert_eq!((h.tid, p.len(), p[69_999]), (3, 70_000, 3));
+        assert_eq!(d.payload_left(), 0);
         assert!(matches!(
             RawDecoder::new(1 << 20).feed(&big),
             Err(DecodeError::TooLong { .. })

@@ -349,6 +349,13 @@ struct Conn {
     rx_loan: bool,
     /// A large segment is arriving: stop the multishot receive and lend when it has ended.
     loan_wanted: bool,
+    /// Large messages are streaming: receive one provided buffer at a time (single-shot)
+    /// rather than multishot, so that at most one buffer of the next large segment passes
+    /// through a copy before its targeted receive starts. A multishot receive keeps filling
+    /// buffers until its cancellation lands, which copied a large share of every 4 MiB
+    /// message. Set when a targeted receive completes; cleared by a receive that filled its
+    /// buffer without leading to one (small messages streaming go back to multishot).
+    rx_single: bool,
 }
 
 /// Builds an SQE against the connection's fixed slot or, without one, its raw fd.
@@ -734,7 +741,18 @@ impl Reactor {
         c.loan_wanted = false;
         c.recv_armed = true;
         let gen = c.gen;
-        let e = with_fd!(c, |fd| opcode::RecvMulti::new(fd, bgid).build());
+        let e = if c.rx_single {
+            with_fd!(c, |fd| opcode::Recv::new(
+                fd,
+                std::ptr::null_mut(),
+                RX_BUF as u32
+            )
+            .buf_group(bgid)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT))
+        } else {
+            with_fd!(c, |fd| opcode::RecvMulti::new(fd, bgid).build())
+        };
         let ud = self.new_op(OpKind::Recv, slot as u32, gen);
         if let Some(c) = self.conns.get_mut(slot) {
             c.recv_ud = Some(ud);
@@ -1137,6 +1155,7 @@ impl Reactor {
             break_after_send: false,
             rx_loan: false,
             loan_wanted: false,
+            rx_single: false,
         });
         self.by_id.insert(id, slot);
         if (slot as u32) < self.fixed_files {
@@ -2094,11 +2113,7 @@ impl Reactor {
                         Ok((n, m)) => {
                             d = &d[n..];
                             if let Some((h, payload)) = m {
-                                let mut msg = Message::default();
-                                msg.header.tid = h.tid;
-                                msg.header.msg_type = h.flags as u16;
-                                msg.data = payload.into();
-                                raw_msgs.push(msg);
+                                raw_msgs.push(raw_message(h, payload));
                             }
                         }
                         Err(e) => {
@@ -2124,6 +2139,14 @@ impl Reactor {
             self.maybe_inject_failure(slot);
             self.update_deadline(slot);
             self.maybe_start_loan(slot);
+            if let Some(c) = self.conns.get_mut(slot) {
+                // A full buffer that started no targeted receive: small messages are
+                // streaming, which the multishot receive serves better. A short one (the
+                // socket ran dry, e.g. between two large messages) keeps single-shot.
+                if !c.rx_loan && !c.loan_wanted && res as usize == RX_BUF {
+                    c.rx_single = false;
+                }
+            }
             if self
                 .conns
                 .get(slot)
@@ -2182,13 +2205,14 @@ impl Reactor {
             c.loan_wanted = false;
             return;
         }
-        let Some(p) = c.proto.as_mut() else {
-            return;
+        let left = match (c.proto.as_ref(), c.raw_rx.as_ref()) {
+            (Some(p), _) => p.rx_segment_left(),
+            (None, Some(r)) => r.payload_left(),
+            (None, None) => return,
         };
         if c.recv_armed {
             // Stop the multishot receive only for a segment worth it.
             if !c.loan_wanted {
-                let left = p.rx_segment_left();
                 if left > 0 && left >= min {
                     c.loan_wanted = true;
                     if let Some(ud) = c.recv_ud {
@@ -2201,7 +2225,12 @@ impl Reactor {
             return;
         }
         c.loan_wanted = false;
-        let Some((mut buf, off)) = p.lend_rx_segment(min) else {
+        let lent = match (c.proto.as_mut(), c.raw_rx.as_mut()) {
+            (Some(p), _) => p.lend_rx_segment(min),
+            (None, Some(r)) => r.lend_payload(min),
+            (None, None) => None,
+        };
+        let Some((mut buf, off)) = lent else {
             return;
         };
         let rest = &mut buf.make_mut()[off..];
@@ -2225,15 +2254,28 @@ impl Reactor {
             return;
         }
         c.rx_loan = false;
+        c.rx_single = true;
         let open = c.state == St::Open;
-        let Some(p) = c.proto.as_mut() else {
-            return;
-        };
         let n = usize::try_from(res).unwrap_or(0);
-        let r = p.return_rx_segment(buf, n);
-        while let Some(ev) = p.poll_event() {
-            self.events.push(ev);
-        }
+        let r = match (c.proto.as_mut(), c.raw_rx.as_mut()) {
+            (Some(p), _) => {
+                let r = p.return_rx_segment(buf, n).map_err(|e| e.to_string());
+                while let Some(ev) = p.poll_event() {
+                    self.events.push(ev);
+                }
+                r
+            }
+            (None, Some(dec)) => match dec.return_payload(buf, n) {
+                Ok(m) => {
+                    if let Some((h, payload)) = m {
+                        self.events.push(Event::Message(raw_message(h, payload)));
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(format!("raw framing: {e}")),
+            },
+            (None, None) => return,
+        };
         if !open {
             self.events.clear();
             return;
@@ -2243,7 +2285,7 @@ impl Reactor {
         }
         self.dispatch_events(slot);
         if let Err(e) = r {
-            self.fail(slot, e.to_string());
+            self.fail(slot, e);
             return;
         }
         match res {
@@ -2620,6 +2662,15 @@ impl Reactor {
         let ud = self.new_op(OpKind::Send(op), slot as u32, gen);
         self.push_sqe(e.user_data(ud));
     }
+}
+
+/// The message a raw header and payload stand for (the raw flags carry the message type).
+fn raw_message(h: RawHeader, payload: Data) -> Message {
+    let mut msg = Message::default();
+    msg.header.tid = h.tid;
+    msg.header.msg_type = h.flags as u16;
+    msg.data = payload;
+    msg
 }
 
 /// Frames raw messages: small ones (header and payload) are copied into 64 KiB staging

@@ -9,6 +9,7 @@
 //!
 //! [`RawHeader`]: msgr2_codec::raw::RawHeader
 
+use msgr2_codec::data::Data;
 use msgr2_proto::Message;
 
 use super::cpu::CpuSide;
@@ -60,7 +61,7 @@ impl Kind {
     }
 
     /// A msgr2 message of this kind.
-    pub fn message(self, tid: u64, data: Vec<u8>) -> Message {
+    pub fn message(self, tid: u64, data: impl Into<Data>) -> Message {
         let mut m = Message::new(self.msg_type(), 1, 1, Vec::new());
         m.header.tid = tid;
         m.data = data.into();

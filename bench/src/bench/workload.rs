@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
+use msgr2_codec::data::Data;
 
 use super::error::BenchError;
 
@@ -25,16 +26,16 @@ pub const POOL_MIN: usize = 128 << 10;
 
 /// Message payloads for the client, without a copy per large message.
 ///
-/// msgr2 messages own their data (`Vec<u8>`), so every send needs a buffer of the cell's
-/// size. Small ones are copied from a template (an allocation and a memcpy, like any
-/// application building a message). Copying a 4 MiB template for every message would cost
-/// the client as much as a third of what the kernel's send path does and blur the ratios to
-/// raw, so in a loopback run the server hands the buffers it received back through this pool
-/// and the client sends them again (they hold the same bytes). Across processes the client
-/// falls back to copying.
+/// Every send needs a buffer of the cell's size. Small ones are copied from a template (an
+/// allocation and a memcpy, like any application building a message). Copying a 4 MiB
+/// template for every message would cost the client as much as a third of what the kernel's
+/// send path does and blur the ratios to raw, so in a loopback run the server hands the
+/// buffers it received back through this pool, as shared [`Data`] handles (no copy), and the
+/// client sends them again (they hold the same bytes). Across processes the client falls
+/// back to copying.
 #[derive(Debug)]
 pub struct PayloadPool {
-    bufs: Mutex<Vec<Vec<u8>>>,
+    bufs: Mutex<Vec<Data>>,
     max_bytes: usize,
 }
 
@@ -48,12 +49,12 @@ impl PayloadPool {
     }
 
     /// Returns a received payload to the pool (dropped if small or the pool is full).
-    pub fn give(&self, buf: Vec<u8>) {
+    pub fn give(&self, buf: Data) {
         if buf.len() < POOL_MIN {
             return;
         }
         if let Ok(mut b) = self.bufs.lock() {
-            let held: usize = b.iter().map(Vec::len).sum();
+            let held: usize = b.iter().map(|d| d.len()).sum();
             if held + buf.len() <= self.max_bytes {
                 b.push(buf);
             }
@@ -61,7 +62,7 @@ impl PayloadPool {
     }
 
     /// A payload of `template`'s size and contents: recycled if one is pooled.
-    pub fn take(&self, template: &[u8]) -> Vec<u8> {
+    pub fn take(&self, template: &[u8]) -> Data {
         if template.len() >= POOL_MIN {
             if let Ok(mut b) = self.bufs.lock() {
                 if let Some(i) = b.iter().rposition(|v| v.len() == template.len()) {
@@ -69,15 +70,15 @@ impl PayloadPool {
                 }
             }
         }
-        template.to_vec()
+        template.to_vec().into()
     }
 }
 
 /// A payload for the next message: from `pool` if there is one, else a copy of `template`.
-pub fn payload_for(pool: Option<&PayloadPool>, template: &[u8]) -> Vec<u8> {
+pub fn payload_for(pool: Option<&PayloadPool>, template: &[u8]) -> Data {
     match pool {
         Some(p) => p.take(template),
-        None => template.to_vec(),
+        None => template.to_vec().into(),
     }
 }
 

@@ -34,6 +34,17 @@ impl FrameParts {
     ///
     /// Trailing empty segments are dropped from the count; crcs are Ceph's (seed -1).
     pub fn new(revision: Revision, tag: Tag, segments: &[(&[u8], u16)]) -> Self {
+        Self::with_crcs(revision, tag, segments, &[])
+    }
+
+    /// [`FrameParts::new`] with segment crcs the caller already knows (`known[i]`, seed -1,
+    /// e.g. from [`crate::Data::segment_crc`]); the others are computed.
+    pub fn with_crcs(
+        revision: Revision,
+        tag: Tag,
+        segments: &[(&[u8], u16)],
+        known: &[Option<u32>],
+    ) -> Self {
         assert!(
             segments.len() <= MAX_SEGMENTS,
             "a frame has at most 4 segments"
@@ -45,10 +56,11 @@ impl FrameParts {
         }
         let preamble = Preamble::new(tag, &descs[..segments.len()]);
         let n = usize::from(preamble.num_segments);
-        let crc = |i: usize| {
-            segments
+        let crc = |i: usize| match known.get(i).copied().flatten() {
+            Some(c) => c,
+            None => segments
                 .get(i)
-                .map_or(SEGMENT_SEED, |s| crc32c(SEGMENT_SEED, s.0))
+                .map_or(SEGMENT_SEED, |s| crc32c(SEGMENT_SEED, s.0)),
         };
         let mut epilogue = [0u8; EPILOGUE_REV0_LEN];
         let mut crc0 = [0u8; 4];

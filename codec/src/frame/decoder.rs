@@ -26,6 +26,9 @@ pub trait SegmentAlloc {
     /// Returns a buffer of exactly `len` bytes for segment `index` of a `tag` frame, aligned
     /// to at least `align` if the allocator honours alignment hints.
     fn alloc(&mut self, tag: Tag, index: usize, len: usize, align: usize) -> Self::Buf;
+    /// Called once a segment's bytes matched the crc32c (segment seed) its frame carried, so
+    /// a buffer type that can keep it (see [`crate::Data::segment_crc`]) does.
+    fn verified(_buf: &mut Self::Buf, _crc: u32) {}
 }
 
 /// Plain `Vec<u8>` segments (alignment hints ignored).
@@ -358,7 +361,7 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
         Ok(Some(self.take_frame(p)))
     }
 
-    fn check_crc(&self, index: usize, wire: u32) -> Result<(), FrameError> {
+    fn check_crc(&mut self, index: usize, wire: u32) -> Result<(), FrameError> {
         let computed = crc32c(SEGMENT_SEED, self.segments[index].as_ref());
         if wire != computed {
             return Err(FrameError::SegmentCrc {
@@ -367,6 +370,7 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
                 computed,
             });
         }
+        A::verified(&mut self.segments[index], computed);
         Ok(())
     }
 

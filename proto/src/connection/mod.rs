@@ -1072,13 +1072,17 @@ impl Connection {
                 (self.vectored_tx, m.data.len() >= VECTORED_MIN, &self.tx)
             {
                 // Everything before the data segment, the data itself, then the epilogue.
+                // The data's crc is often known already (it arrived in a verified segment,
+                // or this is a replay) and is remembered for a replay.
+                let data_crc = m.data.ensure_segment_crc();
                 let segs: [(&[u8], u16); 4] = [
                     (&header, ALIGN_DEFAULT),
                     (&m.front, ALIGN_DEFAULT),
                     (&m.middle, ALIGN_DEFAULT),
                     (&m.data, ALIGN_PAGE),
                 ];
-                let parts = FrameParts::new(*rev, Tag::Message, &segs);
+                let known = [None, None, None, Some(data_crc)];
+                let parts = FrameParts::with_crcs(*rev, Tag::Message, &segs, &known);
                 let borrowed: [&[u8]; 4] = [&header, &m.front, &m.middle, &[]];
                 for piece in parts.pieces(&borrowed) {
                     if piece.as_ptr() == parts.epilogue.as_ptr() {

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
+use msgr2_codec::data::Data;
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::payload::{CON_MODE_CRC, CON_MODE_SECURE};
 use msgr2_codec::raw::{RawDecoder, RawHeader};
@@ -286,7 +287,7 @@ impl RawConn {
     }
 
     /// The next complete message; `Ok(None)` on a clean end of stream between messages.
-    fn recv(&mut self) -> Result<Option<(Kind, u64, Vec<u8>)>, BenchError> {
+    fn recv(&mut self) -> Result<Option<(Kind, u64, Data)>, BenchError> {
         loop {
             if self.pos < self.len {
                 let (n, m) = self.dec.feed(&self.buf[self.pos..self.len])?;
@@ -341,7 +342,7 @@ struct RawClient {
     opts: ConnectOptions,
 }
 
-fn raw_expect(c: &mut RawConn) -> Result<(Kind, u64, Vec<u8>), BenchError> {
+fn raw_expect(c: &mut RawConn) -> Result<(Kind, u64, Data), BenchError> {
     c.recv()?
         .ok_or_else(|| BenchError::Peer("server closed the connection".into()))
 }
@@ -523,7 +524,7 @@ fn serve_msgr2(
                 let (k, p) = server_answer(kind, &opts.cpu)?;
                 c.send(k.message(m.header.tid, p))?;
                 if let Some(pool) = &opts.recycle {
-                    pool.give(m.data.into_vec());
+                    pool.give(m.data);
                 }
             }
         }

@@ -110,7 +110,7 @@ impl Dispatcher for ServerDispatcher {
             Ok((k, payload)) => {
                 let _ = conn.send(k.message(msg.header.tid, payload));
                 if let Some(pool) = &self.recycle {
-                    pool.give(msg.data.into_vec());
+                    pool.give(msg.data);
                 }
             }
             Err(_) => conn.mark_down(),
