@@ -2212,14 +2212,12 @@ impl Reactor {
         };
         if c.recv_armed {
             // Stop the multishot receive only for a segment worth it.
-            if !c.loan_wanted {
-                if left > 0 && left >= min {
-                    c.loan_wanted = true;
-                    if let Some(ud) = c.recv_ud {
-                        let gen = c.gen;
-                        let cu = self.new_op(OpKind::Cancel, slot as u32, gen);
-                        self.push_sqe(opcode::AsyncCancel::new(ud).build().user_data(cu));
-                    }
+            if !c.loan_wanted && left > 0 && left >= min {
+                c.loan_wanted = true;
+                if let Some(ud) = c.recv_ud {
+                    let gen = c.gen;
+                    let cu = self.new_op(OpKind::Cancel, slot as u32, gen);
+                    self.push_sqe(opcode::AsyncCancel::new(ud).build().user_data(cu));
                 }
             }
             return;
