@@ -204,14 +204,14 @@ mod tests {
     fn pool_recycles_large_buffers_only() {
         let pool = PayloadPool::new(1 << 20);
         let big = vec![7u8; POOL_MIN];
-        pool.give(vec![1u8; 100]);
-        pool.give(vec![9u8; POOL_MIN]);
-        pool.give(vec![9u8; 2 * POOL_MIN]);
+        pool.give(vec![1u8; 100].into());
+        pool.give(vec![9u8; POOL_MIN].into());
+        pool.give(vec![9u8; 2 * POOL_MIN].into());
         assert_eq!(pool.take(&big), vec![9u8; POOL_MIN]);
         assert_eq!(pool.take(&big), big);
         assert_eq!(payload_for(None, &[1, 2]), vec![1, 2]);
         for _ in 0..100 {
-            pool.give(vec![0; POOL_MIN]);
+            pool.give(vec![0; POOL_MIN].into());
         }
         assert!(pool.bufs.lock().map(|b| b.len()).unwrap_or(0) <= 8);
     }
