@@ -188,6 +188,16 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
         Some(path) => {
             let keyring =
                 Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
+            // Entries whose key we cannot use were left out; say so (the library only logs it).
+            for u in keyring.unusable() {
+                eprintln!(
+                    "msgr2: keyring {}: skipping [{}] (line {}): {}",
+                    path.display(),
+                    u.name,
+                    u.line,
+                    u.error
+                );
+            }
             let ctx = MonServerContext::new(Arc::new(keyring))
                 .map_err(|e| format!("keyring {}: {e}", path.display()))?;
             Arc::new(CephxServerProvider::new(Arc::new(ctx)))
