@@ -159,13 +159,9 @@ fn connection_secret(
         .u8("auth mode")
         .and_then(|_| EntityName::decode(&mut d))
         .map_err(|e| err("c2s", 0, format!("AUTH_REQUEST payload: {e}")))?;
-    let key = kr.get(&name).ok_or_else(|| {
-        err(
-            "c2s",
-            0,
-            format!("no key for {name} in {}", keyring.display()),
-        )
-    })?;
+    let key = kr
+        .key(&name)
+        .map_err(|e| err("c2s", 0, format!("{}: {e}", keyring.display())))?;
     let done = server
         .auth_done
         .as_deref()

@@ -240,6 +240,16 @@ pub fn run(a: PingArgs) -> Result<(), String> {
         Some(path) => {
             let keyring =
                 Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
+            // Entries whose key we cannot use were left out; say so (the library only logs it).
+            for u in keyring.unusable() {
+                eprintln!(
+                    "msgr2: keyring {}: skipping [{}] (line {}): {}",
+                    path.display(),
+                    u.name,
+                    u.line,
+                    u.error
+                );
+            }
             Arc::new(
                 CephxClientProvider::from_keyring(&keyring, name.clone(), TicketStore::new())
                     .map_err(|e| format!("keyring {}: {e}", path.display()))?,

@@ -18,7 +18,7 @@ use std::time::Duration;
 use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
 use msgr2_codec::entity::EntityName;
 use msgr2_codec::messages::{
-    MMonMap, MessageFront, MonAuthPolicy, MonInfo, MonMap, Uuid, CIPHER_AES, MSG_MON_GET_MAP,
+    MMonMap, MessageFront, MonAuthPolicy, MonInfo, MonMap, Uuid, MSG_MON_GET_MAP,
 };
 use msgr2_codec::msg::msg_type_name;
 use msgr2_codec::payload::{UTime, AUTH_CEPHX, CON_MODE_SECURE};
@@ -213,6 +213,16 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
             let keyring =
                 Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
             auth_policy = policy_for(&keyring);
+            // Entries whose key we cannot use were left out; say so (the library only logs it).
+            for u in keyring.unusable() {
+                eprintln!(
+                    "msgr2: keyring {}: skipping [{}] (line {}): {}",
+                    path.display(),
+                    u.name,
+                    u.line,
+                    u.error
+                );
+            }
             let ctx = MonServerContext::new(Arc::new(keyring))
                 .map_err(|e| format!("keyring {}: {e}", path.display()))?;
             Arc::new(CephxServerProvider::new(Arc::new(ctx)))
@@ -315,9 +325,13 @@ fn now() -> UTime {
 
 /// The cephx policy a Ceph 20 monitor with these keys would hand out: the key types present
 /// are the allowed ciphers (Tentacle's defaults, aes256k only, for an empty keyring), and the
-/// strongest of them is preferred and used for service tickets.
+/// strongest of them is preferred and used for service tickets (as `MonServerContext` makes
+/// aes256k service secrets when any key is aes256k).
 fn policy_for(keyring: &Keyring) -> MonAuthPolicy {
-    let mut allowed: Vec<u32> = keyring.iter().map(|_| CIPHER_AES).collect();
+    let mut allowed: Vec<u32> = keyring
+        .iter()
+        .map(|e| u32::from(e.key.key_type().as_u16()))
+        .collect();
     allowed.sort_unstable();
     allowed.dedup();
     match allowed.last() {

@@ -198,3 +198,33 @@ fn secure_captures_decrypt_with_their_keyring() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The Ceph 20.2.4 secure capture (`tests/data/captures-ceph20`, aes256k keys): the
+/// connection secret comes out of an aes256k AUTH_DONE and every frame decrypts.
+#[test]
+fn ceph20_aes256k_secure_capture_decrypts() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/captures-ceph20");
+    let out = Command::new(env!("CARGO_BIN_EXE_msgr2"))
+        .arg("dump")
+        .arg(dir.join("secure-aes256k-ceph-s.conn0.c2s.bin"))
+        .arg(dir.join("secure-aes256k-ceph-s.conn0.s2c.bin"))
+        .arg("--json")
+        .arg("--keyring")
+        .arg(dir.join("aes256k.keyring"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(objs.iter().all(|o| o["frame"] != "ENCRYPTED"));
+    let frames: Vec<&str> = objs.iter().map(|o| o["frame"].as_str().unwrap()).collect();
+    assert!(frames.contains(&"CLIENT_IDENT"), "{frames:?}");
+    assert!(frames.contains(&"COMPRESSION_DONE"), "{frames:?}");
+}

@@ -38,6 +38,17 @@ pub enum AuthError {
     /// We have no key for the entity.
     #[error("no key for {0}")]
     UnknownEntity(String),
+    /// Our keyring has the entity, but with a key we cannot use (type other than `aes` and
+    /// `aes256k`, or a bad secret length).
+    #[error("unusable key for {entity} (keyring line {line}): {source}")]
+    UnusableKey {
+        /// The entity.
+        entity: String,
+        /// The keyring line of its key.
+        line: usize,
+        /// Why the key cannot be used.
+        source: crate::key::KeyError,
+    },
     /// A ticket we need is missing or expired.
     #[error("no valid ticket for service {0}")]
     NoTicket(EntityType),

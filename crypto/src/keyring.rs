@@ -1,9 +1,7 @@
-//! Keyring files and `CryptoKey`.
+//! Keyring files (and, re-exported from [`crate::key`], `CryptoKey`).
 //!
-//! A Ceph secret is a [`CryptoKey`]: a key type (only `CEPH_CRYPTO_AES` = 1 is supported), a
-//! creation time and a 16-byte AES-128 secret. Its binary encoding (`u16 type, utime created,
-//! u16 len, secret`, 28 bytes) is what keyring files carry in base64 (40 characters starting
-//! with `AQ`) and what cephx embeds in tickets.
+//! A Ceph secret is a [`CryptoKey`] of type `aes` (1, base64 `AQ…`) or `aes256k` (2, base64
+//! `Ag…`, what Ceph 20 creates).
 //!
 //! A [`Keyring`] is the INI-like file `ceph-authtool` writes:
 //!
@@ -20,186 +18,26 @@
 //! `[global]` section is ignored, `auid` lines are ignored, and any other key is an error. A
 //! repeated key or section merges, the last value winning.
 //!
+//! A well-formed key we cannot use (a key type other than `aes` and `aes256k`, or a secret of
+//! the wrong length for its type) does not fail the whole keyring: its entry is left out with
+//! a `tracing` warning naming it, and remembered, so that asking for exactly that entity
+//! ([`Keyring::key`]) gives a typed error ([`KeyringError::UnusableKey`]) rather than "no
+//! such entity". Text that is not a key at all (bad base64, truncated) still fails the parse.
+//!
 //! Secrets never appear in `Debug` output; writing a keyring back out is an explicit call.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
-use msgr2_codec::encoding::{DecodeError, Decoder, Encode};
 use msgr2_codec::entity::EntityName;
-use msgr2_codec::payload::UTime;
 use thiserror::Error;
 
-/// `CEPH_CRYPTO_AES`: the only key type cephx uses.
-pub const CRYPTO_AES: u16 = 1;
-/// Length of an AES-128 secret.
-pub const AES_KEY_LEN: usize = 16;
-/// Length of the binary encoding of an AES [`CryptoKey`].
-pub const CRYPTO_KEY_ENCODED_LEN: usize = 2 + 8 + 2 + AES_KEY_LEN;
-
-/// Standard base64 that, like Ceph's `ceph_unarmor`, does not insist on `=` padding.
-const B64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// Why a key could not be decoded or generated.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum KeyError {
-    /// The text is not valid base64.
-    #[error("key is not valid base64")]
-    Base64,
-    /// The encoding ended early.
-    #[error("key encoding truncated: {0} bytes, need {CRYPTO_KEY_ENCODED_LEN}")]
-    Truncated(usize),
-    /// Bytes follow the secret.
-    #[error("{0} trailing bytes after the key encoding")]
-    TrailingBytes(usize),
-    /// The key type is not `CEPH_CRYPTO_AES`.
-    #[error("unsupported key type {0} (only AES = 1 is supported)")]
-    UnsupportedType(u16),
-    /// The secret is not 16 bytes.
-    #[error("AES secret must be {AES_KEY_LEN} bytes, not {0}")]
-    BadLength(u16),
-    /// The system random generator failed.
-    #[error("random number generator failed")]
-    Random,
-}
-
-/// A Ceph `CryptoKey` of type AES: creation time plus a 16-byte AES-128 secret.
-///
-/// `Debug` shows only the creation time; use [`CryptoKey::secret`] or
-/// [`CryptoKey::to_base64`] explicitly when the secret itself is needed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CryptoKey {
-    /// When the key was created (informational; part of the encoding).
-    pub created: UTime,
-    secret: [u8; AES_KEY_LEN],
-}
-
-impl fmt::Debug for CryptoKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CryptoKey")
-            .field("type", &"aes")
-            .field("created", &self.created)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
-
-impl CryptoKey {
-    /// A key from its parts.
-    pub fn new(created: UTime, secret: [u8; AES_KEY_LEN]) -> Self {
-        Self { created, secret }
-    }
-
-    /// A fresh random key created now (what `ceph-authtool --gen-key` and the mon's
-    /// `generate_secret` produce).
-    pub fn generate() -> Result<Self, KeyError> {
-        let mut secret = [0u8; AES_KEY_LEN];
-        aws_lc_rs::rand::fill(&mut secret).map_err(|_| KeyError::Random)?;
-        Ok(Self {
-            created: utime_now(),
-            secret,
-        })
-    }
-
-    /// The raw 16-byte AES secret (the HMAC key of AUTH_SIGNATURE for session keys).
-    pub fn secret(&self) -> &[u8; AES_KEY_LEN] {
-        &self.secret
-    }
-
-    /// Appends Ceph's encoding: `u16 type, utime created, u16 len, secret`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.put_u16(CRYPTO_AES);
-        out.put_u32(self.created.sec);
-        out.put_u32(self.created.nsec);
-        out.put_u16(AES_KEY_LEN as u16);
-        out.extend_from_slice(&self.secret);
-    }
-
-    /// The encoding as a new buffer.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(CRYPTO_KEY_ENCODED_LEN);
-        self.encode(&mut v);
-        v
-    }
-
-    /// Decodes a key embedded in a cephx structure; a non-AES type or a secret that is not 16
-    /// bytes is [`DecodeError::InvalidValue`].
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        let ty = d.u16("CryptoKey type")?;
-        if ty != CRYPTO_AES {
-            return Err(DecodeError::InvalidValue {
-                what: "CryptoKey type",
-                value: u64::from(ty),
-            });
-        }
-        let created = UTime {
-            sec: d.u32("CryptoKey created")?,
-            nsec: d.u32("CryptoKey created")?,
-        };
-        let len = d.u16("CryptoKey len")?;
-        if usize::from(len) != AES_KEY_LEN {
-            return Err(DecodeError::InvalidValue {
-                what: "CryptoKey len",
-                value: u64::from(len),
-            });
-        }
-        let secret = d.array::<AES_KEY_LEN>("CryptoKey secret")?;
-        Ok(Self { created, secret })
-    }
-
-    /// Decodes exactly one key encoding (no trailing bytes), with a keyring-oriented error.
-    pub fn from_bytes(b: &[u8]) -> Result<Self, KeyError> {
-        if b.len() < 12 {
-            return Err(KeyError::Truncated(b.len()));
-        }
-        let ty = u16::from_le_bytes([b[0], b[1]]);
-        if ty != CRYPTO_AES {
-            return Err(KeyError::UnsupportedType(ty));
-        }
-        let len = u16::from_le_bytes([b[10], b[11]]);
-        if usize::from(len) != AES_KEY_LEN {
-            return Err(KeyError::BadLength(len));
-        }
-        if b.len() < CRYPTO_KEY_ENCODED_LEN {
-            return Err(KeyError::Truncated(b.len()));
-        }
-        if b.len() > CRYPTO_KEY_ENCODED_LEN {
-            return Err(KeyError::TrailingBytes(b.len() - CRYPTO_KEY_ENCODED_LEN));
-        }
-        let mut d = Decoder::new(b);
-        Self::decode(&mut d).map_err(|_| KeyError::Truncated(b.len()))
-    }
-
-    /// Parses the base64 form used in keyring files and `--key` options (surrounding
-    /// whitespace is ignored).
-    pub fn from_base64(s: &str) -> Result<Self, KeyError> {
-        let bytes = B64.decode(s.trim()).map_err(|_| KeyError::Base64)?;
-        Self::from_bytes(&bytes)
-    }
-
-    /// The base64 form (`AQ…`, 40 characters), as written in keyring files.
-    pub fn to_base64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.to_bytes())
-    }
-}
-
-/// The current wall-clock time as a `utime_t` (saturating at the `u32` range).
-pub(crate) fn utime_now() -> UTime {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    UTime {
-        sec: u32::try_from(d.as_secs()).unwrap_or(u32::MAX),
-        nsec: d.subsec_nanos(),
-    }
-}
+pub(crate) use crate::key::utime_now;
+pub use crate::key::{
+    CryptoKey, KeyError, KeyType, AES256K_KEY_ENCODED_LEN, AES256K_KEY_LEN, AES_KEY_LEN,
+    CRYPTO_AES, CRYPTO_AES256KRB5, CRYPTO_KEY_ENCODED_LEN,
+};
 
 /// One keyring entry: an entity's key and its capabilities.
 #[derive(Clone, PartialEq, Eq)]
@@ -249,7 +87,7 @@ pub enum KeyringError {
         /// The section name.
         name: String,
     },
-    /// A `key = …` value is not a valid AES key.
+    /// A `key = …` value is not a key encoding at all (bad base64, truncated, trailing bytes).
     #[error("keyring line {line}: bad key for [{entity}]: {source}")]
     BadKey {
         /// 1-based line number.
@@ -272,6 +110,31 @@ pub enum KeyringError {
     /// A section has caps but no key.
     #[error("keyring section [{0}] has no key")]
     MissingKey(String),
+    /// The entity's key is well-formed but of a type or length we cannot use (its entry was
+    /// skipped when the keyring was parsed).
+    #[error("keyring line {line}: unusable key for [{entity}]: {source}")]
+    UnusableKey {
+        /// 1-based line number of the `key = …` line.
+        line: usize,
+        /// The section.
+        entity: String,
+        /// Why the key cannot be used.
+        source: KeyError,
+    },
+    /// The keyring has no entry for the entity.
+    #[error("keyring has no entry for {0}")]
+    NoEntry(String),
+}
+
+/// An entry left out of a [`Keyring`] because its key cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableEntry {
+    /// The entity.
+    pub name: EntityName,
+    /// 1-based line number of its `key = …` line.
+    pub line: usize,
+    /// Why its key cannot be used.
+    pub error: KeyError,
 }
 
 /// A set of entity keys and caps, as in a Ceph keyring file.
@@ -279,6 +142,8 @@ pub enum KeyringError {
 pub struct Keyring {
     /// Ordered like Ceph's `map<EntityName, EntityAuth>`: by type value, then id.
     entries: BTreeMap<(u8, String), KeyringEntry>,
+    /// Entries skipped at parse time, by the same order.
+    unusable: BTreeMap<(u8, String), UnusableEntry>,
 }
 
 impl fmt::Debug for Keyring {
@@ -317,6 +182,27 @@ impl Keyring {
         self.entries.get(&sort_key(name)).map(|e| &e.key)
     }
 
+    /// The key of `name`, or why there is none: [`KeyringError::UnusableKey`] if its entry was
+    /// skipped at parse time, [`KeyringError::NoEntry`] if there is no such entry.
+    pub fn key(&self, name: &EntityName) -> Result<&CryptoKey, KeyringError> {
+        if let Some(k) = self.get(name) {
+            return Ok(k);
+        }
+        match self.unusable.get(&sort_key(name)) {
+            Some(u) => Err(KeyringError::UnusableKey {
+                line: u.line,
+                entity: u.name.to_string(),
+                source: u.error.clone(),
+            }),
+            None => Err(KeyringError::NoEntry(name.to_string())),
+        }
+    }
+
+    /// Entries left out at parse time because their keys cannot be used, in Ceph's order.
+    pub fn unusable(&self) -> impl Iterator<Item = &UnusableEntry> {
+        self.unusable.values()
+    }
+
     /// The whole entry of `name` (key and caps), if present.
     pub fn entry(&self, name: &EntityName) -> Option<&KeyringEntry> {
         self.entries.get(&sort_key(name))
@@ -334,6 +220,7 @@ impl Keyring {
         match self.entries.get_mut(&sort_key(&name)) {
             Some(e) => e.key = key,
             None => {
+                self.unusable.remove(&sort_key(&name));
                 self.entries.insert(
                     sort_key(&name),
                     KeyringEntry {
@@ -516,9 +403,12 @@ fn normalize_key(k: &str) -> String {
     out.replace('_', " ")
 }
 
+/// A key we could decode but not use: (line, error).
+type Unusable = (usize, KeyError);
+
 struct Section {
     name: EntityName,
-    key: Option<CryptoKey>,
+    key: Option<Result<CryptoKey, Unusable>>,
     caps: BTreeMap<String, String>,
 }
 
@@ -595,12 +485,20 @@ fn parse_keyring(text: &str) -> Result<Keyring, KeyringError> {
         let s = &mut sections[idx];
         let entity = s.name.to_string();
         if key == "key" {
-            let k = CryptoKey::from_base64(&value).map_err(|source| KeyringError::BadKey {
-                line: no,
-                entity,
-                source,
-            })?;
-            s.key = Some(k);
+            s.key = Some(match CryptoKey::from_base64(&value) {
+                Ok(k) => Ok(k),
+                // Well-formed, but of a type or length we cannot use: skip the entry.
+                Err(e @ (KeyError::UnsupportedType(_) | KeyError::BadLength { .. })) => {
+                    Err((no, e))
+                }
+                Err(source) => {
+                    return Err(KeyringError::BadKey {
+                        line: no,
+                        entity,
+                        source,
+                    })
+                }
+            });
         } else if let Some(svc) = key.strip_prefix("caps ") {
             s.caps.insert(svc.to_owned(), value);
         } else if key == "auid" {
@@ -615,9 +513,28 @@ fn parse_keyring(text: &str) -> Result<Keyring, KeyringError> {
     }
     let mut kr = Keyring::new();
     for s in sections {
-        let key = s
-            .key
-            .ok_or_else(|| KeyringError::MissingKey(s.name.to_string()))?;
+        let key = match s.key {
+            None => return Err(KeyringError::MissingKey(s.name.to_string())),
+            Some(Ok(k)) => k,
+            Some(Err((line, error))) => {
+                tracing::warn!(
+                    entity = %s.name,
+                    line,
+                    %error,
+                    "keyring: skipping [{}], its key cannot be used",
+                    s.name
+                );
+                kr.unusable.insert(
+                    sort_key(&s.name),
+                    UnusableEntry {
+                        name: s.name,
+                        line,
+                        error,
+                    },
+                );
+                continue;
+            }
+        };
         kr.entries.insert(
             sort_key(&s.name),
             KeyringEntry {
@@ -633,34 +550,6 @@ fn parse_keyring(text: &str) -> Result<Keyring, KeyringError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ADMIN: &str = "AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==";
-
-    #[test]
-    fn key_base64_round_trip() {
-        let k = CryptoKey::from_base64(ADMIN).unwrap();
-        assert_eq!(k.to_base64(), ADMIN);
-        assert_eq!(k.to_bytes().len(), CRYPTO_KEY_ENCODED_LEN);
-        let dbg = format!("{k:?}");
-        assert!(dbg.contains("redacted"));
-        assert!(!dbg.to_lowercase().contains("ac22f4"));
-    }
-
-    #[test]
-    fn key_errors() {
-        assert_eq!(CryptoKey::from_base64("not base64!"), Err(KeyError::Base64));
-        assert_eq!(CryptoKey::from_base64("AQBo"), Err(KeyError::Truncated(3)));
-        // type 2
-        let mut b = CryptoKey::from_base64(ADMIN).unwrap().to_bytes();
-        b[0] = 2;
-        assert_eq!(CryptoKey::from_bytes(&b), Err(KeyError::UnsupportedType(2)));
-        b[0] = 1;
-        b[10] = 32;
-        assert_eq!(CryptoKey::from_bytes(&b), Err(KeyError::BadLength(32)));
-        b[10] = 16;
-        b.push(0);
-        assert_eq!(CryptoKey::from_bytes(&b), Err(KeyError::TrailingBytes(1)));
-    }
 
     #[test]
     fn normalisation() {

@@ -260,7 +260,7 @@ fn client_decrypts_real_auth_done() {
         // The pure parser agrees, and the extra tickets carry Pacific's service TTL.
         let reply = parse_mon_auth_done(&key, None, &done.auth_payload).unwrap();
         assert_eq!(
-            reply.auth.session_key.secret().as_slice(),
+            reply.auth.session_key.secret(),
             c.exp.session_key.as_slice()
         );
         for g in &reply.extra {
@@ -366,7 +366,7 @@ fn our_server_reply_has_the_real_layout() {
         assert_eq!(result.peer_name, Some(admin()));
         let reply = parse_mon_auth_done(&key, None, &payload).unwrap();
         assert_eq!(
-            reply.auth.session_key.secret().as_slice(),
+            reply.auth.session_key.secret(),
             result.session_key.as_slice()
         );
         assert_eq!(

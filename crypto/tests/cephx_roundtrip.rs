@@ -18,8 +18,8 @@ use msgr2_crypto::cephx::types::{
 };
 use msgr2_crypto::cephx::{
     build_authenticate, calc_client_server_challenge, AuthorizerClientAuth, AuthorizerServerAuth,
-    CephxClientProvider, CephxServerProvider, MonClientAuth, MonServerAuth, MonServerContext,
-    ServiceSecrets, TicketStore, CONNECTION_SECRET_LEN, DEFAULT_WANT_KEYS,
+    CephxClientProvider, CephxServerProvider, KeyUsage, MonClientAuth, MonServerAuth,
+    MonServerContext, ServiceSecrets, TicketStore, CONNECTION_SECRET_LEN, DEFAULT_WANT_KEYS,
 };
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 
@@ -96,12 +96,7 @@ fn mon_login_crc_and_secure_then_osd_and_mgr_authorizers() {
         assert_eq!(store.global_id(), c.global_id);
         assert_eq!(store.services(), vec![0x01, 0x04, 0x10, 0x20]);
         assert_eq!(
-            store
-                .get(EntityType::Auth)
-                .unwrap()
-                .session_key
-                .secret()
-                .as_slice(),
+            store.get(EntityType::Auth).unwrap().session_key.secret(),
             c.session_key.as_slice()
         );
         assert_eq!(
@@ -127,7 +122,7 @@ fn mon_login_crc_and_secure_then_osd_and_mgr_authorizers() {
                 assert_eq!(s2.peer_name, Some(admin()));
                 assert_eq!(s2.global_id, c.global_id);
                 let t = store.get(svc).unwrap();
-                assert_eq!(c2.session_key.as_slice(), t.session_key.secret().as_slice());
+                assert_eq!(c2.session_key.as_slice(), t.session_key.secret());
                 let len = if amode == CON_MODE_SECURE {
                     CONNECTION_SECRET_LEN
                 } else {
@@ -343,7 +338,13 @@ fn authorizer_rejections() {
         have_challenge: false,
         server_challenge_plus_one: 0,
     };
-    put_sealed_struct(&mut p, &CryptoKey::generate().unwrap(), &bogus).unwrap();
+    put_sealed_struct(
+        &mut p,
+        &CryptoKey::generate().unwrap(),
+        KeyUsage::Authorize,
+        &bogus,
+    )
+    .unwrap();
     let mut srv = AuthorizerServerAuth::new(EntityType::Osd, ctx.secrets.clone());
     assert_eq!(srv.request(1, &p), ServerStep::Reject(EACCES));
 

@@ -16,7 +16,7 @@ use msgr2_crypto::cephx::types::CephXServerChallenge;
 use msgr2_crypto::cephx::types::CephxEncode;
 use msgr2_crypto::cephx::{
     parse_mon_auth_done, unseal, verify_authenticate, AuthorizerClientAuth, AuthorizerServerAuth,
-    MonClientAuth, MonServerAuth, MonServerContext, TicketStore,
+    KeyUsage, MonClientAuth, MonServerAuth, MonServerContext, TicketStore,
 };
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 use proptest::prelude::*;
@@ -186,11 +186,13 @@ proptest! {
         let _ = c3.done(1, mode, &apply(&payload, &muts));
     }
 
-    /// `unseal` with arbitrary bytes and keys never panics.
+    /// `unseal` with arbitrary bytes and keys (of both types) never panics.
     #[test]
-    fn unseal_arbitrary(data in proptest::collection::vec(any::<u8>(), 0..80), k in any::<[u8; 16]>()) {
-        let key = CryptoKey::new(Default::default(), k);
-        let _ = unseal(&key, &data);
+    fn unseal_arbitrary(data in proptest::collection::vec(any::<u8>(), 0..80), k in any::<[u8; 32]>()) {
+        let key = CryptoKey::new(Default::default(), k[..16].try_into().unwrap());
+        let _ = unseal(&key, KeyUsage::None, &data);
+        let key = CryptoKey::new_aes256k(Default::default(), k);
+        let _ = unseal(&key, KeyUsage::Authorize, &data);
     }
 }
 

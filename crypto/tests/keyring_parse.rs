@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use msgr2_codec::entity::EntityName;
 use msgr2_codec::payload::UTime;
-use msgr2_crypto::keyring::{CryptoKey, KeyError, Keyring, KeyringError};
+use msgr2_crypto::keyring::{CryptoKey, KeyError, KeyType, Keyring, KeyringError};
 
 fn captures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/captures")
@@ -171,14 +171,6 @@ fn typed_errors() {
             ..
         }
     ));
-    // A CEPH_CRYPTO_NONE key (type 0).
-    assert!(matches!(
-        err("[client.a]\nkey = AABoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\n"),
-        KeyringError::BadKey {
-            source: KeyError::UnsupportedType(0),
-            ..
-        }
-    ));
     assert!(matches!(
         err("[client.a]\nkey =\n"),
         KeyringError::BadKey { .. }
@@ -226,4 +218,75 @@ fn typed_errors() {
     // An empty file is an empty keyring.
     assert!(Keyring::parse("").unwrap().is_empty());
     assert!(Keyring::parse("# only a comment").unwrap().is_empty());
+}
+
+/// A Ceph 20 keyring mixing `aes256k` (`Ag…`), `aes` (`AQ…`) and unusable keys: the usable
+/// ones load, an unusable one is skipped (with a warning) and is a typed error only when it is
+/// the entity asked for.
+#[test]
+fn mixed_key_types() {
+    let text = concat!(
+        "[mon.]\n",
+        "\tkey = AgAAAAAAAAAAACAAbUBNN/r3n53w0zVo0yBmmADrSDZHLqigJtFrcYJGDFI=\n",
+        "\tcaps mon = \"allow *\"\n",
+        "[client.old]\n",
+        "\tkey = AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\n",
+        // A CEPH_CRYPTO_NONE key (type 0).
+        "[client.none]\n",
+        "\tkey = AABoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\n",
+        // Type 2 with a 16-byte secret.
+        "[client.short]\n",
+        "\tkey = AgBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\n",
+    );
+    let kr = Keyring::parse(text).unwrap();
+    assert_eq!(kr.len(), 2);
+    let mon = kr.key(&name("mon.")).unwrap();
+    assert_eq!(mon.key_type(), KeyType::Aes256k);
+    assert_eq!(mon.secret().len(), 32);
+    assert_eq!(
+        kr.key(&name("client.old")).unwrap().key_type(),
+        KeyType::Aes
+    );
+    assert!(matches!(
+        kr.key(&name("client.none")),
+        Err(KeyringError::UnusableKey {
+            line: 7,
+            source: KeyError::UnsupportedType(0),
+            ..
+        })
+    ));
+    assert!(matches!(
+        kr.key(&name("client.short")),
+        Err(KeyringError::UnusableKey {
+            line: 9,
+            source: KeyError::BadLength {
+                ty: KeyType::Aes256k,
+                len: 16
+            },
+            ..
+        })
+    ));
+    assert!(matches!(
+        kr.key(&name("client.nobody")),
+        Err(KeyringError::NoEntry(_))
+    ));
+    let skipped: Vec<String> = kr.unusable().map(|u| u.name.to_string()).collect();
+    assert_eq!(skipped, ["client.none", "client.short"]);
+    // Printing keeps the usable entries, byte for byte as Ceph prints them.
+    let again = Keyring::parse(&kr.to_keyring_string()).unwrap();
+    assert_eq!(again.key(&name("mon.")).unwrap(), mon);
+    // The cephx provider reports the unusable key, not "no key".
+    let e = msgr2_crypto::cephx::CephxClientProvider::from_keyring(
+        &kr,
+        name("client.none"),
+        msgr2_crypto::cephx::TicketStore::new(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        msgr2_crypto::auth::AuthError::UnusableKey {
+            source: KeyError::UnsupportedType(0),
+            ..
+        }
+    ));
 }

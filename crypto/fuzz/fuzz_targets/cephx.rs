@@ -1,5 +1,6 @@
 //! cephx decoders never panic on arbitrary payloads: the client's AUTH_DONE parser, the
-//! mon-style server's request handling, the authorizer server, and keyring parsing.
+//! mon-style server's request handling, the authorizer server, and keyring parsing, with
+//! `aes` keys and (selector bit 0x20) `aes256k` keys, plus the aes256k cipher itself.
 #![no_main]
 use std::sync::Arc;
 
@@ -8,15 +9,22 @@ use msgr2_codec::entity::EntityType;
 use msgr2_codec::payload::{CON_MODE_CRC, CON_MODE_SECURE};
 use msgr2_crypto::auth::ServerAuth;
 use msgr2_crypto::cephx::{parse_mon_auth_done, AuthorizerServerAuth, MonServerAuth, MonServerContext, ServiceSecrets};
+use msgr2_crypto::cephx::{unseal, KeyUsage};
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 use msgr2_codec::payload::UTime;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else { return };
-    let key = CryptoKey::new(UTime { sec: 1, nsec: 0 }, [7; 16]);
+    let key = if sel & 0x20 != 0 {
+        CryptoKey::new_aes256k(UTime { sec: 1, nsec: 0 }, [7; 32])
+    } else {
+        CryptoKey::new(UTime { sec: 1, nsec: 0 }, [7; 16])
+    };
     match sel % 4 {
         0 => {
             let _ = parse_mon_auth_done(&key, None, rest);
+            let _ = unseal(&key, KeyUsage::TicketSessionKey, rest);
+            let _ = msgr2_crypto::aes256k::decrypt(&[7; 32], u32::from(sel), rest);
         }
         1 => {
             let mut kr = Keyring::new();

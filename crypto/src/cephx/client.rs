@@ -8,7 +8,7 @@ use msgr2_codec::encoding::{Decoder, Encode};
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::payload::{AUTH_CEPHX, CON_MODE_SECURE};
 
-use super::seal::{calc_client_server_challenge, unseal_blob};
+use super::seal::{calc_client_server_challenge, unseal_blob, KeyUsage};
 use super::tickets::{ServiceTicket, TicketStore};
 use super::types::{
     decode_service_ticket_reply, put_sealed_struct, unseal_struct, unseal_struct_blob,
@@ -115,7 +115,11 @@ pub fn parse_mon_auth_done(
         let extra_bl = d.blob("extra tickets")?;
         if !cbl.is_empty() {
             // `cbl` holds `encode_encrypt` output: itself a length-prefixed ciphertext.
-            let plain = unseal_blob(&auth.session_key, &mut Decoder::new(cbl))?;
+            let plain = unseal_blob(
+                &auth.session_key,
+                KeyUsage::AuthConnectionSecret,
+                &mut Decoder::new(cbl),
+            )?;
             connection_secret = Some(Decoder::new(&plain).blob("connection secret")?.to_vec());
         }
         if !extra_bl.is_empty() {
@@ -354,7 +358,7 @@ impl AuthorizerClientAuth {
             have_challenge,
             server_challenge_plus_one,
         };
-        put_sealed_struct(&mut out, key, &msg)?;
+        put_sealed_struct(&mut out, key, KeyUsage::Authorize, &msg)?;
         Ok(out)
     }
 }
@@ -397,7 +401,8 @@ impl ClientAuth for AuthorizerClientAuth {
         if payload.is_empty() {
             return self.build(false, 0);
         }
-        let ch: CephXAuthorizeChallenge = unseal_struct(self.session_key()?, payload)?;
+        let ch: CephXAuthorizeChallenge =
+            unseal_struct(self.session_key()?, KeyUsage::AuthorizeChallenge, payload)?;
         self.build(true, ch.server_challenge.wrapping_add(1))
     }
 
@@ -412,7 +417,8 @@ impl ClientAuth for AuthorizerClientAuth {
         }
         self.state = AuthorizerState::Done;
         let key = self.session_key()?.clone();
-        let reply: CephXAuthorizeReply = unseal_struct_blob(&key, &mut Decoder::new(payload))?;
+        let reply: CephXAuthorizeReply =
+            unseal_struct_blob(&key, KeyUsage::AuthorizeReply, &mut Decoder::new(payload))?;
         if reply.nonce_plus_one != self.nonce.wrapping_add(1) {
             return Err(AuthError::BadProof(
                 "authorizer reply nonce mismatch".into(),

@@ -1,6 +1,7 @@
 //! cephx: Ceph's Kerberos-like authentication protocol, as carried by msgr2 auth frames.
 //!
-//! - [`seal`]: AES-128-CBC with Ceph's fixed IV, the sealed-structure envelope and the
+//! - [`seal`]: encryption by key type (`aes`: AES-128-CBC with Ceph's fixed IV; `aes256k`:
+//!   RFC 8009 with a per-purpose [`KeyUsage`]), the sealed-structure envelope and the
 //!   client/server challenge proof.
 //! - [`types`]: the wire structures (`CephXAuthenticate`, tickets, authorizers, …).
 //! - [`MonClientAuth`]: a client's login to a mon (AUTH_MODE_MON): challenge, proof, AUTH
@@ -27,7 +28,10 @@ pub use client::{
     DEFAULT_WANT_KEYS, SERVICE_AUTH,
 };
 pub use provider::{CephxClientProvider, CephxServerProvider};
-pub use seal::{calc_client_server_challenge, seal, seal_blob, unseal, unseal_blob, SealError};
+pub use seal::{
+    calc_client_server_challenge, decrypt, encrypt, seal, seal_blob, unseal, unseal_blob, KeyUsage,
+    SealError,
+};
 pub use server::{
     verify_authenticate, AuthorizerServerAuth, GlobalIdAllocator, MonServerAuth, MonServerContext,
     ServiceSecrets, CONNECTION_SECRET_LEN, DEFAULT_AUTH_TICKET_TTL, DEFAULT_SERVICES,

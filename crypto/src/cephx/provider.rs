@@ -13,7 +13,7 @@ use crate::auth::{
     AuthError, ClientAuth, ClientAuthProvider, NoneClient, NoneServer, ServerAuth,
     ServerAuthProvider,
 };
-use crate::keyring::{CryptoKey, Keyring};
+use crate::keyring::{CryptoKey, Keyring, KeyringError};
 
 /// Client provider: cephx (optionally falling back to none). Mons get a [`MonClientAuth`]
 /// login; every other peer an [`AuthorizerClientAuth`] from the shared [`TicketStore`].
@@ -53,10 +53,21 @@ impl CephxClientProvider {
         name: EntityName,
         store: TicketStore,
     ) -> Result<Self, AuthError> {
-        let key = keyring
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| AuthError::UnknownEntity(name.to_string()))?;
+        let key = match keyring.key(&name) {
+            Ok(k) => k.clone(),
+            Err(KeyringError::UnusableKey {
+                line,
+                entity,
+                source,
+            }) => {
+                return Err(AuthError::UnusableKey {
+                    entity,
+                    line,
+                    source,
+                })
+            }
+            Err(_) => return Err(AuthError::UnknownEntity(name.to_string())),
+        };
         Ok(Self::new(name, key, store))
     }
 

@@ -16,7 +16,7 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::payload::{UTime, AUTH_CEPHX, CON_MODE_SECURE};
 
 use super::client::SERVICE_AUTH;
-use super::seal::{calc_client_server_challenge, seal};
+use super::seal::{calc_client_server_challenge, seal, KeyUsage};
 use super::types::{
     encode_service_ticket_reply, put_sealed_struct, seal_struct, unseal_struct, unseal_struct_blob,
     AuthCapsInfo, AuthTicket, CephXAuthenticate, CephXAuthorize, CephXAuthorizeChallenge,
@@ -28,7 +28,7 @@ use crate::auth::{
     AuthError, AuthResult, ServerAuth, ServerStep, AUTH_MODE_AUTHORIZER, AUTH_MODE_MON,
     AUTH_MODE_MON_MAX, EACCES, EINVAL,
 };
-use crate::keyring::{utime_now, CryptoKey, KeyError, Keyring};
+use crate::keyring::{utime_now, CryptoKey, KeyError, KeyType, Keyring};
 
 /// `EPERM`: Ceph's answer to an undecodable cephx request.
 pub const EPERM: i32 = -1;
@@ -103,11 +103,17 @@ impl ServiceSecrets {
         Self::default()
     }
 
-    /// A fresh random secret (secret id 1) for each of `services`.
+    /// A fresh random `aes` secret (secret id 1) for each of `services`.
     pub fn generate(services: &[EntityType]) -> Result<Self, KeyError> {
+        Self::generate_of(services, KeyType::Aes)
+    }
+
+    /// A fresh random secret of type `ty` (secret id 1) for each of `services` (Ceph 20's
+    /// `auth_service_cipher` is `aes256k`).
+    pub fn generate_of(services: &[EntityType], ty: KeyType) -> Result<Self, KeyError> {
         let mut s = Self::new();
         for &svc in services {
-            s.insert(svc, 1, CryptoKey::generate()?);
+            s.insert(svc, 1, CryptoKey::generate_of(ty)?);
         }
         Ok(s)
     }
@@ -201,11 +207,19 @@ impl fmt::Debug for MonServerContext {
 
 impl MonServerContext {
     /// A context with fresh random service secrets for [`DEFAULT_SERVICES`], ids from 4096
-    /// and Pacific's default TTLs.
+    /// and Pacific's default TTLs. The service secrets are `aes256k` if any key of the keyring
+    /// is (a Ceph 20 cluster, whose `auth_service_cipher` is `aes256k`), else `aes` (as
+    /// before Ceph 20), so that an `aes256k` client gets `aes256k` service tickets and an
+    /// `aes`-only keyring gets exactly what a Pacific mon issues.
     pub fn new(keyring: Arc<Keyring>) -> Result<Self, KeyError> {
+        let ty = keyring
+            .iter()
+            .map(|e| e.key.key_type())
+            .max()
+            .unwrap_or(KeyType::Aes);
         Ok(Self::with_secrets(
             keyring,
-            Arc::new(ServiceSecrets::generate(&DEFAULT_SERVICES)?),
+            Arc::new(ServiceSecrets::generate_of(&DEFAULT_SERVICES, ty)?),
         ))
     }
 
@@ -262,7 +276,7 @@ fn open_ticket(
             blob.secret_id
         ))
     })?;
-    Ok(unseal_struct(key, &blob.blob)?)
+    Ok(unseal_struct(key, KeyUsage::TicketInfo, &blob.blob)?)
 }
 
 enum MonServerState {
@@ -366,7 +380,10 @@ impl MonServerAuth {
         let ticket_enc_key = self.verify_old_ticket(&req, global_id, is_new)?;
 
         let now = utime_now();
-        let session_key = CryptoKey::generate().map_err(|_| EIO)?;
+        // As Ceph's `KeyServer::build_session_auth_info`: the AUTH session key has the type of
+        // the client's key.
+        let client_type = entry.key.key_type();
+        let session_key = CryptoKey::generate_of(client_type).map_err(|_| EIO)?;
         let auth_ticket = AuthTicket {
             name: name.clone(),
             global_id,
@@ -407,7 +424,8 @@ impl MonServerAuth {
             }
             let mut secret_enc = Vec::new();
             secret_enc.put_blob(&connection_secret);
-            let cbl = seal(&session_key, &secret_enc).map_err(|_| EIO)?;
+            let cbl =
+                seal(&session_key, KeyUsage::AuthConnectionSecret, &secret_enc).map_err(|_| EIO)?;
             let mut cbl_blob = Vec::new();
             cbl_blob.put_blob(&cbl);
             out.put_blob(&cbl_blob);
@@ -435,7 +453,13 @@ impl MonServerAuth {
                         None => AuthCapsInfo::default(),
                     };
                 }
-                let k = CryptoKey::generate().map_err(|_| EIO)?;
+                // A service session key is of the weaker of the client's and the service
+                // secret's types (`CephxKeyServer`'s `min(requested, service cipher)`).
+                let svc_type = ctx
+                    .secrets
+                    .current_by_id(svc)
+                    .map_or(client_type, |(_, k)| k.key_type());
+                let k = CryptoKey::generate_of(client_type.min(svc_type)).map_err(|_| EIO)?;
                 grants.push(self.grant(svc, t, k, ctx.service_ticket_ttl)?);
             }
             let mut extra = Vec::new();
@@ -470,7 +494,7 @@ impl MonServerAuth {
             ticket,
             session_key: session_key.clone(),
         };
-        let blob = seal_struct(secret, &info).map_err(|_| EIO)?;
+        let blob = seal_struct(secret, KeyUsage::TicketInfo, &info).map_err(|_| EIO)?;
         Ok(TicketGrant {
             service_id: service,
             session_key,
@@ -612,7 +636,8 @@ impl AuthorizerServerAuth {
         if (info.ticket.expires.sec, info.ticket.expires.nsec) < (now.sec, now.nsec) {
             return Err(AuthError::NoTicket(self.service));
         }
-        let msg: CephXAuthorize = unseal_struct_blob(&info.session_key, &mut d)?;
+        let msg: CephXAuthorize =
+            unseal_struct_blob(&info.session_key, KeyUsage::Authorize, &mut d)?;
         Ok(VerifiedAuthorizer { info, msg })
     }
 }
@@ -639,6 +664,7 @@ impl ServerAuth for AuthorizerServerAuth {
         };
         match seal_struct(
             &v.info.session_key,
+            KeyUsage::AuthorizeChallenge,
             &CephXAuthorizeChallenge { server_challenge },
         ) {
             Ok(ct) => {
@@ -678,7 +704,14 @@ impl ServerAuth for AuthorizerServerAuth {
             connection_secret: connection_secret.clone(),
         };
         let mut out = Vec::new();
-        if put_sealed_struct(&mut out, &v.info.session_key, &reply).is_err() {
+        if put_sealed_struct(
+            &mut out,
+            &v.info.session_key,
+            KeyUsage::AuthorizeReply,
+            &reply,
+        )
+        .is_err()
+        {
             return ServerStep::Reject(EIO);
         }
         self.caps = Some(v.info.ticket.caps.clone());

@@ -12,7 +12,7 @@ use msgr2_codec::encoding::{DecodeError, Decoder, Encode};
 use msgr2_codec::entity::EntityName;
 use msgr2_codec::payload::UTime;
 
-use super::seal::{seal, unseal, SealError};
+use super::seal::{seal, unseal, KeyUsage, SealError};
 use crate::keyring::CryptoKey;
 
 /// `CEPHX_GET_AUTH_SESSION_KEY`: the request type of the login round.
@@ -43,32 +43,42 @@ pub trait CephxEncode: Sized {
 }
 
 /// Seals a structure in the raw form (`encode_encrypt_enc_bl`).
-pub fn seal_struct<T: CephxEncode>(key: &CryptoKey, v: &T) -> Result<Vec<u8>, SealError> {
-    seal(key, &v.to_bytes())
+pub fn seal_struct<T: CephxEncode>(
+    key: &CryptoKey,
+    usage: KeyUsage,
+    v: &T,
+) -> Result<Vec<u8>, SealError> {
+    seal(key, usage, &v.to_bytes())
 }
 
 /// Opens a raw-form sealed structure (`decode_decrypt_enc_bl`).
-pub fn unseal_struct<T: CephxEncode>(key: &CryptoKey, ct: &[u8]) -> Result<T, SealError> {
-    let plain = unseal(key, ct)?;
+pub fn unseal_struct<T: CephxEncode>(
+    key: &CryptoKey,
+    usage: KeyUsage,
+    ct: &[u8],
+) -> Result<T, SealError> {
+    let plain = unseal(key, usage, ct)?;
     Ok(T::from_bytes(&plain)?)
 }
 
 /// Opens a length-prefixed sealed structure read from `d` (`decode_decrypt`).
 pub fn unseal_struct_blob<T: CephxEncode>(
     key: &CryptoKey,
+    usage: KeyUsage,
     d: &mut Decoder<'_>,
 ) -> Result<T, SealError> {
     let ct = d.blob("sealed blob")?;
-    unseal_struct(key, ct)
+    unseal_struct(key, usage, ct)
 }
 
 /// Appends a length-prefixed sealed structure (`encode_encrypt`).
 pub fn put_sealed_struct<T: CephxEncode>(
     out: &mut Vec<u8>,
     key: &CryptoKey,
+    usage: KeyUsage,
     v: &T,
 ) -> Result<(), SealError> {
-    let ct = seal_struct(key, v)?;
+    let ct = seal_struct(key, usage, v)?;
     out.put_blob(&ct);
     Ok(())
 }
@@ -520,9 +530,9 @@ impl fmt::Debug for TicketGrant {
 }
 
 /// `cephx_build_service_ticket_reply`: `u8 1, u32 n`, then per grant `u32 service_id, u8 1,
-/// SEAL(principal_key, CephXServiceTicket), u8 ticket_enc, ticket`. The ticket is
-/// `blob(CephXTicketBlob)`, or, when `ticket_enc_key` is given (global-id reclaim),
-/// `SEAL(ticket_enc_key, blob(CephXTicketBlob))`.
+/// SEAL(principal_key, TICKET_SESSION_KEY, CephXServiceTicket), u8 ticket_enc, ticket`. The
+/// ticket is `blob(CephXTicketBlob)`, or, when `ticket_enc_key` is given (global-id reclaim),
+/// `SEAL(ticket_enc_key, TICKET_BLOB, blob(CephXTicketBlob))`.
 pub fn encode_service_ticket_reply(
     out: &mut Vec<u8>,
     principal_key: &CryptoKey,
@@ -538,13 +548,13 @@ pub fn encode_service_ticket_reply(
             session_key: g.session_key.clone(),
             validity: g.validity,
         };
-        put_sealed_struct(out, principal_key, &msg)?;
+        put_sealed_struct(out, principal_key, KeyUsage::TicketSessionKey, &msg)?;
         let mut ticket_bl = Vec::new();
         ticket_bl.put_blob(&g.ticket.to_bytes());
         match ticket_enc_key {
             Some(k) => {
                 out.put_u8(1);
-                let ct = seal(k, &ticket_bl)?;
+                let ct = seal(k, KeyUsage::TicketBlob, &ticket_bl)?;
                 out.put_blob(&ct);
             }
             None => {
@@ -570,7 +580,8 @@ pub fn decode_service_ticket_reply(
     for _ in 0..n {
         let service_id = d.u32("service_id")?;
         d.u8("service_ticket v")?;
-        let msg: CephXServiceTicket = unseal_struct_blob(principal_key, d)?;
+        let msg: CephXServiceTicket =
+            unseal_struct_blob(principal_key, KeyUsage::TicketSessionKey, d)?;
         let ticket_enc = d.u8("ticket_enc")?;
         let ticket = if ticket_enc != 0 {
             let key = ticket_enc_key.ok_or(SealError::Decode(DecodeError::InvalidValue {
@@ -578,7 +589,7 @@ pub fn decode_service_ticket_reply(
                 value: u64::from(ticket_enc),
             }))?;
             let ct = d.blob("encrypted ticket")?;
-            let plain = super::seal::unseal(key, ct)?;
+            let plain = unseal(key, KeyUsage::TicketBlob, ct)?;
             let mut pd = Decoder::new(&plain);
             let bl = pd.blob("ticket bl")?;
             CephXTicketBlob::from_bytes(bl)?

@@ -66,9 +66,10 @@ impl BenchKeys {
         let kr = Keyring::load(path)
             .map_err(|e| BenchError::Keys(format!("keyring {}: {e}", path.display())))?;
         let name = client_name();
-        let key = kr.get(&name).cloned().ok_or_else(|| {
-            BenchError::Keys(format!("keyring {} has no [{name}] entry", path.display()))
-        })?;
+        let key = kr
+            .key(&name)
+            .cloned()
+            .map_err(|e| BenchError::Keys(format!("{}: {e}", path.display())))?;
         Ok(Self::with_key(key))
     }
 
