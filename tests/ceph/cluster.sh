@@ -144,6 +144,8 @@ cmd_run() {
   [[ -f $dir/$MARKER ]] || die "$dir is not a cluster of cluster.sh"
   root=$(cluster_root "$dir")
   if [[ -z $root ]]; then
+    # python3-rados belongs to the system python3, which a pyenv/venv on PATH may shadow
+    [[ $1 == python3 && -x /usr/bin/python3 ]] && set -- /usr/bin/python3 "${@:2}"
     CEPH_CONF=$dir/ceph.conf exec "$@"
   fi
   bind_dir "$root" "$dir"
