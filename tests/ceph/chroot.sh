@@ -104,6 +104,7 @@ chroot_create() {
   local ver=$1 suite root t0=$SECONDS
   suite=$(chroot_suite "$ver")
   root=$(chroot_root "$ver")
+  ((EUID == 0)) || chroot_die "building a chroot needs root (mmdebstrap, mount)"
   mkdir -p "$CHROOT_BASE"
   # one create per chroot at a time (fd 8); a build by someone else's script is waited for
   exec 8>"$CHROOT_BASE/.ceph-$suite.lock"
@@ -198,6 +199,7 @@ chroot_main() {
     run)
       (($# >= 2)) || chroot_usage
       chroot_ready "$1" || chroot_die "the Ceph $1 chroot is not built (run: $0 create $1)"
+      ((EUID == 0)) || chroot_die "running in a chroot needs root"
       local root; root=$(chroot_root "$1"); shift
       chroot_mounts "$root"
       chroot_exec "$root" -- "$@" ;;

@@ -95,9 +95,13 @@ cluster_root() { sed -n 's/^root=//p' "$1/$MARKER" 2>/dev/null || true; }
 # DIR visible inside chroot ROOT at the same path.
 bind_dir() {
   local root=$1 dir=$2
-  chroot_mounts "$root"
-  mkdir -p "$root$dir"
-  mountpoint -q "$root$dir" || mount --bind "$dir" "$root$dir"
+  {
+    # parallel starts: one mounts /proc, /sys, /dev at a time (fd 7, never inherited)
+    flock -w 60 7 || die "could not lock ${MSGR2_CEPH_LOCK:-/tmp/msgr2-ceph-cluster.lock}.mount"
+    chroot_mounts "$root"
+    mkdir -p "$root$dir"
+    mountpoint -q "$root$dir" || mount --bind "$dir" "$root$dir"
+  } 7>"${MSGR2_CEPH_LOCK:-/tmp/msgr2-ceph-cluster.lock}.mount"
 }
 
 # Undoes bind_dir once nothing uses the mount (lazily after 5 s of EBUSY).
@@ -229,6 +233,7 @@ cmd_start() {
     cx() { "$@"; }
   else
     root=$(chroot_root "$ceph")
+    ((EUID == 0)) || die "--ceph $ceph needs root (chroot, bind mounts)"
     chroot_ready "$ceph" || die "the Ceph $ceph chroot $root is not built (run: tests/ceph/chroot.sh create $ceph)"
     cx() { chroot_in "$root" "$@"; }
   fi
