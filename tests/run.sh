@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of msgr2-rs on a fresh machine: installs what the tests need if missing
 # (Ceph's Debian packages for the interop tests, iptables for the network-namespace tests,
-# cargo-fuzz), then formatting and lint
-# checks, the unit/integration/property/interop tests of the whole workspace, and a bounded
-# cargo-fuzz smoke run of every fuzz target. A missing Ceph is a failure, never a skip.
+# cargo-fuzz, Debian chroots with Ceph 18 and 20 built once by tests/ceph/chroot.sh), then
+# formatting and lint checks, the unit/integration/property/interop tests of the whole
+# workspace (interop against Ceph 16, 18 and 20), and a bounded cargo-fuzz smoke run of every
+# fuzz target. A missing Ceph is a failure, never a skip.
 #
-# Usage: tests/run.sh            (FUZZ_SECONDS=N to change the per-target fuzz time, default 20)
+# Usage: tests/run.sh            (FUZZ_SECONDS=N to change the per-target fuzz time, default 20;
+#                                 MSGR2_CEPH_VERSIONS=16,20 to test only those Ceph versions)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,6 +24,24 @@ cargo --version
 step "Ceph 16.2 daemons and CLI for the interop tests (Debian packages, installed if missing)"
 CI=${CI:-true} bash tests/ceph/install.sh
 command -v ceph-mon >/dev/null || { echo "ceph-mon missing after install: the interop tests cannot run" >&2; exit 1; }
+
+ceph_versions=${MSGR2_CEPH_VERSIONS:-16,18,20}
+chroots=()
+for v in 18 20; do
+  [[ ",${ceph_versions// /,}," == *",$v,"* ]] && chroots+=("$v")
+done
+step "Ceph ${chroots[*]:-(none)} chroots for the interop tests (built once if missing; MSGR2_CEPH_VERSIONS=$ceph_versions)"
+if ((${#chroots[@]})); then
+  t0=$SECONDS
+  if bash tests/ceph/chroot.sh create "${chroots[@]}"; then
+    echo "Ceph chroots ready in $((SECONDS - t0)) s"
+  elif [[ ${CI:-true} == true ]]; then
+    echo "a Ceph chroot could not be built: the interop tests against Ceph ${chroots[*]} cannot run" >&2
+    exit 1
+  else
+    echo "warning: a Ceph chroot could not be built; its interop tests will fail" >&2
+  fi
+fi
 
 step "iptables for the multi-host tests (Debian package, installed if missing)"
 CI=${CI:-true} bash tests/netns/netns.sh install

@@ -1,19 +1,21 @@
-//! Sessions against a real Ceph 16.2.15 monitor: over one connection of the io_uring engine's
-//! `Messenger` (cephx client), store a 1 MiB value with `config-key set`
+//! Sessions against a real Ceph monitor (16.2 from the host, 18.2 and 20.2 from the chroots of
+//! `tests/ceph/chroot.sh`): over one connection of the io_uring engine's `Messenger` (cephx
+//! client), store a 1 MiB value with `config-key set`
 //! (the value travels in the MMonCommand's data segment, as `ceph config-key set KEY -i
 //! FILE` sends it), read it back with the real `ceph` CLI, see the monitor's EFBIG refusal
 //! reach the caller on a cluster with the default entry limit, and subscribe to the osdmap
-//! and receive an MOSDMap. Each test starts its own throw-away cluster with
-//! `tests/ceph/cluster.sh`; a missing Ceph is a failure, not a skip.
+//! and receive an MOSDMap. Ceph 20 runs in its defaults (aes256k keys), with `aes` keys, and
+//! allowing both ciphers (a client of each key type). Each test starts its own throw-away
+//! cluster with `tests/ceph/cluster.sh`; a missing Ceph is a failure, not a skip;
+//! `MSGR2_CEPH_VERSIONS` limits the versions.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::Cluster;
+use common::{wanted, Cluster};
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
@@ -72,8 +74,13 @@ impl MonConn {
 impl Cluster {
     /// Connects to the monitor as client.admin with cephx, as `msgr2 ping` does.
     fn connect(&self) -> MonConn {
-        let name: EntityName = "client.admin".parse().unwrap();
-        let keyring = Keyring::load(self.var("MSGR2_CEPH_KEYRING")).unwrap();
+        self.connect_as("client.admin", self.var("MSGR2_CEPH_KEYRING"))
+    }
+
+    /// Connects to the monitor as `name` with cephx and the key in `keyring`.
+    fn connect_as(&self, name: &str, keyring: &str) -> MonConn {
+        let name: EntityName = name.parse().unwrap();
+        let keyring = Keyring::load(keyring).unwrap();
         let (ready, ready_rx) = channel();
         let (msgs, rx) = channel();
         let m = MessengerBuilder::new(name)
@@ -172,30 +179,55 @@ fn random_mib() -> Vec<u8> {
 
 const SET: &str = r#"{"prefix": "config-key set", "key": "msgr2-test"}"#;
 
-#[test]
-fn config_key_of_one_mib_round_trips_through_a_real_mon() {
-    let c = Cluster::start(
-        "big",
+/// Who the session logs in as.
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    /// client.admin of the cluster's keyring (the cluster's key type).
+    Admin,
+    /// client.aes: an `aes` key imported into a Ceph 20 cluster that also allows aes.
+    Aes,
+}
+
+/// The 1 MiB config-key round trip and the osdmap subscription against a monitor of Ceph
+/// `version` started with `keys` (`--key-type`, `--ciphers`), logged in as `client`.
+fn config_key_round_trip(version: u32, label: &str, keys: &[&str], client: Client) {
+    if !wanted(version) {
+        return;
+    }
+    let c = Cluster::start_on(
+        version,
+        &format!("big{label}"),
         &[
-            "--auth",
-            "cephx",
-            "--mode",
-            "secure,crc",
-            "--osd",
-            "none",
-            "--conf",
-            "mon_config_key_max_entry_size=2097152",
-        ],
+            &[
+                "--auth",
+                "cephx",
+                "--mode",
+                "secure,crc",
+                "--osd",
+                "none",
+                "--conf",
+                "mon_config_key_max_entry_size=2097152",
+            ],
+            keys,
+        ]
+        .concat(),
     );
-    let mut conn = c.connect();
+    let mut conn = match client {
+        Client::Admin => c.connect(),
+        Client::Aes => {
+            let k = c.new_keyring("client.aes.keyring", "client.aes", Some("aes"));
+            c.import(&k);
+            c.connect_as("client.aes", &k)
+        }
+    };
     let value = random_mib();
     let (rs, _) = mon_command(&mut conn, c.fsid(), 1, SET, value.clone())
         .unwrap_or_else(|e| panic!("config-key set: {e}"));
     assert_eq!(rs, "set msgr2-test");
     // the real CLI reads back exactly the bytes we sent
     let out = c.dir.join("msgr2-test.out");
-    let st = Command::new("ceph")
-        .env("CEPH_CONF", c.var("CEPH_CONF"))
+    let st = c
+        .run("ceph")
         .args(["config-key", "get", "msgr2-test", "-o"])
         .arg(&out)
         .output()
@@ -249,11 +281,16 @@ fn config_key_of_one_mib_round_trips_through_a_real_mon() {
     assert_eq!(k.conns_mode_secure + k.conns_mode_crc, 1);
 }
 
-#[test]
-fn oversized_config_key_is_refused_with_the_mons_message() {
-    let c = Cluster::start(
-        "efbig",
-        &["--auth", "cephx", "--mode", "crc", "--osd", "none"],
+/// A monitor of Ceph `version` (with `keys`) with the default config-key entry limit
+/// refuses 1 MiB with EFBIG and its own message; the connection stays usable.
+fn oversized_config_key_refused(version: u32, label: &str, keys: &[&str]) {
+    if !wanted(version) {
+        return;
+    }
+    let c = Cluster::start_on(
+        version,
+        &format!("efbig{label}"),
+        &[&["--auth", "cephx", "--mode", "crc", "--osd", "none"], keys].concat(),
     );
     let mut conn = c.connect();
     let err = mon_command(&mut conn, c.fsid(), 7, SET, random_mib()).unwrap_err();
@@ -265,4 +302,63 @@ fn oversized_config_key_is_refused_with_the_mons_message() {
     // the connection is still usable after the refusal
     let (rs, _) = mon_command(&mut conn, c.fsid(), 8, SET, b"small".to_vec()).unwrap();
     assert_eq!(rs, "set msgr2-test");
+}
+
+#[test]
+fn ceph16_config_key_of_one_mib_round_trips() {
+    config_key_round_trip(16, "", &[], Client::Admin);
+}
+
+#[test]
+fn ceph16_oversized_config_key_is_refused_with_the_mons_message() {
+    oversized_config_key_refused(16, "", &[]);
+}
+
+#[test]
+fn ceph18_config_key_of_one_mib_round_trips() {
+    config_key_round_trip(18, "", &[], Client::Admin);
+}
+
+#[test]
+fn ceph18_oversized_config_key_is_refused_with_the_mons_message() {
+    oversized_config_key_refused(18, "", &[]);
+}
+
+/// Ceph 20 with every key `aes` (monmap: aes only).
+#[test]
+fn ceph20_aes_keys_config_key_of_one_mib_round_trips() {
+    config_key_round_trip(20, "-aes", &["--key-type", "aes"], Client::Admin);
+}
+
+#[test]
+fn ceph20_aes_keys_oversized_config_key_is_refused() {
+    oversized_config_key_refused(20, "-aes", &["--key-type", "aes"]);
+}
+
+/// Ceph 20 in its defaults (aes256k keys only).
+#[test]
+fn ceph20_default_aes256k_config_key_of_one_mib_round_trips() {
+    config_key_round_trip(20, "-aes256k", &[], Client::Admin);
+}
+
+#[test]
+fn ceph20_default_aes256k_oversized_config_key_is_refused() {
+    oversized_config_key_refused(20, "-aes256k", &[]);
+}
+
+/// Ceph 20 allowing both ciphers: a client with an `aes` key.
+#[test]
+fn ceph20_two_ciphers_aes_client_config_key_of_one_mib_round_trips() {
+    config_key_round_trip(20, "-both-aes", &["--ciphers", "aes256k,aes"], Client::Aes);
+}
+
+/// Ceph 20 allowing both ciphers: client.admin with its aes256k key.
+#[test]
+fn ceph20_two_ciphers_aes256k_client_config_key_of_one_mib_round_trips() {
+    config_key_round_trip(
+        20,
+        "-both-aes256k",
+        &["--ciphers", "aes256k,aes"],
+        Client::Admin,
+    );
 }

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # cluster.sh - a throw-away Ceph cluster on 127.0.0.1 (or --ip) for msgr2-rs interop tests.
 #
-# One ceph-mon (mon.a), optionally one memstore ceph-osd (osd.0); no mgr, no systemd, nothing
-# outside DIR: conf, keyring, mon store, OSD dir, logs, admin sockets and pid files all live
-# under DIR. Daemons are stopped by the pids they recorded, never by name. See README.md.
+# One ceph-mon (mon.a), optionally one memstore ceph-osd (osd.0) and one ceph-mgr (mgr.x); no
+# systemd, nothing outside DIR: conf, keyring, mon store, OSD dir, logs, admin sockets and pid
+# files all live under DIR. Daemons are stopped by the pids they recorded, never by name.
+# --ceph 16 runs the host's Ceph; --ceph 18 / 20 run the daemons and tools from the chroots of
+# chroot.sh, in the host's network namespace, with DIR bind-mounted into the chroot at the same
+# path. See README.md.
 set -Eeuo pipefail
+
+# chroot_root, chroot_ready, chroot_mounts, chroot_in, chroot_exec
+# shellcheck source=chroot.sh
+source "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/chroot.sh"
 
 readonly MARKER=.msgr2-ceph-cluster
 readonly LOCK=${MSGR2_CEPH_LOCK:-/tmp/msgr2-ceph-cluster.lock}
@@ -14,11 +21,17 @@ readonly AUTO_BASE_MAX=32000
 
 usage() {
   cat >&2 <<'USAGE'
-usage: cluster.sh start DIR [--auth cephx|none] [--mode crc|secure|crc,secure|secure,crc]
-                            [--osd memstore|none] [--port-base N] [--ip IPV4]
-                            [--conf KEY=VALUE]...
+usage: cluster.sh start DIR [--ceph 16|18|20] [--auth cephx|none]
+                            [--mode crc|secure|crc,secure|secure,crc] [--osd memstore|none]
+                            [--mgr] [--key-type aes|aes256k] [--ciphers C1[,C2]]
+                            [--port-base N] [--ip IPV4] [--conf KEY=VALUE]...
        cluster.sh env DIR     # prints `export` lines (CEPH_CONF, MSGR2_CEPH_*)
+       cluster.sh run DIR CMD [ARG]...   # CMD with DIR's Ceph (host or chroot), CEPH_CONF set
        cluster.sh stop DIR
+--ceph: 16 = the host's packages (default); 18 / 20 = the chroots of tests/ceph/chroot.sh.
+--key-type, --ciphers (Ceph 20 only): the cephx key type of every generated key (20 defaults
+to aes256k) and the monmap's auth_allowed_ciphers (first = preferred and service cipher);
+--key-type aes alone implies --ciphers aes.
 Defaults: --auth cephx --mode crc --osd memstore, ports picked free (mon v2 = base,
 v1 = base+1, OSD within base+2..base+99), --ip 127.0.0.1 (the address every daemon binds
 to, e.g. a network namespace's veth address). --conf appends KEY = VALUE to [global].
@@ -76,18 +89,71 @@ kill_wait() {
   die "pids still alive after SIGKILL: $pids"
 }
 
+# The chroot DIR's cluster runs in (from its marker), empty for the host's Ceph.
+cluster_root() { sed -n 's/^root=//p' "$1/$MARKER" 2>/dev/null || true; }
+
+# DIR visible inside chroot ROOT at the same path.
+bind_dir() {
+  local root=$1 dir=$2
+  {
+    # parallel starts: one mounts /proc, /sys, /dev at a time (fd 7, never inherited)
+    flock -w 60 7 || die "could not lock ${MSGR2_CEPH_LOCK:-/tmp/msgr2-ceph-cluster.lock}.mount"
+    chroot_mounts "$root"
+    mkdir -p "$root$dir"
+    mountpoint -q "$root$dir" || mount --bind "$dir" "$root$dir"
+  } 7>"${MSGR2_CEPH_LOCK:-/tmp/msgr2-ceph-cluster.lock}.mount"
+}
+
+# Undoes bind_dir once nothing uses the mount (lazily after 5 s of EBUSY).
+unbind_dir() {
+  local root=$1 dir=$2 i
+  [[ -n $root ]] && mountpoint -q "$root$dir" || return 0
+  for i in $(seq 25); do
+    umount "$root$dir" 2>/dev/null && { rmdir "$root$dir" 2>/dev/null || true; return 0; }
+    sleep 0.2
+  done
+  umount -l "$root$dir" && rmdir "$root$dir" 2>/dev/null || true
+}
+
+# Binds left in chroot ROOT by clusters whose DIR is gone (a test killed before its stop).
+sweep_binds() {
+  local root=$1 m
+  while read -r m; do
+    [[ $m == "$root"/* && ! -e ${m#"$root"} ]] && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
+  done < <(findmnt -rn -o TARGET | sort -r)
+  return 0
+}
+
 cmd_stop() {
-  local dir; dir=$(realpath -m "$1")
+  local dir root; dir=$(realpath -m "$1")
+  root=$(cluster_root "$dir")
   if [[ -z $(our_pids "$dir") ]]; then
     rm -f "$dir"/run/*.pid
+    unbind_dir "$root" "$dir"
     log "nothing running in $dir"
     return 0
   fi
-  # The OSD first: it tells the mon it is going down, then the mon.
-  kill_wait $(our_pids "$dir" 'osd.*')
+  # The OSD and mgr first (an OSD tells the mon it is going down), then the mon.
+  kill_wait $(our_pids "$dir" 'osd.*') $(our_pids "$dir" 'mgr.*')
   kill_wait $(our_pids "$dir" 'mon.*')
   rm -f "$dir"/run/*.pid
+  unbind_dir "$root" "$dir"
   log "stopped $dir"
+}
+
+# Runs CMD with DIR's Ceph: in its chroot (clean environment plus CEPH_CONF) or on the host
+# (the caller's environment plus CEPH_CONF). Replaces this shell, so CMD keeps our pid.
+cmd_run() {
+  local dir root; dir=$(realpath -m "$1"); shift
+  [[ -f $dir/$MARKER ]] || die "$dir is not a cluster of cluster.sh"
+  root=$(cluster_root "$dir")
+  if [[ -z $root ]]; then
+    # python3-rados belongs to the system python3, which a pyenv/venv on PATH may shadow
+    [[ $1 == python3 && -x /usr/bin/python3 ]] && set -- /usr/bin/python3 "${@:2}"
+    CEPH_CONF=$dir/ceph.conf exec "$@"
+  fi
+  bind_dir "$root" "$dir"
+  chroot_exec "$root" CEPH_CONF="$dir/ceph.conf" -- "$@"
 }
 
 cmd_env() {
@@ -123,12 +189,17 @@ elapsed_ms() { echo $(((${EPOCHREALTIME/./} - ${t0/./}) / 1000)); }
 # --- start ----------------------------------------------------------------------------------
 
 cmd_start() {
-  local dir auth=cephx mode=crc osd=memstore base='' ip=127.0.0.1 extra=()
+  local dir auth=cephx mode=crc osd=memstore base='' ip=127.0.0.1 extra=() ceph=16 mgr=0
+  local ktype='' ciphers=''
   local timeout=${MSGR2_CEPH_TIMEOUT:-60} mbytes=${MSGR2_CEPH_MEMSTORE_BYTES:-1073741824}
   dir=$(realpath -m "$1"); shift
   while (($#)); do
     case $1 in
+      --ceph) ceph=${2:?--ceph needs 16, 18 or 20}; shift 2 ;;
       --auth) auth=${2:?--auth needs a value}; shift 2 ;;
+      --mgr) mgr=1; shift ;;
+      --key-type) ktype=${2:?--key-type needs aes or aes256k}; shift 2 ;;
+      --ciphers) ciphers=${2:?--ciphers needs C1[,C2]}; shift 2 ;;
       --mode) mode=${2:?--mode needs a value}; shift 2 ;;
       --osd) osd=${2:?--osd needs a value}; shift 2 ;;
       --port-base) base=${2:?--port-base needs a value}; shift 2 ;;
@@ -148,8 +219,25 @@ cmd_start() {
     [[ $kv == *=* && $kv != *$'\n'* && ${kv%%=*} =~ ^[A-Za-z][A-Za-z0-9_\ ]*$ ]] ||
       die "bad --conf '$kv' (want KEY=VALUE on one line)"
   done
-  command -v ceph-mon >/dev/null || die "ceph-mon not found (run tests/ceph/install.sh)"
-  [[ $osd == none ]] || command -v ceph-osd >/dev/null || die "ceph-osd not found (run tests/ceph/install.sh)"
+  [[ $ceph =~ ^(16|18|20)$ ]] || die "--ceph must be 16, 18 or 20"
+  [[ -z $ktype || $ktype =~ ^(aes|aes256k)$ ]] || die "--key-type must be aes or aes256k"
+  [[ -z $ciphers || $ciphers =~ ^(aes|aes256k)(,(aes|aes256k))?$ ]] || die "--ciphers takes aes, aes256k or both (comma separated)"
+  [[ -z $ktype$ciphers || $ceph == 20 ]] || die "--key-type and --ciphers need --ceph 20 (older Ceph only knows aes)"
+  [[ $ktype == aes && -z $ciphers ]] && ciphers=aes
+  # every Ceph tool and daemon runs through `cx` (on the host, or in the chroot)
+  local root=''
+  if [[ $ceph == 16 ]]; then
+    command -v ceph-mon >/dev/null || die "ceph-mon not found (run tests/ceph/install.sh)"
+    [[ $osd == none ]] || command -v ceph-osd >/dev/null || die "ceph-osd not found (run tests/ceph/install.sh)"
+    ((!mgr)) || command -v ceph-mgr >/dev/null || die "ceph-mgr not found (apt-get install ceph-mgr)"
+    cx() { "$@"; }
+  else
+    root=$(chroot_root "$ceph")
+    ((EUID == 0)) || die "--ceph $ceph needs root (chroot, bind mounts)"
+    chroot_ready "$ceph" || die "the Ceph $ceph chroot $root is not built (run: tests/ceph/chroot.sh create $ceph)"
+    cx() { chroot_in "$root" "$@"; }
+  fi
+  [[ $dir == "$root" || $dir == "$root"/* ]] && [[ -n $root ]] && die "DIR must be outside the chroot $root"
   # unix sockets (admin sockets) are limited to 107 bytes
   ((${#dir} <= 80)) || die "DIR path too long for the admin sockets (${#dir} > 80 chars): $dir"
 
@@ -157,10 +245,18 @@ cmd_start() {
   if [[ -d $dir && -n $(ls -A "$dir") ]]; then
     [[ -f $dir/$MARKER ]] || die "$dir is not empty and was not made by cluster.sh; refusing to touch it"
     [[ -z $(our_pids "$dir") ]] || die "a cluster is still running in $dir; run: $0 stop $dir"
+    unbind_dir "$(cluster_root "$dir")" "$dir"
     find "$dir" -mindepth 1 -delete
   fi
   mkdir -p "$dir"/{run,log,crash,mon.a}
-  touch "$dir/$MARKER"
+  printf 'ceph=%s\nroot=%s\n' "$ceph" "$root" >"$dir/$MARKER"
+  local release
+  release=$(cx ceph-mon --version | awk '{print $3}')
+  [[ ${release%%.*} == "$ceph" ]] || die "--ceph $ceph, but ceph-mon is $release"
+  if [[ -n $root ]]; then
+    sweep_binds "$root"
+    bind_dir "$root" "$dir"
+  fi
 
   # Port choice. Concurrent auto-picking starts are serialised by a lock held until our
   # daemons have bound their ports (fd 9; every daemon is started with 9>&- so none keeps it).
@@ -229,24 +325,35 @@ memstore_device_bytes = $mbytes
 public_addr = $ip
 cluster_addr = $ip
 $(paths)
+
+[mgr]
+mgr_data = $dir/mgr.\$id
+public_addr = $ip
+$(paths)
 CONF
   } >"$conf"
 
   # any failure from here on: stop what we started and point at the logs
   trap 'log "start failed; logs are in $dir/log"; cmd_stop "$dir"' ERR
 
+  local kt=() mm=()
+  [[ -n $ktype ]] && kt=(--key-type "$ktype")
+  [[ -n $ciphers ]] && mm=(--auth-allowed-ciphers "$ciphers" --auth-preferred-cipher "${ciphers%%,*}"
+    --auth-service-cipher "${ciphers%%,*}")
   {
-    ceph-authtool "$kr" --create-keyring --gen-key -n mon. --cap mon 'allow *'
-    ceph-authtool "$kr" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' \
+    cx ceph-authtool "$kr" --create-keyring "${kt[@]}" --gen-key -n mon. --cap mon 'allow *'
+    cx ceph-authtool "$kr" "${kt[@]}" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' \
       --cap mgr 'allow *' --cap mds 'allow *'
-    ceph-authtool "$kr" --gen-key -n osd.0 --cap mon 'allow profile osd' \
+    cx ceph-authtool "$kr" "${kt[@]}" --gen-key -n osd.0 --cap mon 'allow profile osd' \
       --cap mgr 'allow profile osd' --cap osd 'allow *'
+    cx ceph-authtool "$kr" "${kt[@]}" --gen-key -n mgr.x --cap mon 'allow profile mgr' \
+      --cap osd 'allow *' --cap mds 'allow *'
   } >>"$dir/log/mkfs.log" 2>&1
-  monmaptool --create --fsid "$fsid" --addv a "$monhost" "$dir/monmap" >>"$dir/log/mkfs.log" 2>&1
-  ceph-mon -c "$conf" -i a --mkfs --monmap "$dir/monmap" --keyring "$kr" >>"$dir/log/mkfs.log" 2>&1
-  ceph-mon -c "$conf" -i a >>"$dir/log/daemon-stderr.log" 2>&1 9>&-
+  cx monmaptool --create --fsid "$fsid" "${mm[@]}" --addv a "$monhost" "$dir/monmap" >>"$dir/log/mkfs.log" 2>&1
+  cx ceph-mon -c "$conf" -i a --mkfs --monmap "$dir/monmap" --keyring "$kr" >>"$dir/log/mkfs.log" 2>&1
+  cx ceph-mon -c "$conf" -i a >>"$dir/log/daemon-stderr.log" 2>&1 9>&-
 
-  cephq() { timeout 20 ceph -c "$conf" --connect-timeout 5 "$@" 9>&-; }
+  cephq() { cx timeout 20 ceph -c "$conf" --connect-timeout 5 "$@" 9>&-; }
   wait_for() {  # wait_for WHAT CMD...: retry CMD until it succeeds or the timeout expires
     local what=$1; shift
     until "$@" >/dev/null 2>&1; do
@@ -265,8 +372,8 @@ CONF
     local uuid; uuid=$(</proc/sys/kernel/random/uuid)
     cephq osd new "$uuid" 0 >/dev/null
     mkdir -p "$dir/osd.0"
-    ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$dir/log/mkfs.log" 2>&1 9>&-
-    ceph-osd -c "$conf" -i 0 >>"$dir/log/daemon-stderr.log" 2>&1 9>&-
+    cx ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$dir/log/mkfs.log" 2>&1 9>&-
+    cx ceph-osd -c "$conf" -i 0 >>"$dir/log/daemon-stderr.log" 2>&1 9>&-
     osd_up() {
       cephq osd dump -f json | python3 -c '
 import json, sys
@@ -283,11 +390,20 @@ print("export MSGR2_CEPH_OSD_ADDR=v2:%s/%d" % (a["addr"], a["nonce"]))
 print("export MSGR2_CEPH_OSD_V2=%s" % a["addr"])
 print("export MSGR2_CEPH_OSD_NONCE=%d" % a["nonce"])')
   fi
+  if ((mgr)); then
+    mkdir -p "$dir/mgr.x"
+    cx ceph-mgr -c "$conf" -i x >>"$dir/log/daemon-stderr.log" 2>&1 9>&-
+    mgr_up() { cephq mgr stat -f json | python3 -c 'import json, sys; sys.exit(not json.load(sys.stdin)["available"])'; }
+    wait_for "mgr.x to become active" mgr_up
+  fi
   trap - ERR
   exec 9>&-
 
   local key=''
-  [[ $auth == cephx ]] && key=$(ceph-authtool "$kr" -n client.admin -p)
+  [[ $auth == cephx ]] && key=$(cx ceph-authtool "$kr" -n client.admin -p)
+  # what the keys and the monmap really are (Ceph < 20: aes only; 20: aes256k by default)
+  local ktype_env=${ktype:-aes} ciphers_env=${ciphers:-aes}
+  if [[ $ceph == 20 ]]; then ktype_env=${ktype:-aes256k} ciphers_env=${ciphers:-aes256k}; fi
   cat >"$dir/cluster.env" <<ENV
 export CEPH_CONF=$conf
 export MSGR2_CEPH_DIR=$dir
@@ -299,9 +415,14 @@ export MSGR2_CEPH_MON_V1=$ip:$v1
 export MSGR2_CEPH_FSID=$fsid
 export MSGR2_CEPH_AUTH=$auth
 export MSGR2_CEPH_MODE=$mode
+export MSGR2_CEPH_VERSION=$ceph
+export MSGR2_CEPH_RELEASE=$release
+export MSGR2_CEPH_ROOT=$root
+export MSGR2_CEPH_KEY_TYPE=$ktype_env
+export MSGR2_CEPH_CIPHERS=$ciphers_env
 ENV
   [[ -z $osd_env ]] || echo "$osd_env" >>"$dir/cluster.env"
-  log "cluster ready in $(elapsed_ms)ms: mon $monhost fsid $fsid auth=$auth mode=$mode osd=$osd"
+  log "cluster ready in $(elapsed_ms)ms: ceph $release${root:+ (chroot $root)}, mon $monhost fsid $fsid auth=$auth mode=$mode osd=$osd mgr=$mgr key-type=$ktype_env ciphers=$ciphers_env"
   log "use it with: eval \"\$($0 env $dir)\""
 }
 
@@ -311,5 +432,6 @@ case $cmd in
   start) cmd_start "$@" ;;
   stop) (($# == 1)) || usage; cmd_stop "$1" ;;
   env) (($# == 1)) || usage; cmd_env "$1" ;;
+  run) (($# >= 2)) || usage; cmd_run "$@" ;;
   *) usage ;;
 esac
