@@ -1,8 +1,8 @@
 //! Our client's identity as a real OSD sees it: after logging in to the monitor, `msgr2 ping`
 //! identifies itself to the OSD as `client.<global id the monitor assigned>`, with cephx and
 //! with auth none, as a real `rados` client does (not as an anonymous `client.?`). The OSD's
-//! own debug_ms log is the witness. Each test starts its own throw-away cluster with
-//! `tests/ceph/cluster.sh`; a missing Ceph is a failure, not a skip.
+//! own debug_ms log is the witness. Against Ceph 16, 18 and 20, each with its own throw-away
+//! clusters from `tests/ceph/cluster.sh`; a missing Ceph is a failure, not a skip.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,8 +11,9 @@ mod common;
 use common::Cluster;
 use std::process::Command;
 
-/// Pings the cluster's mon and OSD and returns the global id the mon assigned.
-fn ping_global_id(c: &Cluster, extra: &[&str]) -> u64 {
+/// Pings the cluster's mon and OSD; returns what it printed and the global id the mon
+/// assigned.
+fn ping(c: &Cluster, extra: &[&str]) -> (String, u64) {
     let out = Command::new(env!("CARGO_BIN_EXE_msgr2"))
         .args([
             "ping",
@@ -33,7 +34,8 @@ fn ping_global_id(c: &Cluster, extra: &[&str]) -> u64 {
     );
     let mon = text.lines().find(|l| l.starts_with("mon ")).unwrap();
     let id = mon.split("global_id ").nth(1).unwrap();
-    id.split_whitespace().next().unwrap().parse().unwrap()
+    let gid = id.split_whitespace().next().unwrap().parse().unwrap();
+    (text, gid)
 }
 
 /// The OSD's log names the connection `client.<gid>` once it is READY.
@@ -55,19 +57,61 @@ fn assert_osd_saw(c: &Cluster, gid: u64) {
     panic!("the OSD never logged {want:?}; it logged: {seen:#?}");
 }
 
-#[test]
-fn osd_sees_our_global_id_with_cephx() {
-    let c = Cluster::start("ident-cephx", &["--auth", "cephx", "--conf", "debug_ms=1"]);
-    let kr = c.var("MSGR2_CEPH_KEYRING").to_owned();
-    let gid = ping_global_id(&c, &["--keyring", &kr]);
-    assert!(gid > 0);
-    assert_osd_saw(&c, gid);
+/// With cephx and with auth none, the OSD sees our mon-assigned global id; the monmap
+/// printout names the release as Ceph does, and (Ceph 20) carries the cephx policy.
+fn identity(version: u32) {
+    if !common::wanted(version) {
+        return;
+    }
+    let release = match version {
+        16 => "16 (pacific)",
+        18 => "18 (reef)",
+        _ => "20 (tentacle)",
+    };
+    for auth in ["cephx", "none"] {
+        let c = Cluster::start_on(
+            version,
+            &format!("ident-{auth}"),
+            &["--auth", auth, "--conf", "debug_ms=1"],
+        );
+        let kr = c.var("MSGR2_CEPH_KEYRING").to_owned();
+        let extra: &[&str] = if auth == "cephx" {
+            &["--keyring", &kr]
+        } else {
+            &[]
+        };
+        let (text, gid) = ping(&c, extra);
+        assert!(gid > 0);
+        assert_osd_saw(&c, gid);
+        assert!(
+            text.contains(&format!("min_mon_release {release}")),
+            "{text}"
+        );
+        if version >= 20 {
+            for line in [
+                "auth_service_cipher aes256k",
+                "auth_allowed_ciphers aes256k",
+                "auth_preferred_cipher aes256k",
+            ] {
+                assert!(text.contains(line), "{line}: {text}");
+            }
+        } else {
+            assert!(!text.contains("auth_epoch"), "{text}");
+        }
+    }
 }
 
 #[test]
-fn osd_sees_our_global_id_with_auth_none() {
-    let c = Cluster::start("ident-none", &["--auth", "none", "--conf", "debug_ms=1"]);
-    let gid = ping_global_id(&c, &[]);
-    assert!(gid > 0);
-    assert_osd_saw(&c, gid);
+fn ceph16_osd_sees_our_global_id() {
+    identity(16);
+}
+
+#[test]
+fn ceph18_osd_sees_our_global_id() {
+    identity(18);
+}
+
+#[test]
+fn ceph20_osd_sees_our_global_id() {
+    identity(20);
 }
