@@ -19,6 +19,7 @@ pub mod error;
 pub mod plot;
 pub mod report;
 pub mod spec;
+pub mod tcp;
 pub mod transport;
 pub mod wire;
 pub mod workload;
@@ -84,8 +85,9 @@ struct Opts {
     /// Message sizes (bytes, or with K/M/G: binary units).
     #[arg(long, global = true, default_value = "4K,64K,4M")]
     sizes: String,
-    /// Modes to run; `raw` is the baseline every ratio refers to.
-    #[arg(long, global = true, default_value = "raw,crc,secure")]
+    /// Modes to run: `tcp` (the kernel's ceiling: a plain socket pair, loopback only), `raw`
+    /// (our engine without msgr2, the baseline of the ×raw ratios), `crc`, `secure`.
+    #[arg(long, global = true, default_value = "tcp,raw,crc,secure")]
     modes: String,
     /// Connections per cell.
     #[arg(long, global = true, default_value_t = 1)]
@@ -437,9 +439,23 @@ fn run_cells(
                 mode
             );
             progress.start(&label);
-            let r = run_cell(transport, target, size, mode, plan, copts, &|t| {
-                progress.update(&format!("{label} {t}"))
-            });
+            let r = if mode == Mode::Tcp {
+                if info.role == "client" {
+                    // Across hosts the ceiling is the network's: iperf3 measures it.
+                    progress.clear();
+                    continue;
+                }
+                tcp::measure(
+                    size,
+                    plan.duration,
+                    info.server_cores.first().copied(),
+                    info.client_cores.first().copied(),
+                )
+            } else {
+                run_cell(transport, target, size, mode, plan, copts, &|t| {
+                    progress.update(&format!("{label} {t}"))
+                })
+            };
             progress.clear();
             let m =
                 r.map_err(|e| BenchError::Peer(format!("cell {} {mode}: {e}", size_label(size))))?;

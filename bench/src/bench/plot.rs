@@ -12,6 +12,7 @@ use super::spec::{size_label, Mode};
 
 fn colour(m: Mode) -> RGBColor {
     match m {
+        Mode::Tcp => RGBColor(160, 160, 160),
         Mode::Raw => RGBColor(90, 90, 90),
         Mode::Crc => RGBColor(31, 119, 180),
         Mode::Secure => RGBColor(214, 39, 40),

@@ -62,6 +62,9 @@ pub struct CellResult {
     pub ratio_to_raw: Option<f64>,
     /// Median latency relative to the raw cell of the same size in this run.
     pub p50_ratio_to_raw: Option<f64>,
+    /// Throughput relative to the `tcp` cell (the kernel's single-stream ceiling) of the
+    /// same size in this run.
+    pub ratio_to_tcp: Option<f64>,
     /// Client `io_uring_enter` calls, send operations and sleeps per message (engine).
     pub client_io_per_msg: Option<(f64, f64, f64)>,
     /// CPUs kept busy by other processes during the cell, on average.
@@ -107,6 +110,7 @@ impl CellResult {
             cpu_s_per_gb_server: per_gb(m.server_cpu_ns),
             ratio_to_raw: None,
             p50_ratio_to_raw: None,
+            ratio_to_tcp: None,
             other_cpus: m.other_cpus,
             client_io_per_msg: m.client_io.filter(|_| m.msgs > 0).map(|io| {
                 let n = m.msgs as f64;
@@ -133,6 +137,7 @@ impl CellResult {
             "cpu_s_per_gb_server": round(self.cpu_s_per_gb_server, 4),
             "ratio_to_raw": self.ratio_to_raw.map(|r| round(r, 3)),
             "p50_ratio_to_raw": self.p50_ratio_to_raw.map(|r| round(r, 3)),
+            "ratio_to_tcp": self.ratio_to_tcp.map(|r| round(r, 3)),
             "max_us": round(self.max_us, 2),
             "bytes": self.bytes,
             "msgs": self.msgs,
@@ -161,10 +166,18 @@ pub fn fill_ratios(cells: &mut [CellResult]) {
         .filter(|c| c.mode == Mode::Raw && c.gbps > 0.0)
         .map(|c| (c.size, c.gbps, c.p50_us))
         .collect();
+    let tcps: Vec<(u64, f64)> = cells
+        .iter()
+        .filter(|c| c.mode == Mode::Tcp && c.gbps > 0.0)
+        .map(|c| (c.size, c.gbps))
+        .collect();
     for c in cells.iter_mut() {
         if let Some((_, g, p)) = raws.iter().find(|(s, _, _)| *s == c.size) {
             c.ratio_to_raw = Some(c.gbps / g);
-            c.p50_ratio_to_raw = (*p > 0.0).then(|| c.p50_us / p);
+            c.p50_ratio_to_raw = (*p > 0.0 && c.p50_us > 0.0).then(|| c.p50_us / p);
+        }
+        if let Some((_, g)) = tcps.iter().find(|(s, _)| *s == c.size) {
+            c.ratio_to_tcp = Some(c.gbps / g);
         }
     }
 }
@@ -172,7 +185,7 @@ pub fn fill_ratios(cells: &mut [CellResult]) {
 /// The table's header line.
 pub fn table_header() -> String {
     format!(
-        "{:>7} {:<7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6}",
+        "{:>7} {:<7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} {:>6}",
         "size",
         "mode",
         "GB/s",
@@ -183,7 +196,8 @@ pub fn table_header() -> String {
         "cpu cli",
         "cpu srv",
         "×raw",
-        "p50×raw"
+        "p50×raw",
+        "×tcp"
     )
 }
 
@@ -191,7 +205,7 @@ pub fn table_header() -> String {
 pub fn table_row(c: &CellResult) -> String {
     let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
     format!(
-        "{:>7} {:<7} {:>8.3} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>8.3} {:>8.3} {:>6} {:>6}",
+        "{:>7} {:<7} {:>8.3} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>8.3} {:>8.3} {:>6} {:>6} {:>6}",
         size_label(c.size),
         c.mode.name(),
         c.gbps,
@@ -203,13 +217,15 @@ pub fn table_row(c: &CellResult) -> String {
         c.cpu_s_per_gb_server,
         ratio(c.ratio_to_raw),
         ratio(c.p50_ratio_to_raw),
+        ratio(c.ratio_to_tcp),
     )
 }
 
 /// A note under the table saying what the columns mean.
 pub const TABLE_NOTE: &str = "GB = 1e9 bytes of payload client→server; latency = send → reply; \
 cpu cli/srv = CPU seconds per GB on each side; ×raw = throughput (and p50) over the raw cell \
-of the same size in this run";
+of the same size in this run; ×tcp = throughput over the tcp cell (a plain blocking socket \
+pair, 1 MiB writes and reads: the kernel's single-stream ceiling) of this run";
 
 fn read_trim(path: &str) -> Option<String> {
     std::fs::read_to_string(path)

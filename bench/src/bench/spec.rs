@@ -10,6 +10,9 @@ use super::error::BenchError;
 /// How bytes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Mode {
+    /// The kernel's ceiling: a plain blocking socket pair streaming 1 MiB writes, without our
+    /// engine (see [`super::tcp`]); loopback runs only.
+    Tcp,
     /// The baseline: a 16-byte header and the payload over TCP, no msgr2 framing.
     Raw,
     /// msgr2 crc mode (crc32c on preamble and segments).
@@ -20,11 +23,12 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, baseline first.
-    pub const ALL: [Mode; 3] = [Mode::Raw, Mode::Crc, Mode::Secure];
+    pub const ALL: [Mode; 4] = [Mode::Tcp, Mode::Raw, Mode::Crc, Mode::Secure];
 
     /// The name used on the command line and in the JSON.
     pub fn name(self) -> &'static str {
         match self {
+            Mode::Tcp => "tcp",
             Mode::Raw => "raw",
             Mode::Crc => "crc",
             Mode::Secure => "secure",
@@ -34,7 +38,7 @@ impl Mode {
     /// `CEPH_CON_MODE_*` for the msgr2 modes.
     pub fn con_mode(self) -> Option<u32> {
         match self {
-            Mode::Raw => None,
+            Mode::Tcp | Mode::Raw => None,
             Mode::Crc => Some(CON_MODE_CRC),
             Mode::Secure => Some(CON_MODE_SECURE),
         }
@@ -51,11 +55,12 @@ impl FromStr for Mode {
     type Err = BenchError;
     fn from_str(s: &str) -> Result<Self, BenchError> {
         match s.trim() {
+            "tcp" => Ok(Mode::Tcp),
             "raw" => Ok(Mode::Raw),
             "crc" => Ok(Mode::Crc),
             "secure" => Ok(Mode::Secure),
             other => Err(BenchError::Usage(format!(
-                "unknown mode {other:?} (expected raw, crc or secure)"
+                "unknown mode {other:?} (expected tcp, raw, crc or secure)"
             ))),
         }
     }

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         Connection::server(Arc::new(c), "127.0.0.1:5000".parse().expect("sock"), 1, now)
     } else {
         let mut c = Config::new("client.admin".parse().expect("name"));
-        c.client_auth = Some(Arc::new(NoneClientProvider { name: c.name.clone() }));
+        c.client_auth = Some(Arc::new(NoneClientProvider::new(c.name.clone())));
         Connection::client(Arc::new(c), "v2:127.0.0.1:3300/0".parse().expect("addr"), EntityType::Mon, 1, now)
     };
     if sel & 2 != 0 {
