@@ -171,15 +171,23 @@ mod tests {
     #[test]
     fn pacific_bytes() {
         let mut b = Vec::new();
-        Banner::OURS.encode(&mut b);
+        Banner::PACIFIC.encode(&mut b);
         assert_eq!(b, PACIFIC);
         let mut p = [0u8; 10];
         p.copy_from_slice(&PACIFIC[..10]);
         assert_eq!(Banner::decode_prefix(&p).unwrap(), 16);
         assert_eq!(
             Banner::decode_payload(&PACIFIC[10..]).unwrap(),
-            Banner::OURS
+            Banner::PACIFIC
         );
+        // Ours is Quincy's and later: supported = REVISION_1 | COMPRESSION.
+        let mut b = Vec::new();
+        Banner::OURS.encode(&mut b);
+        let mut quincy = PACIFIC;
+        quincy[10] = 3;
+        assert_eq!(b, quincy);
+        assert!(Banner::both_compress(&Banner::OURS, &Banner::OURS));
+        assert!(!Banner::both_compress(&Banner::OURS, &Banner::PACIFIC));
     }
 
     #[test]
@@ -221,12 +229,12 @@ mod tests {
             Err(BannerError::ShortPayload(15))
         );
         let needy = Banner {
-            supported: 3,
-            required: 2,
+            supported: 7,
+            required: 4,
         };
         assert_eq!(
             Banner::negotiate(&Banner::OURS, &needy),
-            Err(BannerError::PeerRequiresMissing { missing: 2 })
+            Err(BannerError::PeerRequiresMissing { missing: 4 })
         );
         let strict = Banner {
             supported: 1,
