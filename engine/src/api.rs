@@ -23,7 +23,9 @@ use msgr2_crypto::cephx::{
     CephxClientProvider, CephxServerProvider, MonServerContext, TicketStore,
 };
 use msgr2_crypto::keyring::Keyring;
-use msgr2_proto::{Config, Connection, Lookup, Message, ModeConfig, PeerInfo, Policy};
+use msgr2_proto::{
+    CompressionConfig, Config, Connection, Lookup, Message, ModeConfig, PeerInfo, Policy,
+};
 use tracing::info;
 
 use crate::bind::{bind_all, BindSpec};
@@ -502,6 +504,7 @@ pub struct MessengerBuilder {
     gid: Option<i64>,
     send_queue_limit: Option<(usize, u64)>,
     dispatch_throttle_bytes: Option<u64>,
+    compression: CompressionConfig,
     pub(crate) rc: ReactorConfig,
 }
 
@@ -544,6 +547,7 @@ impl MessengerBuilder {
             gid: None,
             send_queue_limit: None,
             dispatch_throttle_bytes: None,
+            compression: CompressionConfig::default(),
             rc,
         }
     }
@@ -595,10 +599,20 @@ impl MessengerBuilder {
         self
     }
 
-    /// The banner's feature bits (default: [`Banner::OURS`], offering msgr2.1).
+    /// The banner's feature bits (default: [`Banner::OURS`], offering msgr2.1 and
+    /// compression).
     /// `Banner { supported: 0, required: 0 }` forces msgr2.0 framing on every connection.
     pub fn banner(mut self, banner: Banner) -> Self {
         self.banner = Some(banner);
+        self
+    }
+
+    /// On-wire compression (Quincy+): `ms_osd_compress_mode`, `ms_osd_compression_algorithm`,
+    /// `ms_osd_compress_min_size`, `ms_compress_secure` (set them by name with
+    /// [`CompressionConfig::set`]). Default: Ceph's (advertised, never compressing).
+    /// Compression applies to connections whose peer is an OSD, as in Ceph.
+    pub fn compression(mut self, compression: CompressionConfig) -> Self {
+        self.compression = compression;
         self
     }
 
@@ -811,6 +825,7 @@ impl MessengerBuilder {
         if let Some(b) = self.banner {
             c.banner = b;
         }
+        c.compression = self.compression.clone();
         if let Some(g) = self.gid {
             c.gid = g;
         }
