@@ -505,6 +505,7 @@ pub struct MessengerBuilder {
     send_queue_limit: Option<(usize, u64)>,
     dispatch_throttle_bytes: Option<u64>,
     compression: CompressionConfig,
+    nonce: Option<u32>,
     pub(crate) rc: ReactorConfig,
 }
 
@@ -548,6 +549,7 @@ impl MessengerBuilder {
             send_queue_limit: None,
             dispatch_throttle_bytes: None,
             compression: CompressionConfig::default(),
+            nonce: None,
             rc,
         }
     }
@@ -613,6 +615,14 @@ impl MessengerBuilder {
     /// Compression applies to connections whose peer is an OSD, as in Ceph.
     pub fn compression(mut self, compression: CompressionConfig) -> Self {
         self.compression = compression;
+        self
+    }
+
+    /// The nonce in our addresses (default: 0 for monitors, random otherwise). Ceph's test
+    /// servers (`ceph_perf_msgr_server`) bind with nonce 0, and clients that dial an address
+    /// without a nonce expect it.
+    pub fn nonce(mut self, nonce: u32) -> Self {
+        self.nonce = Some(nonce);
         self
     }
 
@@ -876,10 +886,10 @@ impl MessengerBuilder {
                 return Err(EngineError::DuplicateCore(*c));
             }
         }
-        let nonce = if self.name.ty == EntityType::Mon {
-            0
-        } else {
-            random_nonce()
+        let nonce = match self.nonce {
+            Some(n) => n,
+            None if self.name.ty == EntityType::Mon => 0,
+            None => random_nonce(),
         };
         let (listeners, addrs) = bind_all(&self.name, &self.binds, nonce)?;
         let proto = Arc::new(self.proto_config(addrs.clone(), nonce)?);

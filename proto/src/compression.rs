@@ -73,6 +73,11 @@ pub struct CompressionConfig {
     pub osd_min_size: u64,
     /// `ms_compress_secure` (default false): also compress secure-mode connections.
     pub compress_secure: bool,
+    /// Peer types the `ms_osd_*` settings apply to (default: OSD only, as Ceph hardcodes in
+    /// `CompressorRegistry`). Adding others is an extension: Ceph daemons never answer a
+    /// client's COMPRESSION_REQUEST with compression, but a Ceph client does compress when a
+    /// server agrees.
+    pub peer_types: Vec<EntityType>,
 }
 
 impl Default for CompressionConfig {
@@ -83,6 +88,7 @@ impl Default for CompressionConfig {
             osd_methods: vec![Method::Snappy as u32],
             osd_min_size: 1024,
             compress_secure: false,
+            peer_types: vec![EntityType::Osd],
         }
     }
 }
@@ -146,26 +152,29 @@ impl CompressionConfig {
         if secure && !self.compress_secure {
             return CompressMode::None;
         }
-        match peer {
-            EntityType::Osd => self.osd_mode,
-            _ => CompressMode::None,
+        if self.peer_types.contains(&peer) {
+            self.osd_mode
+        } else {
+            CompressMode::None
         }
     }
 
     /// Ceph's `get_methods(peer_type)`: what a client offers (empty for non-OSD peers).
     pub fn methods_for(&self, peer: EntityType) -> Vec<u32> {
-        match peer {
-            EntityType::Osd => self.osd_methods.clone(),
-            _ => Vec::new(),
+        if self.peer_types.contains(&peer) {
+            self.osd_methods.clone()
+        } else {
+            Vec::new()
         }
     }
 
     /// Ceph's `get_min_compression_size(peer_type)` (0 for non-OSD peers, which never
     /// compress anyway).
     pub fn min_size_for(&self, peer: EntityType) -> u64 {
-        match peer {
-            EntityType::Osd => self.osd_min_size,
-            _ => 0,
+        if self.peer_types.contains(&peer) {
+            self.osd_min_size
+        } else {
+            0
         }
     }
 
