@@ -21,6 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::Cluster;
 use msgr2_codec::addr::EntityAddrVec;
 use msgr2_codec::entity::EntityType;
+use msgr2_codec::payload::AUTH_NONE;
+use msgr2_crypto::auth::{AuthResult, ServerAuth, ServerAuthProvider, ServerStep};
 use msgr2_engine::{
     CompressMethod, CompressionConfig, ConnHandle, Dispatcher, Message, MessengerBuilder, PeerInfo,
 };
@@ -53,6 +55,39 @@ impl Dispatcher for Fwd {
     }
     fn on_reset(&mut self, _: &ConnHandle, error: &str) {
         let _ = self.0.send(Ev::Reset(error.to_owned()));
+    }
+}
+
+/// Ceph's `DummyAuthClientServer` (what `ceph_perf_msgr_*` use): AUTH_NONE with an empty
+/// payload, accepted as is. Our AUTH_NONE server insists on the real payload (mode, name,
+/// global_id), so the perf client needs this stand-in.
+struct DummyAuth;
+
+impl ServerAuth for DummyAuth {
+    fn method(&self) -> u32 {
+        AUTH_NONE
+    }
+    fn request(&mut self, con_mode: u32, _: &[u8]) -> ServerStep {
+        ServerStep::Done {
+            payload: Vec::new(),
+            result: AuthResult {
+                global_id: 1,
+                con_mode,
+                ..Default::default()
+            },
+        }
+    }
+    fn request_more(&mut self, _: &[u8]) -> ServerStep {
+        ServerStep::Reject(22)
+    }
+}
+
+impl ServerAuthProvider for DummyAuth {
+    fn methods(&self, _: EntityType) -> Vec<u32> {
+        vec![AUTH_NONE]
+    }
+    fn start(&self, _: u32, _: EntityType) -> Option<Box<dyn ServerAuth>> {
+        Some(Box::new(DummyAuth))
     }
 }
 
@@ -292,7 +327,12 @@ fn ceph20_client_against_our_osd_server() {
     let len = 65536usize;
     // Ceph's rule: no compression for a client peer.
     let (b, rx) = messenger("osd.3", compression("snappy"));
-    let msgr = b.nonce(0).bind("v2:127.0.0.1:0").start().unwrap();
+    let msgr = b
+        .server_auth(std::sync::Arc::new(DummyAuth))
+        .nonce(0)
+        .bind("v2:127.0.0.1:0")
+        .start()
+        .unwrap();
     let clog = perf_client(&c, msgr.addrs().0[0].sock.unwrap(), "snappy", len);
     assert!(
         clog.contains("CompressionDoneFrame(is_compress=0, method=0)"),
@@ -307,7 +347,12 @@ fn ceph20_client_against_our_osd_server() {
         let mut comp = compression(m.name());
         comp.peer_types.push(EntityType::Client);
         let (b, rx) = messenger("osd.3", comp);
-        let msgr = b.nonce(0).bind("v2:127.0.0.1:0").start().unwrap();
+        let msgr = b
+            .server_auth(std::sync::Arc::new(DummyAuth))
+            .nonce(0)
+            .bind("v2:127.0.0.1:0")
+            .start()
+            .unwrap();
         let clog = perf_client(&c, msgr.addrs().0[0].sock.unwrap(), m.name(), len);
         let done = format!("CompressionDoneFrame(is_compress=1, method={})", m as u32);
         assert!(clog.contains(&done), "{m}: client log lacks {done}");
