@@ -97,7 +97,7 @@ impl Default for CompressionConfig {
 /// `;,= \t`, unknown names skipped, an empty result becomes `[none]`.
 pub fn parse_methods(s: &str) -> Vec<u32> {
     let mut v: Vec<u32> = s
-        .split(|c: char| matches!(c, ';' | ',' | '=' | ' ' | '\t'))
+        .split([';', ',', '=', ' ', '\t'])
         .filter(|w| !w.is_empty())
         .filter_map(|w| match w {
             "none" => Some(METHOD_NONE),
