@@ -261,3 +261,128 @@ fn hostile_compressed_frames_are_typed_errors() {
         ProtoError::Compression(_)
     ));
 }
+
+/// Compression is per connection: a lossless session that reconnects negotiates it again on
+/// the new connection (before SESSION_RECONNECT).
+#[test]
+fn a_reconnect_negotiates_again() {
+    let (cc, sc) = configs("force", "lz4", 0, true);
+    let mut cc2 = (*cc).clone();
+    cc2.policies = msgr2_proto::PolicySet::new(msgr2_proto::Policy::lossless_peer(0));
+    let cc = Arc::new(cc2);
+    let mut sc2 = (*sc).clone();
+    sc2.policies = msgr2_proto::PolicySet::new(msgr2_proto::Policy::lossless_peer(0));
+    let sc = Arc::new(sc2);
+    let (mut c, mut s) = pair(cc, sc.clone(), EntityType::Osd);
+    pump(&mut c, &mut s).unwrap();
+    assert_eq!(ready(&mut c).compression, Some(Method::Lz4));
+    // The message is written but the connection dies before it is acknowledged.
+    c.send_message(big_message(10_000)).unwrap();
+    let mut lost = Vec::new();
+    c.poll_transmit(&mut lost);
+    c.handle_eof();
+    assert!(std::iter::from_fn(|| c.poll_event()).any(|e| matches!(e, Event::Reconnect { .. })));
+    let now = Instant::now();
+    let mut c2 = c.reconnect(10, now).unwrap();
+    let mut s2 = Connection::server(sc, "127.0.0.1:40001".parse().unwrap(), 3, now);
+    pump(&mut c2, &mut s2).unwrap();
+    assert_eq!(ready(&mut c2).compression, Some(Method::Lz4));
+    assert_eq!(ready(&mut s2).compression, Some(Method::Lz4));
+    // (Without a session lookup the server answered SESSION_RESET, so the session restarted.)
+    c2.send_message(big_message(10_000)).unwrap();
+    let (up, _) = pump(&mut c2, &mut s2).unwrap();
+    assert!(up < 2_000, "{up} bytes");
+    let got = messages(&mut s2);
+    assert_eq!(got.last().unwrap().front, big_message(10_000).front);
+}
+
+mod secure {
+    use super::*;
+    use msgr2_codec::payload::CON_MODE_SECURE;
+    use msgr2_crypto::auth::*;
+    use msgr2_proto::ModeConfig;
+
+    fn result(con_mode: u32) -> AuthResult {
+        AuthResult {
+            global_id: 9,
+            con_mode,
+            session_key: vec![3; 16],
+            connection_secret: (0..64).collect(),
+            peer_name: Some("osd.1".parse().unwrap()),
+        }
+    }
+    struct K;
+    impl ClientAuth for K {
+        fn method(&self) -> u32 {
+            2
+        }
+        fn request(&mut self) -> Result<Vec<u8>, AuthError> {
+            Ok(vec![1])
+        }
+        fn reply_more(&mut self, _: &[u8]) -> Result<Vec<u8>, AuthError> {
+            Ok(vec![2])
+        }
+        fn done(&mut self, _: u64, con_mode: u32, _: &[u8]) -> Result<AuthResult, AuthError> {
+            Ok(result(con_mode))
+        }
+    }
+    impl ServerAuth for K {
+        fn method(&self) -> u32 {
+            2
+        }
+        fn request(&mut self, con_mode: u32, _: &[u8]) -> ServerStep {
+            ServerStep::Done {
+                payload: vec![],
+                result: result(con_mode),
+            }
+        }
+        fn request_more(&mut self, _: &[u8]) -> ServerStep {
+            ServerStep::Reject(22)
+        }
+    }
+    impl ClientAuthProvider for K {
+        fn methods(&self) -> Vec<u32> {
+            vec![2]
+        }
+        fn start(&self, _: u32, _: EntityType) -> Option<Box<dyn ClientAuth>> {
+            Some(Box::new(K))
+        }
+    }
+    impl ServerAuthProvider for K {
+        fn methods(&self, _: EntityType) -> Vec<u32> {
+            vec![2]
+        }
+        fn start(&self, _: u32, _: EntityType) -> Option<Box<dyn ServerAuth>> {
+            Some(Box::new(K))
+        }
+    }
+
+    /// Secure connections compress only with `ms_compress_secure` on both sides; then the
+    /// segments are compressed before they are sealed.
+    #[test]
+    fn secure_mode_needs_ms_compress_secure() {
+        for (client_secure, server_secure, want) in [
+            (false, true, None),
+            (true, false, None),
+            (true, true, Some(Method::Zstd)),
+        ] {
+            let (cc, sc) = configs("force", "zstd", 1024, true);
+            let (mut cc, mut sc) = ((*cc).clone(), (*sc).clone());
+            cc.client_auth = Some(Arc::new(K));
+            sc.server_auth = Some(Arc::new(K));
+            cc.modes = ModeConfig::all(vec![CON_MODE_SECURE]);
+            sc.modes = ModeConfig::all(vec![CON_MODE_SECURE]);
+            cc.compression.compress_secure = client_secure;
+            sc.compression.compress_secure = server_secure;
+            let (mut c, mut s) = pair(Arc::new(cc), Arc::new(sc), EntityType::Osd);
+            pump(&mut c, &mut s).unwrap();
+            let info = ready(&mut c);
+            assert_eq!(info.con_mode, CON_MODE_SECURE);
+            assert_eq!(info.compression, want);
+            c.send_message(big_message(40_000)).unwrap();
+            let (up, _) = pump(&mut c, &mut s).unwrap();
+            assert_eq!(up < 10_000, want.is_some(), "{up} bytes");
+            assert_eq!(messages(&mut s)[0].data.as_slice(), &vec![7u8; 40_000][..]);
+        }
+    }
+}
