@@ -20,7 +20,7 @@ mod frame;
 
 pub use frame::{compress_segments, decompress_segments, FLAG_COMPRESSED};
 
-use std::io::Write;
+use std::cell::RefCell;
 
 use thiserror::Error;
 
@@ -139,20 +139,24 @@ pub fn compress(method: Method, input: &[u8], out: &mut Vec<u8>) -> Result<(), C
         Method::Zlib => {
             // Variation mark 0 (zlib), then raw deflate.
             out.push(0);
-            let mut e = flate2::write::DeflateEncoder::new(
-                std::mem::take(out),
-                flate2::Compression::new(ZLIB_LEVEL),
-            );
-            e.write_all(input)
-                .map_err(|_| CompressError::Compress { method })?;
-            *out = e.finish().map_err(|_| CompressError::Compress { method })?;
+            deflate_raw(input, out).map_err(|_| CompressError::Compress { method })?;
         }
         Method::Zstd => {
             let len = u32::try_from(input.len()).map_err(|_| CompressError::Compress { method })?;
             out.extend_from_slice(&len.to_le_bytes());
             let start = out.len();
             out.resize(start + zstd::zstd_safe::compress_bound(input.len()), 0);
-            let n = zstd::bulk::compress_to_buffer(input, &mut out[start..], ZSTD_LEVEL)
+            let n = ZSTD_TX
+                .with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.is_none() {
+                        *c = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
+                    }
+                    match c.as_mut() {
+                        Some(c) => c.compress_to_buffer(input, &mut out[start..]),
+                        None => Err(std::io::ErrorKind::Other.into()),
+                    }
+                })
                 .map_err(|_| CompressError::Compress { method })?;
             out.truncate(start + n);
         }
@@ -219,12 +223,21 @@ pub fn decompress(method: Method, input: &[u8], limit: usize) -> Result<Vec<u8>,
                 return Err(too_large(u64::from(head)));
             }
             let mut out = vec![0u8; len];
-            let n = zstd::bulk::decompress_to_buffer(body, &mut out[..]).map_err(|_| {
-                CompressError::Corrupt {
+            let n = ZSTD_RX
+                .with(|d| {
+                    let mut d = d.borrow_mut();
+                    if d.is_none() {
+                        *d = Some(zstd::bulk::Decompressor::new()?);
+                    }
+                    match d.as_mut() {
+                        Some(d) => d.decompress_to_buffer(body, &mut out[..]),
+                        None => Err(std::io::ErrorKind::Other.into()),
+                    }
+                })
+                .map_err(|_| CompressError::Corrupt {
                     method,
                     what: "bad zstd frame or longer than announced",
-                }
-            })?;
+                })?;
             if n != len {
                 return Err(CompressError::LengthMismatch {
                     method,
@@ -238,6 +251,36 @@ pub fn decompress(method: Method, input: &[u8], limit: usize) -> Result<Vec<u8>,
     }
 }
 
+thread_local! {
+    /// Per-thread zstd and deflate contexts: creating them per segment (as Ceph does) costs
+    /// more than compressing a 4 KiB message.
+    static ZSTD_TX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static ZSTD_RX: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    static DEFLATE: RefCell<Option<flate2::Compress>> = const { RefCell::new(None) };
+    static INFLATE: RefCell<Option<flate2::Decompress>> = const { RefCell::new(None) };
+}
+
+/// Raw deflate of `input` appended to `out` (level [`ZLIB_LEVEL`], window 2^15).
+fn deflate_raw(input: &[u8], out: &mut Vec<u8>) -> Result<(), flate2::CompressError> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    DEFLATE.with(|c| {
+        let mut c = c.borrow_mut();
+        let c = c.get_or_insert_with(|| Compress::new(Compression::new(ZLIB_LEVEL), false));
+        c.reset();
+        let mut rest = input;
+        loop {
+            out.reserve(rest.len() / 2 + 64);
+            let before = c.total_in();
+            let st = c.compress_vec(rest, out, FlushCompress::Finish)?;
+            let used = usize::try_from(c.total_in() - before).unwrap_or(rest.len());
+            rest = rest.get(used..).unwrap_or_default();
+            if st == Status::StreamEnd {
+                return Ok(());
+            }
+        }
+    })
+}
+
 fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
     let (h, rest) = b.split_first_chunk::<4>()?;
     Some((u32::from_le_bytes(*h), rest))
@@ -246,12 +289,26 @@ fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
 /// zlib: skip the variation byte, inflate a raw deflate stream, growing the output in
 /// steps and never past `limit + 1` bytes of capacity.
 fn inflate_raw(input: &[u8], limit: usize) -> Result<Vec<u8>, CompressError> {
-    use flate2::{Decompress, FlushDecompress, Status};
+    use flate2::Decompress;
     let method = Method::Zlib;
-    let Some((_variation, mut rest)) = input.split_first() else {
+    let Some((_variation, rest)) = input.split_first() else {
         return Err(CompressError::Truncated { method });
     };
-    let mut d = Decompress::new(false);
+    INFLATE.with(|d| {
+        let mut d = d.borrow_mut();
+        let d = d.get_or_insert_with(|| Decompress::new(false));
+        d.reset(false);
+        inflate_with(d, rest, limit)
+    })
+}
+
+fn inflate_with(
+    d: &mut flate2::Decompress,
+    mut rest: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, CompressError> {
+    use flate2::{FlushDecompress, Status};
+    let method = Method::Zlib;
     let cap = limit.saturating_add(1);
     let mut out: Vec<u8> = Vec::with_capacity(rest.len().saturating_mul(4).max(64).min(cap));
     loop {
