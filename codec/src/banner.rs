@@ -19,10 +19,11 @@ pub const MAX_BANNER_PAYLOAD: usize = 4096;
 
 /// `CEPH_MSGR2_FEATURE_REVISION_1`: the peer speaks msgr2.1 framing.
 pub const FEATURE_REVISION_1: u64 = 1 << 0;
-/// `CEPH_MSGR2_FEATURE_COMPRESSION` (Quincy+): never advertised by this implementation.
+/// `CEPH_MSGR2_FEATURE_COMPRESSION` (Quincy+): COMPRESSION_REQUEST/DONE after authentication
+/// and compressed frames (see [`crate::compress`]).
 pub const FEATURE_COMPRESSION: u64 = 1 << 1;
-/// The msgr2 features this implementation can speak.
-pub const SUPPORTED_FEATURES: u64 = FEATURE_REVISION_1;
+/// The msgr2 features this implementation can speak (what Quincy and later advertise).
+pub const SUPPORTED_FEATURES: u64 = FEATURE_REVISION_1 | FEATURE_COMPRESSION;
 
 /// Framing revision used for every frame after the banners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,12 +73,25 @@ pub struct Banner {
 }
 
 impl Banner {
-    /// The banner this implementation sends by default (supported = REVISION_1, required = 0),
-    /// byte-identical to Pacific's.
+    /// The banner this implementation sends by default (supported = REVISION_1 |
+    /// COMPRESSION, required = 0), byte-identical to Quincy's and later.
     pub const OURS: Banner = Banner {
         supported: SUPPORTED_FEATURES,
         required: 0,
     };
+
+    /// Pacific's banner (supported = REVISION_1 only): a peer that never negotiates
+    /// compression.
+    pub const PACIFIC: Banner = Banner {
+        supported: FEATURE_REVISION_1,
+        required: 0,
+    };
+
+    /// Whether both banners advertise on-wire compression (then the client must send
+    /// COMPRESSION_REQUEST right after AUTH_SIGNATURE and the server must wait for it).
+    pub fn both_compress(ours: &Banner, peer: &Banner) -> bool {
+        ours.supported & peer.supported & FEATURE_COMPRESSION != 0
+    }
 
     /// The 26-byte wire form.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -157,15 +171,23 @@ mod tests {
     #[test]
     fn pacific_bytes() {
         let mut b = Vec::new();
-        Banner::OURS.encode(&mut b);
+        Banner::PACIFIC.encode(&mut b);
         assert_eq!(b, PACIFIC);
         let mut p = [0u8; 10];
         p.copy_from_slice(&PACIFIC[..10]);
         assert_eq!(Banner::decode_prefix(&p).unwrap(), 16);
         assert_eq!(
             Banner::decode_payload(&PACIFIC[10..]).unwrap(),
-            Banner::OURS
+            Banner::PACIFIC
         );
+        // Ours is Quincy's and later: supported = REVISION_1 | COMPRESSION.
+        let mut b = Vec::new();
+        Banner::OURS.encode(&mut b);
+        let mut quincy = PACIFIC;
+        quincy[10] = 3;
+        assert_eq!(b, quincy);
+        assert!(Banner::both_compress(&Banner::OURS, &Banner::OURS));
+        assert!(!Banner::both_compress(&Banner::OURS, &Banner::PACIFIC));
     }
 
     #[test]
@@ -207,12 +229,12 @@ mod tests {
             Err(BannerError::ShortPayload(15))
         );
         let needy = Banner {
-            supported: 3,
-            required: 2,
+            supported: 7,
+            required: 4,
         };
         assert_eq!(
             Banner::negotiate(&Banner::OURS, &needy),
-            Err(BannerError::PeerRequiresMissing { missing: 2 })
+            Err(BannerError::PeerRequiresMissing { missing: 4 })
         );
         let strict = Banner {
             supported: 1,

@@ -13,6 +13,7 @@
 //! - [`banner`]: the `ceph v2\n` banner and framing-revision choice.
 //! - [`frame`]: the 32-byte preamble, rev0/rev1 crc-mode assembly and an incremental,
 //!   zero-copy-capable decoder.
+//! - [`compress`]: on-wire compression (Quincy+) in Ceph's per-method formats.
 //! - [`payload`], [`msg`]: typed control-frame payloads and `ceph_msg_header2`.
 //!
 //! Every decoder returns a typed error for malformed input; none panics and none allocates
@@ -20,6 +21,7 @@
 
 pub mod addr;
 pub mod banner;
+pub mod compress;
 pub mod crc;
 pub mod data;
 pub mod encoding;

@@ -350,7 +350,7 @@ payload!(
     }
 );
 payload!(
-    /// COMPRESSION_REQUEST (Quincy+; decoded for diagnostics, never sent).
+    /// COMPRESSION_REQUEST (Quincy+): the client's compression wish, right after AUTH_SIGNATURE.
     CompressionRequest = CompressionRequest {
         /// Whether compression is wanted.
         is_compress: bool => put_bool / bool,
@@ -359,7 +359,7 @@ payload!(
     }
 );
 payload!(
-    /// COMPRESSION_DONE (Quincy+; decoded for diagnostics, never sent).
+    /// COMPRESSION_DONE (Quincy+): the server's answer to COMPRESSION_REQUEST.
     CompressionDone = CompressionDone {
         /// Whether compression is on.
         is_compress: bool => put_bool / bool,

@@ -87,7 +87,7 @@ fn banners_are_pacifics() {
             assert_eq!(Banner::decode_prefix(&p).unwrap(), 16);
             assert_eq!(
                 Banner::decode_payload(&b[BANNER_PREFIX_LEN..BANNER_LEN]).unwrap(),
-                Banner::OURS
+                Banner::PACIFIC
             );
         }
     }

@@ -23,7 +23,9 @@ use msgr2_crypto::cephx::{
     CephxClientProvider, CephxServerProvider, MonServerContext, TicketStore,
 };
 use msgr2_crypto::keyring::Keyring;
-use msgr2_proto::{Config, Connection, Lookup, Message, ModeConfig, PeerInfo, Policy};
+use msgr2_proto::{
+    CompressionConfig, Config, Connection, Lookup, Message, ModeConfig, PeerInfo, Policy,
+};
 use tracing::info;
 
 use crate::bind::{bind_all, BindSpec};
@@ -502,6 +504,8 @@ pub struct MessengerBuilder {
     gid: Option<i64>,
     send_queue_limit: Option<(usize, u64)>,
     dispatch_throttle_bytes: Option<u64>,
+    compression: CompressionConfig,
+    nonce: Option<u32>,
     pub(crate) rc: ReactorConfig,
 }
 
@@ -544,6 +548,8 @@ impl MessengerBuilder {
             gid: None,
             send_queue_limit: None,
             dispatch_throttle_bytes: None,
+            compression: CompressionConfig::default(),
+            nonce: None,
             rc,
         }
     }
@@ -595,10 +601,28 @@ impl MessengerBuilder {
         self
     }
 
-    /// The banner's feature bits (default: [`Banner::OURS`], offering msgr2.1).
+    /// The banner's feature bits (default: [`Banner::OURS`], offering msgr2.1 and
+    /// compression).
     /// `Banner { supported: 0, required: 0 }` forces msgr2.0 framing on every connection.
     pub fn banner(mut self, banner: Banner) -> Self {
         self.banner = Some(banner);
+        self
+    }
+
+    /// On-wire compression (Quincy+): `ms_osd_compress_mode`, `ms_osd_compression_algorithm`,
+    /// `ms_osd_compress_min_size`, `ms_compress_secure` (set them by name with
+    /// [`CompressionConfig::set`]). Default: Ceph's (advertised, never compressing).
+    /// Compression applies to connections whose peer is an OSD, as in Ceph.
+    pub fn compression(mut self, compression: CompressionConfig) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// The nonce in our addresses (default: 0 for monitors, random otherwise). Ceph's test
+    /// servers (`ceph_perf_msgr_server`) bind with nonce 0, and clients that dial an address
+    /// without a nonce expect it.
+    pub fn nonce(mut self, nonce: u32) -> Self {
+        self.nonce = Some(nonce);
         self
     }
 
@@ -809,6 +833,7 @@ impl MessengerBuilder {
         if let Some(b) = self.banner {
             c.banner = b;
         }
+        c.compression = self.compression.clone();
         if let Some(g) = self.gid {
             c.gid.set(g);
         }
@@ -859,10 +884,10 @@ impl MessengerBuilder {
                 return Err(EngineError::DuplicateCore(*c));
             }
         }
-        let nonce = if self.name.ty == EntityType::Mon {
-            0
-        } else {
-            random_nonce()
+        let nonce = match self.nonce {
+            Some(n) => n,
+            None if self.name.ty == EntityType::Mon => 0,
+            None => random_nonce(),
         };
         let (listeners, addrs) = bind_all(&self.name, &self.binds, nonce)?;
         let proto = Arc::new(self.proto_config(addrs.clone(), nonce)?);

@@ -94,6 +94,7 @@ pub use bind::{BindOptions, BindSpec, MON_PORT_LEGACY, MON_PORT_MSGR2};
 pub use error::EngineError;
 pub use malloc::tune_malloc_for_large_messages;
 pub use msgr2_codec::banner::Banner;
+pub use msgr2_codec::compress::Method as CompressMethod;
 pub use msgr2_codec::payload::UTime;
-pub use msgr2_proto::{Message, ModeConfig, PeerInfo, Policy};
+pub use msgr2_proto::{CompressMode, CompressionConfig, Message, ModeConfig, PeerInfo, Policy};
 pub use reactor::{BreakAt, BreakPoint};

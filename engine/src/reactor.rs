@@ -1770,6 +1770,7 @@ impl Reactor {
                 lossy: true,
                 my_addr_seen_by_peer: None,
                 reconnected: false,
+                compression: None,
             };
             let h = c.handle.clone();
             let server = c.server;

@@ -17,6 +17,7 @@ use msgr2_codec::payload::{AUTH_NONE, CON_MODE_CRC, CON_MODE_SECURE};
 use msgr2_crypto::auth::{ClientAuthProvider, ServerAuthProvider};
 use thiserror::Error;
 
+pub use crate::compression::{CompressMode, CompressionConfig};
 pub use crate::throttle::Throttle;
 
 /// `CEPH_FEATURE_MSG_ADDR2` (bit 59): required of every msgr2 peer.
@@ -370,6 +371,9 @@ pub struct Config {
     /// [`crate::Connection::client`] / [`crate::Connection::server`] raises it; SERVER_IDENT
     /// and SESSION_RETRY_GLOBAL take fresh values from it.
     pub global_seq: Arc<GlobalSeq>,
+    /// On-wire compression (`ms_osd_compress_*`, `ms_compress_secure`) and whether the banner
+    /// advertises it.
+    pub compression: CompressionConfig,
     /// Server side: ask the embedder for an existing session with the same peer
     /// ([`crate::Event::Lookup`]) when a CLIENT_IDENT or SESSION_RECONNECT arrives. Without it
     /// every peer is new and every reconnect is answered with SESSION_RESET(full).
@@ -428,12 +432,23 @@ impl Config {
             max_queued_messages: 65536,
             max_queued_bytes: 1 << 30,
             session_lookup: false,
+            compression: CompressionConfig::default(),
             global_seq: Arc::new(GlobalSeq::default()),
         }
     }
 }
 
 impl Config {
+    /// The banner actually sent: [`Config::banner`] without the compression bit when
+    /// [`CompressionConfig::advertise`] is off.
+    pub fn effective_banner(&self) -> Banner {
+        let mut b = self.banner;
+        if !self.compression.advertise {
+            b.supported &= !msgr2_codec::banner::FEATURE_COMPRESSION;
+        }
+        b
+    }
+
     /// The policy towards peers of type `peer`.
     pub fn policy(&self, peer: EntityType) -> Policy {
         self.policies.get(peer).clone()

@@ -1,6 +1,7 @@
 //! Typed connection errors. Every one of them closes the connection.
 
 use msgr2_codec::banner::BannerError;
+use msgr2_codec::compress::CompressError;
 use msgr2_codec::encoding::DecodeError;
 use msgr2_codec::entity::EntityType;
 use msgr2_codec::frame::{FrameError, Tag};
@@ -19,6 +20,13 @@ pub enum ProtoError {
     /// A secure-mode frame failed to decrypt or verify, or nonces ran out.
     #[error("secure mode: {0}")]
     Secure(String),
+    /// A compressed frame failed to decompress (corrupt, too large, or compression was never
+    /// negotiated).
+    #[error("compression: {0}")]
+    Compression(#[from] CompressError),
+    /// The server chose a compression method we do not implement.
+    #[error("server chose compression method {0}, which we do not implement")]
+    CompressionMethod(u32),
     /// A payload did not decode.
     #[error("{tag} payload: {error}")]
     Payload {

@@ -28,20 +28,42 @@ impl TxFraming {
         segments: &[(&[u8], u16)],
         out: &mut Vec<u8>,
     ) -> Result<(), ProtoError> {
+        self.frame_flags(tag, segments, 0, out)
+    }
+
+    /// Appends one frame with preamble `flags` (byte 26) to `out`.
+    pub fn frame_flags(
+        &mut self,
+        tag: Tag,
+        segments: &[(&[u8], u16)],
+        flags: u8,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtoError> {
         match self {
             TxFraming::Crc(rev) => {
-                append_crc_frame(*rev, tag, segments, out);
+                append_crc_frame(*rev, tag, segments, flags, out);
                 Ok(())
             }
-            TxFraming::Secure(tx) => tx.seal_frame(tag, segments, out).map_err(secure_err),
+            TxFraming::Secure(tx) => tx
+                .seal_frame_flags(tag, segments, flags, out)
+                .map_err(secure_err),
         }
     }
 }
 
 /// [`msgr2_codec::frame::assemble`] without its per-frame piece lists (two small allocations per frame, which
 /// showed in 4 KiB streaming profiles): the same bytes appended straight to `out`.
-fn append_crc_frame(rev: Revision, tag: Tag, segments: &[(&[u8], u16)], out: &mut Vec<u8>) {
-    let parts = FrameParts::new(rev, tag, segments);
+fn append_crc_frame(
+    rev: Revision,
+    tag: Tag,
+    segments: &[(&[u8], u16)],
+    flags: u8,
+    out: &mut Vec<u8>,
+) {
+    let mut parts = FrameParts::new(rev, tag, segments);
+    if flags != 0 {
+        parts = parts.with_flags(flags);
+    }
     out.reserve(parts.wire_len());
     out.extend_from_slice(&parts.preamble_bytes);
     let n = usize::from(parts.preamble.num_segments);
@@ -179,7 +201,7 @@ mod tests {
             for segs in cases {
                 let (mut x, mut y) = (vec![9u8], vec![9u8]);
                 assemble(rev, Tag::Message, segs, &mut x);
-                append_crc_frame(rev, Tag::Message, segs, &mut y);
+                append_crc_frame(rev, Tag::Message, segs, 0, &mut y);
                 assert_eq!(x, y);
             }
         }

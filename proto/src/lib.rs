@@ -35,6 +35,7 @@
 //!
 //! `tests/sim` in this crate is a complete (simulated) embedder.
 
+pub mod compression;
 pub mod config;
 mod connection;
 pub mod error;
@@ -43,7 +44,8 @@ pub mod message;
 pub mod session;
 pub mod throttle;
 
-pub use config::{Config, GlobalSeq, ModeConfig, Policy, PolicySet};
+pub use compression::{CompressMode, CompressionConfig};
+pub use config::{Config, GlobalSeq, ModeConfig, Policy, PolicySet, SharedGid};
 pub use connection::{Connection, Event, ExistingFate, Lookup, PeerInfo, Role, VECTORED_MIN};
 pub use error::ProtoError;
 pub use message::Message;

@@ -506,7 +506,7 @@ fn delayed_stale_connection_is_closed() {
         "client.4",
         PolicySet::new(Policy::lossless_client(0)),
         false,
-        |c| c.ready_timeout_secs = 9,
+        |c| c.ready_timeout_secs = 13,
     );
     let o = sim.add_node(
         "osd.1",
@@ -514,8 +514,9 @@ fn delayed_stale_connection_is_closed() {
         true,
         |c| c.ready_timeout_secs = 60,
     );
-    // 2 s each way: the client's CLIENT_IDENT leaves at 8 s and lands at 10 s, after the
-    // client gave up (9 s) and established the session on a second connection
+    // 2 s each way: the client's CLIENT_IDENT leaves at 12 s (after the compression
+    // exchange) and lands at 14 s, after the client gave up (13 s) and established the
+    // session on a second connection
     sim.plan([LinkPlan {
         delay: 2 * S,
         ..Default::default()

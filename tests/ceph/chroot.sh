@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # chroot.sh - newer Ceph releases for the interop tests, each in a Debian chroot on the host:
-# Ceph 18 (Reef) from Debian trixie, Ceph 20 (Tentacle) from Debian sid (plus ceph-test).
+# Ceph 18 (Reef) from Debian trixie, Ceph 20 (Tentacle) from Debian sid (plus ceph-test and
+# libqatzip3).
 #
 # The chroots live in $MSGR2_CEPH_CHROOTS (default /var/lib/msgr2-rs) as ceph-trixie and
 # ceph-sid. A finished chroot holds the marker `.ceph-chroot` (its suite name); `create` then
@@ -36,7 +37,9 @@ chroot_ready() {
 # The packages a chroot of suite $1 holds.
 chroot_packages() {
   local p=(ceph-mon ceph-osd ceph-mgr ceph-common python3-rados procps iproute2)
-  [[ $1 == sid ]] && p+=(ceph-test)
+  # libqatzip3: Ceph 20's zlib/lz4 compressor plugins link it, but Debian's ceph packages do
+  # not depend on it; without it a compressed frame crashes the OSD.
+  [[ $1 == sid ]] && p+=(ceph-test libqatzip3)
   echo "${p[@]}"
 }
 

@@ -16,6 +16,12 @@ fn colour(m: Mode) -> RGBColor {
         Mode::Raw => RGBColor(90, 90, 90),
         Mode::Crc => RGBColor(31, 119, 180),
         Mode::Secure => RGBColor(214, 39, 40),
+        Mode::CrcCompress(m) => match m {
+            msgr2_codec::compress::Method::Snappy => RGBColor(44, 160, 44),
+            msgr2_codec::compress::Method::Zlib => RGBColor(148, 103, 189),
+            msgr2_codec::compress::Method::Zstd => RGBColor(255, 127, 14),
+            msgr2_codec::compress::Method::Lz4 => RGBColor(23, 190, 207),
+        },
     }
 }
 

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use msgr2_codec::compress::Method;
+use msgr2_codec::entity::EntityType;
 use msgr2_codec::payload::{CON_MODE_CRC, CON_MODE_SECURE};
+use msgr2_proto::CompressionConfig;
 
 use super::error::BenchError;
 
@@ -19,11 +22,24 @@ pub enum Mode {
     Crc,
     /// msgr2 secure mode (AES-128-GCM).
     Secure,
+    /// msgr2 crc mode with on-wire compression (`crc+snappy`, `crc+zlib`, `crc+zstd`,
+    /// `crc+lz4`): every frame of at least 1 KiB compressed, as Ceph's
+    /// `ms_osd_compress_mode=force` does.
+    CrcCompress(Method),
 }
 
 impl Mode {
     /// Every mode, baseline first.
-    pub const ALL: [Mode; 4] = [Mode::Tcp, Mode::Raw, Mode::Crc, Mode::Secure];
+    pub const ALL: [Mode; 8] = [
+        Mode::Tcp,
+        Mode::Raw,
+        Mode::Crc,
+        Mode::Secure,
+        Mode::CrcCompress(Method::Snappy),
+        Mode::CrcCompress(Method::Zlib),
+        Mode::CrcCompress(Method::Zstd),
+        Mode::CrcCompress(Method::Lz4),
+    ];
 
     /// The name used on the command line and in the JSON.
     pub fn name(self) -> &'static str {
@@ -32,6 +48,10 @@ impl Mode {
             Mode::Raw => "raw",
             Mode::Crc => "crc",
             Mode::Secure => "secure",
+            Mode::CrcCompress(Method::Snappy) => "crc+snappy",
+            Mode::CrcCompress(Method::Zlib) => "crc+zlib",
+            Mode::CrcCompress(Method::Zstd) => "crc+zstd",
+            Mode::CrcCompress(Method::Lz4) => "crc+lz4",
         }
     }
 
@@ -39,9 +59,40 @@ impl Mode {
     pub fn con_mode(self) -> Option<u32> {
         match self {
             Mode::Tcp | Mode::Raw => None,
-            Mode::Crc => Some(CON_MODE_CRC),
+            Mode::Crc | Mode::CrcCompress(_) => Some(CON_MODE_CRC),
             Mode::Secure => Some(CON_MODE_SECURE),
         }
+    }
+
+    /// The compression method of a `crc+METHOD` mode.
+    pub fn compression(self) -> Option<Method> {
+        match self {
+            Mode::CrcCompress(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The bench client's compression settings: for `crc+METHOD`, force with that one method
+    /// towards the bench server (a mon identity, hence [`CompressionConfig::peer_types`]).
+    pub fn client_compression(self) -> CompressionConfig {
+        let mut c = CompressionConfig::default();
+        if let Some(m) = self.compression() {
+            c.osd_mode = msgr2_proto::CompressMode::Force;
+            c.osd_methods = vec![m as u32];
+            c.peer_types = vec![EntityType::Mon];
+        }
+        c
+    }
+}
+
+/// The bench server's compression settings: agree to any of the four methods a client asks
+/// for (clients that do not ask get none).
+pub fn server_compression() -> CompressionConfig {
+    CompressionConfig {
+        osd_mode: msgr2_proto::CompressMode::Force,
+        osd_methods: Method::ALL.iter().map(|m| *m as u32).collect(),
+        peer_types: vec![EntityType::Client],
+        ..CompressionConfig::default()
     }
 }
 
@@ -54,15 +105,15 @@ impl fmt::Display for Mode {
 impl FromStr for Mode {
     type Err = BenchError;
     fn from_str(s: &str) -> Result<Self, BenchError> {
-        match s.trim() {
-            "tcp" => Ok(Mode::Tcp),
-            "raw" => Ok(Mode::Raw),
-            "crc" => Ok(Mode::Crc),
-            "secure" => Ok(Mode::Secure),
-            other => Err(BenchError::Usage(format!(
-                "unknown mode {other:?} (expected tcp, raw, crc or secure)"
-            ))),
-        }
+        let t = s.trim();
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == t)
+            .ok_or_else(|| {
+                BenchError::Usage(format!(
+                    "unknown mode {t:?} (expected tcp, raw, crc, secure, crc+snappy, crc+zlib, crc+zstd or crc+lz4)"
+                ))
+            })
     }
 }
 

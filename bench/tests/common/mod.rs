@@ -154,7 +154,10 @@ impl Drop for Cluster {
             .arg("stop")
             .arg(&self.dir)
             .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // MSGR2_KEEP_CLUSTER_DIR=1 keeps conf and logs for a post-mortem.
+        if std::env::var_os("MSGR2_KEEP_CLUSTER_DIR").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

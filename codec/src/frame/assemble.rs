@@ -94,6 +94,14 @@ impl FrameParts {
         }
     }
 
+    /// The same parts with preamble byte 26 (`flags`) set, e.g. to
+    /// [`crate::compress::FLAG_COMPRESSED`].
+    pub fn with_flags(mut self, flags: u8) -> Self {
+        self.preamble.flags = flags;
+        self.preamble_bytes = self.preamble.encode();
+        self
+    }
+
     /// Whether rev1's crc0 follows segment 0.
     pub fn has_crc0(&self) -> bool {
         self.revision == Revision::Rev1 && self.preamble.segments[0].len > 0

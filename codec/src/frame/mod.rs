@@ -66,9 +66,9 @@ pub enum Tag {
     Keepalive2 = 18,
     Keepalive2Ack = 19,
     Ack = 20,
-    /// Quincy+ only; never sent by this implementation.
+    /// Quincy+ only (both banners advertise compression).
     CompressionRequest = 21,
-    /// Quincy+ only; never sent by this implementation.
+    /// Quincy+ only (both banners advertise compression).
     CompressionDone = 22,
 }
 

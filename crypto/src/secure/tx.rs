@@ -107,6 +107,18 @@ impl SecureTx {
         segments: &[(&[u8], u16)],
         out: &mut Vec<u8>,
     ) -> Result<(), SecureError> {
+        self.seal_frame_flags(tag, segments, 0, out)
+    }
+
+    /// [`SecureTx::seal_frame`] with preamble byte 26 (`flags`) set, e.g. to
+    /// `FLAG_COMPRESSED` for segments that were compressed before sealing.
+    pub fn seal_frame_flags(
+        &mut self,
+        tag: Tag,
+        segments: &[(&[u8], u16)],
+        flags: u8,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SecureError> {
         if let Some(e) = &self.failed {
             return Err(SecureError::Poisoned(Box::new(e.clone())));
         }
@@ -121,7 +133,8 @@ impl SecureTx {
             })?;
             d.align = *align;
         }
-        let preamble = Preamble::new(tag, &descs[..segments.len()]);
+        let mut preamble = Preamble::new(tag, &descs[..segments.len()]);
+        preamble.flags = flags;
         let n = usize::from(preamble.num_segments);
         let seg = |i: usize| segments.get(i).map_or(&[][..], |s| s.0);
         let ops = match self.revision {

@@ -74,9 +74,14 @@ impl Connection {
             return Err(ProtoError::BadSignature);
         }
         self.signed_tx = Vec::new();
-        match self.role {
-            Role::Client => self.start_session_connect(),
-            Role::Server => {
+        match (self.role, self.negotiate_compression) {
+            (Role::Client, true) => self.send_compression_request(),
+            (Role::Client, false) => self.start_session_connect(),
+            (Role::Server, true) => {
+                self.phase = Phase::ExpectCompressionRequest;
+                Ok(())
+            }
+            (Role::Server, false) => {
                 self.phase = Phase::ExpectClientIdent;
                 Ok(())
             }
@@ -84,7 +89,7 @@ impl Connection {
     }
 
     /// Client: a session with a server cookie is resumed, anything else starts anew.
-    fn start_session_connect(&mut self) -> Result<(), ProtoError> {
+    pub(super) fn start_session_connect(&mut self) -> Result<(), ProtoError> {
         if self.session.server_cookie == 0 {
             self.send_client_ident()?;
             self.phase = Phase::ExpectServerIdent;
@@ -178,6 +183,7 @@ impl Connection {
             lossy: self.session.lossy,
             my_addr_seen_by_peer: self.my_addr_seen_by_peer,
             reconnected,
+            compression: self.compression.map(|c| c.method),
         }
     }
 

@@ -3,11 +3,11 @@
 //! The handshake is a sequence of phases, each with the data only it needs (rustls style):
 //!
 //! ```text
-//! client: Banner → ExpectHello → ExpectAuthReply ⟲ → ExpectSignature
+//! client: Banner → ExpectHello → ExpectAuthReply ⟲ → ExpectSignature [→ ExpectCompressionDone]
 //!           → ExpectServerIdent (CLIENT_IDENT sent)          → Ready
 //!           → ExpectReconnectReply (SESSION_RECONNECT sent) ⟲ → Ready
 //! server: Banner → ExpectHello → ExpectAuthRequest ⟲ → ExpectSignature
-//!           → ExpectClientIdent [→ AwaitLookup] ⟲ → Ready
+//!           [→ ExpectCompressionRequest] → ExpectClientIdent [→ AwaitLookup] ⟲ → Ready
 //! after a fault: Backoff (reconnect pending) | Standby (session parked) | Closed
 //! ```
 //!
@@ -16,6 +16,8 @@
 //! and received; AUTH_SIGNATURE is an HMAC over them with the session key. The mode switch
 //! (crc → secure) happens right after AUTH_DONE: the server switches after writing it, the
 //! client after reading it, so AUTH_SIGNATURE is the first frame in the new mode both ways.
+//! When both banners advertise compression, COMPRESSION_REQUEST/DONE follow AUTH_SIGNATURE
+//! on every new connection ([`crate::compression`]).
 //!
 //! Every connection carries a [`Session`]. Lossless sessions survive faults: the faulted
 //! connection keeps the session (requeued, original sequence numbers) and tells the embedder
@@ -24,6 +26,7 @@
 //! [`Connection::resolve_lookup`]). Session decisions live in [`crate::session`].
 
 mod auth;
+mod compress;
 mod ident;
 
 use std::collections::VecDeque;
@@ -40,6 +43,7 @@ use msgr2_codec::Data;
 use msgr2_crypto::auth::{AuthResult, ClientAuth, ServerAuth};
 use tracing::{debug, trace};
 
+use crate::compression::ActiveCompression;
 use crate::config::{Config, Policy};
 use crate::error::ProtoError;
 use crate::framing::{RxFraming, TxFraming};
@@ -86,6 +90,8 @@ pub struct PeerInfo {
     /// The session was resumed (SESSION_RECONNECT_OK) rather than started: messages queued
     /// before the fault continue with their original sequence numbers.
     pub reconnected: bool,
+    /// On-wire compression negotiated on this connection (both directions), if any.
+    pub compression: Option<msgr2_codec::compress::Method>,
 }
 
 /// Something the application should know.
@@ -150,6 +156,10 @@ enum Phase {
         con_mode: u32,
     },
     ExpectSignature,
+    ExpectCompressionDone {
+        requested: bool,
+    },
+    ExpectCompressionRequest,
     ExpectServerIdent,
     ExpectReconnectReply,
     ExpectClientIdent,
@@ -171,6 +181,8 @@ impl Phase {
             Phase::ExpectAuthRequest { .. } => "AUTH_ACCEPTING",
             Phase::ExpectAuthRequestMore { .. } => "AUTH_ACCEPTING_MORE",
             Phase::ExpectSignature => "AUTH_SIGN",
+            Phase::ExpectCompressionDone { .. } => "COMPRESSION_CONNECTING",
+            Phase::ExpectCompressionRequest => "COMPRESSION_ACCEPTING",
             Phase::ExpectServerIdent => "SESSION_CONNECTING",
             Phase::ExpectReconnectReply => "SESSION_RECONNECTING",
             Phase::ExpectClientIdent => "SESSION_ACCEPTING",
@@ -251,6 +263,10 @@ pub struct Connection {
     /// A KEEPALIVE2 to send once ready.
     keepalive: Option<UTime>,
     error: Option<ProtoError>,
+    /// Both banners advertised compression: COMPRESSION_REQUEST/DONE follow AUTH_SIGNATURE.
+    negotiate_compression: bool,
+    /// Compression in force (after COMPRESSION_DONE).
+    compression: Option<ActiveCompression>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -273,7 +289,7 @@ fn random_u64() -> u64 {
 impl Connection {
     fn new(role: Role, config: Arc<Config>, global_seq: u64, now: Instant) -> Self {
         let mut out = Vec::with_capacity(256);
-        config.banner.encode(&mut out);
+        config.effective_banner().encode(&mut out);
         config.global_seq.observe(global_seq);
         let deadline = Some(now + Duration::from_secs(config.ready_timeout_secs));
         let local_nonce = if config.nonce != 0 {
@@ -319,6 +335,8 @@ impl Connection {
             tx_since_tick: false,
             keepalive: None,
             error: None,
+            negotiate_compression: false,
+            compression: None,
             config,
         }
     }
@@ -952,7 +970,9 @@ impl Connection {
     }
 
     fn on_banner(&mut self, peer: Banner) -> Result<(), ProtoError> {
-        self.revision = Banner::negotiate(&self.config.banner, &peer)?;
+        let ours = self.config.effective_banner();
+        self.revision = Banner::negotiate(&ours, &peer)?;
+        self.negotiate_compression = Banner::both_compress(&ours, &peer);
         trace!(revision = ?self.revision, "banner exchanged");
         self.tx = TxFraming::Crc(self.revision);
         self.rx = Some(RxFraming::crc(self.revision, self.config.limits));
@@ -986,8 +1006,7 @@ impl Connection {
     fn frame_control<P: ControlPayload>(&mut self, payload: &P) -> Result<(), ProtoError> {
         let bytes = payload.to_bytes();
         let start = self.out.len();
-        self.tx
-            .frame(P::TAG, &[(&bytes, ALIGN_DEFAULT)], &mut self.out)?;
+        self.frame_out(P::TAG, &[(&bytes, ALIGN_DEFAULT)])?;
         if let Some(t) = &mut self.transcript {
             t.tx.extend_from_slice(&self.out[start..]);
         }
@@ -995,6 +1014,7 @@ impl Connection {
     }
 
     fn on_frame(&mut self, f: Frame<Data>) -> Result<(), ProtoError> {
+        let f = self.decompress_frame(f)?;
         let tag = f.tag();
         if tag == Tag::Message {
             return self.on_message(f);
@@ -1016,6 +1036,12 @@ impl Connection {
                 self.on_server_step(step, auth, con_mode, 0)
             }
             (Phase::ExpectSignature, Control::AuthSignature(s)) => self.on_signature(s),
+            (Phase::ExpectCompressionDone { requested }, Control::CompressionDone(d)) => {
+                self.on_compression_done(requested, d)
+            }
+            (Phase::ExpectCompressionRequest, Control::CompressionRequest(r)) => {
+                self.on_compression_request(r)
+            }
             (Phase::ExpectServerIdent, Control::ServerIdent(s)) => self.on_server_ident(s),
             (Phase::ExpectServerIdent, Control::IdentMissingFeatures(m)) => {
                 Err(ProtoError::MissingFeatures {
@@ -1068,9 +1094,12 @@ impl Connection {
             m.header.ack_seq = self.session.in_seq;
             self.session.ack_left = 0;
             let header = m.header.to_bytes();
-            if let (true, true, TxFraming::Crc(rev)) =
-                (self.vectored_tx, m.data.len() >= VECTORED_MIN, &self.tx)
-            {
+            if let (true, true, None, TxFraming::Crc(rev)) = (
+                self.vectored_tx,
+                m.data.len() >= VECTORED_MIN,
+                self.compression,
+                &self.tx,
+            ) {
                 // Everything before the data segment, the data itself, then the epilogue.
                 // The data's crc is often known already (it arrived in a verified segment,
                 // or this is a replay) and is remembered for a replay.
@@ -1108,7 +1137,7 @@ impl Connection {
                 }
                 continue;
             }
-            self.tx.frame(
+            self.frame_out(
                 Tag::Message,
                 &[
                     (&header, ALIGN_DEFAULT),
@@ -1116,7 +1145,6 @@ impl Connection {
                     (&m.middle, ALIGN_DEFAULT),
                     (&m.data, ALIGN_PAGE),
                 ],
-                &mut self.out,
             )?;
             if !self.session.lossy {
                 self.session.sent.push_back(m);

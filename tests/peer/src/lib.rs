@@ -192,8 +192,9 @@ impl Peer {
         use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
         use msgr2_codec::entity::{EntityName, EntityType};
         use msgr2_codec::payload as p;
-        self.send_banner(Banner::OURS).map_err(PeerError::Io)?;
-        self.expect_banner(Banner::OURS, within)?;
+        // A Pacific banner: no COMPRESSION_REQUEST/DONE after AUTH_SIGNATURE.
+        self.send_banner(Banner::PACIFIC).map_err(PeerError::Io)?;
+        self.expect_banner(Banner::PACIFIC, within)?;
         let io = PeerError::Io;
         self.send_control(&p::Hello {
             entity_type: EntityType::Client,

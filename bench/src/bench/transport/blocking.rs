@@ -86,6 +86,7 @@ impl Transport for Blocking {
                     TicketStore::new(),
                 )));
                 config.modes = ModeConfig::all(vec![con_mode]);
+                config.compression = mode.client_compression();
                 config.nonce = std::process::id();
                 let config = Arc::new(config);
                 let mut conns = Vec::with_capacity(opts.conns);
@@ -97,7 +98,7 @@ impl Transport for Blocking {
                         next_global_seq(),
                         HANDSHAKE_TIMEOUT,
                     )?;
-                    if info.con_mode != con_mode {
+                    if info.con_mode != con_mode || info.compression != mode.compression() {
                         return Err(BenchError::Peer(format!(
                             "server chose connection mode {} instead of {mode}",
                             info.con_mode
@@ -437,6 +438,7 @@ impl BlockingServer {
         config.my_addrs = EntityAddrVec(vec![me]);
         config.nonce = nonce;
         config.modes = ModeConfig::all(vec![CON_MODE_CRC, CON_MODE_SECURE]);
+        config.compression = crate::bench::spec::server_compression();
         let ctx = MonServerContext::new(opts.keys.keyring.clone())
             .map_err(|e| BenchError::Keys(e.to_string()))?;
         config.server_auth =

@@ -143,6 +143,7 @@ impl EngineServer {
             .cores(opts.cores.clone())
             .keyring((*opts.keys.keyring).clone())
             .modes(ModeConfig::all(vec![CON_MODE_CRC, CON_MODE_SECURE]))
+            .compression(crate::bench::spec::server_compression())
             .limits(limits(opts.max_size))
             .dispatcher(factory(opts))
             .start()
@@ -380,7 +381,8 @@ impl EngineClient {
             Some(m) => {
                 b = b
                     .keyring((*opts.keys.keyring).clone())
-                    .modes(ModeConfig::all(vec![m]));
+                    .modes(ModeConfig::all(vec![m]))
+                    .compression(mode.client_compression());
                 EntityAddrVec(vec![target.msgr2])
             }
         };
@@ -413,9 +415,10 @@ impl EngineClient {
         if let Some(want) = mode.con_mode() {
             for c in &me.conns {
                 let got = c.peer_info().map(|i| i.con_mode);
-                if got != Some(want) {
+                let comp = c.peer_info().and_then(|i| i.compression);
+                if got != Some(want) || comp != mode.compression() {
                     return Err(BenchError::Peer(format!(
-                        "negotiated mode {got:?} instead of {mode}"
+                        "negotiated mode {got:?} (compression {comp:?}) instead of {mode}"
                     )));
                 }
             }
