@@ -14,7 +14,13 @@ use std::process::Command;
 /// Pings the cluster's mon and OSD and returns the global id the mon assigned.
 fn ping_global_id(c: &Cluster, extra: &[&str]) -> u64 {
     let out = Command::new(env!("CARGO_BIN_EXE_msgr2"))
-        .args(["ping", "--mon", c.var("MSGR2_CEPH_MON_HOST"), "--timeout", "20"])
+        .args([
+            "ping",
+            "--mon",
+            c.var("MSGR2_CEPH_MON_HOST"),
+            "--timeout",
+            "20",
+        ])
         .args(["--osd", c.var("MSGR2_CEPH_OSD_ADDR")])
         .args(extra)
         .output()
@@ -42,7 +48,10 @@ fn assert_osd_saw(c: &Cluster, gid: u64) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let seen: Vec<&str> = text.lines().filter(|l| l.contains("ready entity=")).collect();
+    let seen: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ready entity="))
+        .collect();
     panic!("the OSD never logged {want:?}; it logged: {seen:#?}");
 }
 

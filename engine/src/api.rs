@@ -500,6 +500,7 @@ pub struct MessengerBuilder {
     server_auth: Option<Arc<dyn ServerAuthProvider>>,
     banner: Option<Banner>,
     gid: Option<i64>,
+    nonce: Option<u32>,
     send_queue_limit: Option<(usize, u64)>,
     dispatch_throttle_bytes: Option<u64>,
     pub(crate) rc: ReactorConfig,
@@ -542,6 +543,7 @@ impl MessengerBuilder {
             server_auth: None,
             banner: None,
             gid: None,
+            nonce: None,
             send_queue_limit: None,
             dispatch_throttle_bytes: None,
             rc,
@@ -641,6 +643,14 @@ impl MessengerBuilder {
     /// Connection modes (`ms_*_mode`).
     pub fn modes(mut self, modes: ModeConfig) -> Self {
         self.modes = modes;
+        self
+    }
+
+    /// The nonce in our addresses (default: 0 for a monitor, random otherwise). Ceph's tools
+    /// that bind a fixed address, such as `ceph_perf_msgr_server` (nonce 0), are dialled with
+    /// that nonce, and a server refuses a peer that names another one.
+    pub fn nonce(mut self, nonce: u32) -> Self {
+        self.nonce = Some(nonce);
         self
     }
 
@@ -859,10 +869,10 @@ impl MessengerBuilder {
                 return Err(EngineError::DuplicateCore(*c));
             }
         }
-        let nonce = if self.name.ty == EntityType::Mon {
-            0
-        } else {
-            random_nonce()
+        let nonce = match self.nonce {
+            Some(n) => n,
+            None if self.name.ty == EntityType::Mon => 0,
+            None => random_nonce(),
         };
         let (listeners, addrs) = bind_all(&self.name, &self.binds, nonce)?;
         let proto = Arc::new(self.proto_config(addrs.clone(), nonce)?);
