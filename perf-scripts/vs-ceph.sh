@@ -126,6 +126,8 @@ stop_server() {
 }
 
 # run_client ceph|ours SIZE BYTES IOS: prints "msgs_per_s gb_per_s client_cpu_s answered"
+# (answered: checked by our client itself; for Ceph's client, by our server below, and "-"
+# for ceph→ceph, where only Ceph's own "Total op N" line witnesses the run)
 run_client() {
     local kind=$1 bytes=$3 ios=$4 out=$work/client.log
     (
@@ -187,6 +189,24 @@ for pair in "${pair_list[@]}"; do
             s0=$(proc_cpu "$server_pid")
             read -r mps gbps ccpu answered < <(run_client "$client" "$size" "$bytes" "$ios")
             s1=$(proc_cpu "$server_pid")
+            if [ "$server" = ours ]; then
+                # our server prints one line per ended connection: every op answered?
+                for _ in $(seq 50); do grep -q '"event":"closed"' "$work/server.log" && break; sleep 0.1; done
+                closed=$(grep '"event":"closed"' "$work/server.log" | head -1)
+                got=$(grep -o '"ops":[0-9]*' <<<"$closed" | cut -d: -f2)
+                replied=$(grep -o '"replied":[0-9]*' <<<"$closed" | cut -d: -f2)
+                [ -n "$got" ] || die "$pair $size: our server saw no connection end: $(cat "$work/server.log")"
+                [ "$replied" = "$got" ] || die "$pair $size: our server received $got ops but answered $replied"
+                if [ "$client" = ours ]; then
+                    [ "$got" = "$ios" ] || die "$pair $size: our server received $got of $ios ops"
+                else
+                    # Ceph's client shuts its messenger down right after queueing its last op,
+                    # which drops what is still queued: up to depth + 1 ops never arrive.
+                    [ "$got" -ge $((ios - DEPTH - 1)) ] ||
+                        die "$pair $size: our server received only $got of $ios ops"
+                fi
+                answered=$got
+            fi
             stop_server
             scpu=$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')
             gb=$(awk -v n="$ios" -v b="$bytes" 'BEGIN { print n * b / 1e9 }')
@@ -208,13 +228,18 @@ table=$work/table.md
     echo "- 1 job, depth 16, crc mode, auth none; server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- CPU s/GB: user + system seconds of the whole process (client: including start-up) per GB of write data"
     echo
-    echo "| pair (client→server) | size | ops | msgs/s | GB/s | server CPU s/GB | client CPU s/GB |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "- answered: replies our client counted, or MOSDOps our server received and answered when"
+    echo "  Ceph's client drives it (Ceph's client shuts down right after queueing its last op and"
+    echo "  drops what is still queued, so up to depth + 1 ops never arrive; its time covers only"
+    echo "  the queueing); \`-\`: Ceph→Ceph, witnessed only by Ceph's own \`Total op N\` line"
+    echo
+    echo "| pair (client→server) | size | ops | answered | msgs/s | GB/s | server CPU s/GB | client CPU s/GB |"
+    echo "|---|---|---|---|---|---|---|---|"
     for pair in "${pair_list[@]}"; do
         for size in "${size_list[@]}"; do
             awk -v p="$pair" -v s="$size" '$1 == p && $2 == s' "$results" | sort -k5,5n |
                 awk -v n="$runs" 'NR == int((n + 1) / 2) {
-                    sub("-", "→", $1); printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $4, $5, $6, $7, $8 }'
+                    sub("-", "→", $1); printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $4, $9, $5, $6, $7, $8 }'
         done
     done
 } >"$table"

@@ -15,6 +15,7 @@
 //!   `Total op N run time Xus.` (N = ios, as Ceph prints it) and a JSON cell.
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -157,6 +158,26 @@ struct ServerStats {
 
 struct OsdEndpoint {
     stats: Arc<ServerStats>,
+    /// Per connection: (MOSDOps received, replies queued).
+    conns: HashMap<u64, (u64, u64)>,
+}
+
+impl OsdEndpoint {
+    /// Prints one JSON line for a connection that ended: how many ops it sent and how many
+    /// we answered (the CI test's witness that a Ceph client's every op was answered).
+    fn ended(&mut self, conn: &ConnHandle, error: &str) {
+        let (ops, replied) = self.conns.remove(&conn.id()).unwrap_or_default();
+        let line = json!({
+            "event": "closed",
+            "peer": conn.peer_socket().map(|s| s.to_string()),
+            "ops": ops,
+            "replied": replied,
+            "error": error,
+        });
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
 }
 
 impl Dispatcher for OsdEndpoint {
@@ -173,7 +194,11 @@ impl Dispatcher for OsdEndpoint {
                     ..Default::default()
                 };
                 self.stats.ops.fetch_add(1, Ordering::Relaxed);
-                let _ = conn.send(msg);
+                let counts = self.conns.entry(conn.id()).or_default();
+                counts.0 += 1;
+                if conn.send(msg).is_ok() {
+                    counts.1 += 1;
+                }
             }
             Err(e) => {
                 self.stats.bad.fetch_add(1, Ordering::Relaxed);
@@ -183,8 +208,13 @@ impl Dispatcher for OsdEndpoint {
                 };
                 tracing::warn!(peer = ?conn.peer_socket(), "{err}; closing the connection");
                 conn.mark_down();
+                self.ended(conn, &err.to_string());
             }
         }
+    }
+
+    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+        self.ended(conn, error);
     }
 }
 
@@ -203,6 +233,7 @@ pub fn start_server(listen: &str, cores: Vec<usize>) -> Result<Messenger, CephPe
         .dispatcher(move |_core| {
             Box::new(OsdEndpoint {
                 stats: Arc::clone(&stats),
+                conns: HashMap::new(),
             }) as Box<dyn Dispatcher>
         })
         .start()
