@@ -20,7 +20,7 @@
 #                  PATH, they run directly. A missing tool is an error.
 #   SERVER_CPU / CLIENT_CPU   cores to pin to (default 0 / 1)
 #   PORT           server port (default 3810)
-#   IOS_<SIZE>     ops per run, e.g. IOS_4K=20000 IOS_64K=5000 IOS_4M=200 (the defaults)
+#   IOS_<SIZE>     ops per run, e.g. IOS_4K=100000 IOS_64K=20000 IOS_4M=500 (the defaults)
 #
 # Timer slack: both Ceph tools call usleep(think_time) in their dispatch paths even for 0,
 # which sleeps for the thread's timer slack (50 µs by default) and caps them near 6k msgs/s.
@@ -172,10 +172,11 @@ ios_of() {
     if [ -n "$quick" ]; then
         case $s in 4M) echo 50 ;; *) echo 2000 ;; esac
     else
-        case $s in 4K) echo 20000 ;; 64K) echo 5000 ;; 4M) echo 200 ;; *) echo 2000 ;; esac
+        case $s in 4K) echo 100000 ;; 64K) echo 20000 ;; 4M) echo 500 ;; *) echo 5000 ;; esac
     fi
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=$work/results.tsv
 : >"$results"
 IFS=, read -r -a size_list <<<"$sizes"
@@ -225,9 +226,8 @@ table=$work/table.md
     echo "- command: \`perf-scripts/vs-ceph.sh --runs $runs --sizes $sizes --slack $slack\`, median of $runs runs by msgs/s"
     echo "- date: $(date -u +%FT%TZ), commit: $(cd "$ROOT" && git rev-parse --short=12 HEAD 2>/dev/null || echo -)"
     echo "- Ceph: $ceph_version; timer slack: $slack$( [ "$slack" = default ] || echo ' ns') for every process"
-    echo "- 1 job, depth 16, crc mode, auth none; server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- 1 job, depth 16, crc mode, auth none; server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU; load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- CPU s/GB: user + system seconds of the whole process (client: including start-up) per GB of write data"
-    echo
     echo "- answered: replies our client counted, or MOSDOps our server received and answered when"
     echo "  Ceph's client drives it (Ceph's client shuts down right after queueing its last op and"
     echo "  drops what is still queued, so up to depth + 1 ops never arrive; its time covers only"
