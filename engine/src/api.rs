@@ -502,10 +502,10 @@ pub struct MessengerBuilder {
     server_auth: Option<Arc<dyn ServerAuthProvider>>,
     banner: Option<Banner>,
     gid: Option<i64>,
+    nonce: Option<u32>,
     send_queue_limit: Option<(usize, u64)>,
     dispatch_throttle_bytes: Option<u64>,
     compression: CompressionConfig,
-    nonce: Option<u32>,
     pub(crate) rc: ReactorConfig,
 }
 
@@ -546,10 +546,10 @@ impl MessengerBuilder {
             server_auth: None,
             banner: None,
             gid: None,
+            nonce: None,
             send_queue_limit: None,
             dispatch_throttle_bytes: None,
             compression: CompressionConfig::default(),
-            nonce: None,
             rc,
         }
     }
@@ -618,14 +618,6 @@ impl MessengerBuilder {
         self
     }
 
-    /// The nonce in our addresses (default: 0 for monitors, random otherwise). Ceph's test
-    /// servers (`ceph_perf_msgr_server`) bind with nonce 0, and clients that dial an address
-    /// without a nonce expect it.
-    pub fn nonce(mut self, nonce: u32) -> Self {
-        self.nonce = Some(nonce);
-        self
-    }
-
     /// Our entity number as sent in idents (Ceph's `entity_name_t::num`: a monitor sends its
     /// rank, an OSD its id). Default: the numeric id of the entity name, `-1` for clients and
     /// for names without one (`mon.a`).
@@ -665,6 +657,14 @@ impl MessengerBuilder {
     /// Connection modes (`ms_*_mode`).
     pub fn modes(mut self, modes: ModeConfig) -> Self {
         self.modes = modes;
+        self
+    }
+
+    /// The nonce in our addresses (default: 0 for a monitor, random otherwise). Ceph's tools
+    /// that bind a fixed address, such as `ceph_perf_msgr_server` (nonce 0), are dialled with
+    /// that nonce, and a server refuses a peer that names another one.
+    pub fn nonce(mut self, nonce: u32) -> Self {
+        self.nonce = Some(nonce);
         self
     }
 

@@ -14,6 +14,7 @@
 //! [`transport::Transport`]; the workload, statistics and output code do not know which one
 //! runs.
 
+pub mod ceph_perf;
 pub mod cpu;
 pub mod error;
 pub mod plot;
@@ -68,6 +69,10 @@ enum Side {
         /// msgr2 port is 0).
         #[arg(long)]
         raw_listen: Option<String>,
+        /// Act as Ceph's `ceph_perf_msgr_server` instead: `osd.0`, auth none, crc, answering
+        /// every MOSDOp with Ceph's MOSDOpReply (msgr2 only, no raw listener).
+        #[arg(long)]
+        ceph_perf: bool,
     },
     /// Run the cells against a `msgr2 bench server`.
     Client {
@@ -77,6 +82,22 @@ enum Side {
         /// The server's raw-mode `IP:PORT` (default: msgr2 port + 1).
         #[arg(long)]
         raw_connect: Option<String>,
+        /// Act as Ceph's `ceph_perf_msgr_client` instead: MOSDOp writes to an OSD-style
+        /// server (Ceph's `ceph_perf_msgr_server` or ours), `--depth` as its concurrency.
+        #[arg(long)]
+        ceph_perf: bool,
+        /// `--ceph-perf`: connections, one job each.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// `--ceph-perf`: ops per job.
+        #[arg(long, default_value_t = 10_000)]
+        ios: u64,
+        /// `--ceph-perf`: data bytes per op (K/M/G: binary units).
+        #[arg(long, default_value = "4K")]
+        size: String,
+        /// `--ceph-perf`: seconds to wait for the last replies.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
     },
 }
 
@@ -190,12 +211,25 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     }
     let r = match &a.side {
         None => run_local(&a.opts),
-        Some(Side::Server { listen, raw_listen }) => {
-            run_server(&a.opts, listen, raw_listen.as_deref())
-        }
+        Some(Side::Server {
+            listen, ceph_perf, ..
+        }) if *ceph_perf => run_ceph_perf_server(&a.opts, listen),
+        Some(Side::Server {
+            listen, raw_listen, ..
+        }) => run_server(&a.opts, listen, raw_listen.as_deref()),
+        Some(Side::Client {
+            connect,
+            ceph_perf: true,
+            jobs,
+            ios,
+            size,
+            timeout,
+            ..
+        }) => run_ceph_perf_client(&a.opts, connect, *jobs, *ios, size, *timeout),
         Some(Side::Client {
             connect,
             raw_connect,
+            ..
         }) => run_client(&a.opts, connect, raw_connect.as_deref()),
     };
     r.map_err(|e| e.to_string())
@@ -294,6 +328,61 @@ fn run_client(opts: &Opts, connect: &str, raw_connect: Option<&str>) -> Result<(
         &info,
         opts,
     )
+}
+
+/// `msgr2 bench server --ceph-perf`: serves until killed.
+fn run_ceph_perf_server(opts: &Opts, listen: &str) -> Result<(), BenchError> {
+    ceph_perf::init_logging();
+    let addrs = parse_addrvec(listen)?;
+    let cores = opts.cores()?;
+    let m = ceph_perf::start_server(&addrs.to_string(), cores.clone())
+        .map_err(|e| BenchError::Engine(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "msgr2 bench server --ceph-perf: osd.0 at {} (cores {:?})",
+        m.addrs(),
+        cores
+    );
+    let _ = out.flush();
+    drop(out);
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// `msgr2 bench client --ceph-perf`: one run; prints Ceph's line (stderr, as Ceph does) and
+/// our JSON cell (stdout).
+fn run_ceph_perf_client(
+    opts: &Opts,
+    connect: &str,
+    jobs: usize,
+    ios: u64,
+    size: &str,
+    timeout: u64,
+) -> Result<(), BenchError> {
+    ceph_perf::init_logging();
+    let addrs = parse_addrvec(connect)?;
+    let size = spec::parse_size(size)?;
+    let plan = ceph_perf::ClientPlan {
+        jobs,
+        depth: opts.depth as u64,
+        ios,
+        size,
+        cores: opts.cores()?,
+        timeout: Duration::from_secs(timeout),
+    };
+    let r = ceph_perf::run_client(&addrs, &plan).map_err(|e| BenchError::Peer(e.to_string()))?;
+    let (line, cell) = ceph_perf::report(&plan, &r);
+    eprintln!("{line}");
+    println!("{cell}");
+    if let Some(p) = &opts.json {
+        std::fs::write(p, format!("{cell}\n")).map_err(|source| BenchError::Io {
+            op: format!("write {}", p.display()),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 fn run_server(opts: &Opts, listen: &str, raw_listen: Option<&str>) -> Result<(), BenchError> {

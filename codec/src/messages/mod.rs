@@ -15,6 +15,8 @@
 //! | 0x32 | [`MMonCommand`] | client → mon | paxos prefix, fsid, `vector<string>` command; input in data |
 //! | 0x33 | [`MMonCommandAck`] | mon → client | paxos prefix, `r`, `rs`, command; output in data |
 //! | 0x3e | [`MConfig`] | mon → client | `map<string, string>` |
+//! | 0x2a | [`MOSDOp`] | client → OSD | pg, object, ops (v8 Ceph 16/18, v9 Ceph 19+); write data in data |
+//! | 0x2b | [`MOSDOpReply`] | OSD → client | result, versions, ops with return values |
 //!
 //! Every message type implements [`MessageFront`], which also carries the header fields Ceph
 //! puts on the wire for it (type, version, compat version, priority); [`MessageFront::header`]
@@ -26,6 +28,7 @@
 mod auth_policy;
 mod mon;
 mod monmap;
+mod osd;
 mod stamp;
 mod uuid;
 
@@ -36,6 +39,12 @@ pub use mon::{
 };
 pub use monmap::{
     ceph_release_name, MMonMap, MonInfo, MonMap, MONMAP_AUTH_VERSION, MONMAP_ENCODING_VERSION,
+};
+pub use osd::{
+    BlkinTrace, EVersion, MOSDOp, MOSDOpReply, ObjectLocator, OpaqueStruct, OsdOp, PgId, ReqId,
+    SPgId, FEATURE_SERVER_SQUID, MAX_OSD_OPS, MAX_SNAPS, MSG_OSD_OP, MSG_OSD_OPREPLY, NOSNAP,
+    NO_SHARD, OSD_FLAG_ACK, OSD_FLAG_ONDISK, OSD_FLAG_ONNVRAM, OSD_OP_ARGS_LEN, OSD_OP_LEN,
+    OSD_OP_READ, OSD_OP_WRITE,
 };
 pub use stamp::CephStamp;
 pub use uuid::{Uuid, UuidParseError};
