@@ -40,6 +40,13 @@ Env: MSGR2_CEPH_TIMEOUT (s to wait for the mon / OSD, default 60),
 USAGE
   exit 2
 }
+# start_failed DIR: say where the logs are, show their last errors, stop what started
+start_failed() {
+  local dir=$1
+  log "start failed; logs are in $dir/log"
+  grep -h -i -E 'error|fail|abort' "$dir"/log/*.log 2>/dev/null | tail -n 15 >&2 || true
+  cmd_stop "$dir" >/dev/null 2>&1 || true
+}
 die() { echo "cluster.sh: error: $*" >&2; exit 1; }
 log() { echo "cluster.sh: $*" >&2; }
 
@@ -259,7 +266,7 @@ cmd_start() {
   fi
 
   # Port choice. Concurrent auto-picking starts are serialised by a lock held until our
-  # daemons have bound their ports (fd 9; every daemon is started with 9>&- so none keeps it).
+  # daemons have bound their ports (fd 9; every daemon is started with 8>&- 9>&- so none keeps it).
   local t0=$EPOCHREALTIME
   if [[ -z $base ]]; then
     exec 9>"$LOCK"
@@ -309,6 +316,8 @@ mon_allow_pool_size_one = true
 mon_allow_pool_delete = true
 mon_warn_on_pool_no_redundancy = false
 mon_data_avail_warn = 1
+# a test cluster must start on a nearly full disk too (the default 5% makes ceph-mon exit 28)
+mon_data_avail_crit = 1
 CONF
     for kv in "${extra[@]}"; do printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"; done
     cat <<CONF
@@ -334,7 +343,9 @@ CONF
   } >"$conf"
 
   # any failure from here on: stop what we started and point at the logs
-  trap 'log "start failed; logs are in $dir/log"; cmd_stop "$dir"' ERR
+  # (fd 8 keeps our stderr: the trap may fire inside a command whose output goes to a log)
+  exec 8>&2
+  trap 'start_failed "$dir" >&8 2>&8' ERR
 
   local kt=() mm=()
   [[ -n $ktype ]] && kt=(--key-type "$ktype")
@@ -351,9 +362,9 @@ CONF
   } >>"$dir/log/mkfs.log" 2>&1
   cx monmaptool --create --fsid "$fsid" "${mm[@]}" --addv a "$monhost" "$dir/monmap" >>"$dir/log/mkfs.log" 2>&1
   cx ceph-mon -c "$conf" -i a --mkfs --monmap "$dir/monmap" --keyring "$kr" >>"$dir/log/mkfs.log" 2>&1
-  cx ceph-mon -c "$conf" -i a >>"$dir/log/daemon-stderr.log" 2>&1 9>&-
+  cx ceph-mon -c "$conf" -i a >>"$dir/log/daemon-stderr.log" 2>&1 8>&- 9>&-
 
-  cephq() { cx timeout 20 ceph -c "$conf" --connect-timeout 5 "$@" 9>&-; }
+  cephq() { cx timeout 20 ceph -c "$conf" --connect-timeout 5 "$@" 8>&- 9>&-; }
   wait_for() {  # wait_for WHAT CMD...: retry CMD until it succeeds or the timeout expires
     local what=$1; shift
     until "$@" >/dev/null 2>&1; do
@@ -372,8 +383,8 @@ CONF
     local uuid; uuid=$(</proc/sys/kernel/random/uuid)
     cephq osd new "$uuid" 0 >/dev/null
     mkdir -p "$dir/osd.0"
-    cx ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$dir/log/mkfs.log" 2>&1 9>&-
-    cx ceph-osd -c "$conf" -i 0 >>"$dir/log/daemon-stderr.log" 2>&1 9>&-
+    cx ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$dir/log/mkfs.log" 2>&1 8>&- 9>&-
+    cx ceph-osd -c "$conf" -i 0 >>"$dir/log/daemon-stderr.log" 2>&1 8>&- 9>&-
     osd_up() {
       cephq osd dump -f json | python3 -c '
 import json, sys
@@ -392,12 +403,12 @@ print("export MSGR2_CEPH_OSD_NONCE=%d" % a["nonce"])')
   fi
   if ((mgr)); then
     mkdir -p "$dir/mgr.x"
-    cx ceph-mgr -c "$conf" -i x >>"$dir/log/daemon-stderr.log" 2>&1 9>&-
+    cx ceph-mgr -c "$conf" -i x >>"$dir/log/daemon-stderr.log" 2>&1 8>&- 9>&-
     mgr_up() { cephq mgr stat -f json | python3 -c 'import json, sys; sys.exit(not json.load(sys.stdin)["available"])'; }
     wait_for "mgr.x to become active" mgr_up
   fi
   trap - ERR
-  exec 9>&-
+  exec 8>&- 9>&-
 
   local key=''
   [[ $auth == cephx ]] && key=$(cx ceph-authtool "$kr" -n client.admin -p)

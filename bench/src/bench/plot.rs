@@ -143,7 +143,13 @@ pub fn draw(path: &Path, title: &str, cells: &[CellResult]) -> Result<(), BenchE
         .map_err(err)?;
     for &m in &modes {
         let c = colour(m);
-        let mine: Vec<&CellResult> = cells.iter().filter(|x| x.mode == m).collect();
+        let mine: Vec<&CellResult> = cells
+            .iter()
+            .filter(|x| x.mode == m && x.latency_measured)
+            .collect();
+        if mine.is_empty() {
+            continue; // tcp: a stream, no round trips
+        }
         type Pick = fn(&CellResult) -> f64;
         let series: [(&str, Pick, u32); 3] = [
             ("p50", |x| x.p50_us, 2),

@@ -54,6 +54,9 @@ pub struct CellResult {
     pub p999_us: f64,
     /// Largest latency, µs.
     pub max_us: f64,
+    /// Whether round trips were timed: the `tcp` cell is a one-way stream and has no
+    /// latency (its percentiles are 0 here, `null` in JSON and `-` in the table).
+    pub latency_measured: bool,
     /// Client CPU seconds per GB moved.
     pub cpu_s_per_gb_client: f64,
     /// Server CPU seconds per GB moved.
@@ -106,6 +109,7 @@ impl CellResult {
             } else {
                 m.hist.max() as f64 / 1000.0
             },
+            latency_measured: !m.hist.is_empty(),
             cpu_s_per_gb_client: per_gb(m.client_cpu_ns),
             cpu_s_per_gb_server: per_gb(m.server_cpu_ns),
             ratio_to_raw: None,
@@ -125,20 +129,21 @@ impl CellResult {
 
     /// The cell as JSON (the field names first).
     pub fn to_json(&self) -> Value {
+        let lat = |v: f64| self.latency_measured.then(|| round(v, 2));
         json!({
             "size": self.size,
             "mode": self.mode.name(),
             "gbps": round(self.gbps, 4),
             "msgs_per_s": round(self.msgs_per_s, 1),
-            "p50_us": round(self.p50_us, 2),
-            "p99_us": round(self.p99_us, 2),
-            "p999_us": round(self.p999_us, 2),
+            "p50_us": lat(self.p50_us),
+            "p99_us": lat(self.p99_us),
+            "p999_us": lat(self.p999_us),
             "cpu_s_per_gb_client": round(self.cpu_s_per_gb_client, 4),
             "cpu_s_per_gb_server": round(self.cpu_s_per_gb_server, 4),
             "ratio_to_raw": self.ratio_to_raw.map(|r| round(r, 3)),
             "p50_ratio_to_raw": self.p50_ratio_to_raw.map(|r| round(r, 3)),
             "ratio_to_tcp": self.ratio_to_tcp.map(|r| round(r, 3)),
-            "max_us": round(self.max_us, 2),
+            "max_us": lat(self.max_us),
             "bytes": self.bytes,
             "msgs": self.msgs,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -204,15 +209,22 @@ pub fn table_header() -> String {
 /// One table line.
 pub fn table_row(c: &CellResult) -> String {
     let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
+    let lat = |v: f64| {
+        if c.latency_measured {
+            format!("{v:.1}")
+        } else {
+            "-".to_owned()
+        }
+    };
     format!(
-        "{:>7} {:<7} {:>8.3} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>8.3} {:>8.3} {:>6} {:>6} {:>6}",
+        "{:>7} {:<7} {:>8.3} {:>10.0} {:>9} {:>9} {:>9} {:>8.3} {:>8.3} {:>6} {:>6} {:>6}",
         size_label(c.size),
         c.mode.name(),
         c.gbps,
         c.msgs_per_s,
-        c.p50_us,
-        c.p99_us,
-        c.p999_us,
+        lat(c.p50_us),
+        lat(c.p99_us),
+        lat(c.p999_us),
         c.cpu_s_per_gb_client,
         c.cpu_s_per_gb_server,
         ratio(c.ratio_to_raw),

@@ -63,7 +63,9 @@ impl Cluster {
             .unwrap();
         assert!(
             out.status.success(),
-            "cluster start {args:?} failed:\n{}",
+            "cluster start {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
         let out = Command::new(&script).arg("env").arg(&dir).output().unwrap();
