@@ -1,0 +1,201 @@
+//! The `ceph-conf` oracle: for tricky conf files (`conf/tests/data/*.conf`) and entity
+//! names, `msgr2 config -c FILE --name NAME --lookup KEY` prints the same text and exits with
+//! the same status as Ceph's own `ceph-conf` with the same arguments, for every `ms_*`,
+//! `mon_host` and `keyring` spelling and a few metavariable-heavy options; Ceph 16 (host) and
+//! Ceph 20 (chroot). A missing Ceph is a failure; `MSGR2_CEPH_VERSIONS` selects versions.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{root, wanted};
+
+/// (conf file, entity) pairs: section precedence, spellings, metavariables, continuation
+/// lines, comments, duplicates, quotes, spaced headings, `mon host`, unset options, and
+/// files Ceph rejects (every lookup exits 1).
+const CASES: &[(&str, &str)] = &[
+    ("sections.conf", "osd.3"),
+    ("sections.conf", "osd.4"),
+    ("sections.conf", "client.admin"),
+    ("sections.conf", "client.rgw"),
+    ("sections.conf", "mon.a"),
+    ("sections.conf", "mds.x"),
+    ("sections.conf", "mgr.y"),
+    ("spellings.conf", "client.admin"),
+    ("spellings.conf", "mon.b"),
+    ("metavars.conf", "osd.7"),
+    ("metavars.conf", "client.admin"),
+    ("metavars.conf", "mgr.x"),
+    ("continuation.conf", "client.admin"),
+    ("comments.conf", "client.admin"),
+    ("comments.conf", "osd.0"),
+    ("duplicates.conf", "osd.1"),
+    ("duplicates.conf", "client.x"),
+    ("quoted.conf", "client.admin"),
+    ("spaced_sections.conf", "osd.3"),
+    ("spaced_sections.conf", "client.admin"),
+    ("monhost.conf", "client.admin"),
+    ("monhost.conf", "osd.0"),
+    ("empty.conf", "client.admin"),
+    ("ids.conf", "osd.1"),
+    ("ids.conf", "osd.10"),
+    ("ids.conf", "client.1"),
+    ("noeol.conf", "client.admin"),
+    ("badquote.conf", "client.admin"),
+    ("nosection.conf", "client.admin"),
+];
+
+/// Keys looked up in every case (spellings as written: `--lookup` turns whitespace into `_`
+/// but keeps dashes and case).
+const KEYS: &[&str] = &[
+    "mon_host",
+    "mon host",
+    "mon-host",
+    "keyring",
+    "admin_socket",
+    "run_dir",
+    "log_file",
+    "ms_bind_msgr1",
+    "ms_bind_msgr2",
+    "ms_bind_ipv4",
+    "ms_bind_ipv6",
+    "ms-bind-ipv6",
+    "ms-bind-msgr1",
+    "ms_cluster_mode",
+    "ms_service_mode",
+    "ms_client_mode",
+    "ms_mon_cluster_mode",
+    "ms_mon_service_mode",
+    "ms_mon_client_mode",
+    "ms__cluster_mode",
+    "Ms_Client_Mode",
+    "fsid",
+];
+
+fn data_dir() -> PathBuf {
+    root().join("conf/tests/data")
+}
+
+/// stdout and exit status.
+fn answer(c: &mut Command) -> (String, Option<i32>) {
+    let out = c.output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code(),
+    )
+}
+
+fn ours(dir: &Path, file: &str, name: &str, key: &str) -> (String, Option<i32>) {
+    answer(
+        Command::new(env!("CARGO_BIN_EXE_msgr2"))
+            .args(["config", "-c"])
+            .arg(dir.join(file))
+            .args(["--name", name, "--lookup", key])
+            .env_remove("CEPH_ARGS")
+            .env_remove("CEPH_CONF"),
+    )
+}
+
+/// Compares every case with `ceph(file_dir, file, name, key)`; the conf files are found in
+/// `ceph_dir` by Ceph and in `our_dir` by us (same basenames: the cluster name comes from it).
+fn compare(
+    version: u32,
+    our_dir: &Path,
+    mut ceph: impl FnMut(&str, &str, &str) -> Command,
+) -> usize {
+    let mut diffs = Vec::new();
+    let mut n = 0;
+    for (file, name) in CASES {
+        for key in KEYS {
+            let theirs = answer(&mut ceph(file, name, key));
+            let mine = ours(our_dir, file, name, key);
+            n += 1;
+            if theirs != mine {
+                diffs.push(format!(
+                    "{file} --name {name} --lookup {key:?}: ceph-conf {theirs:?}, msgr2 {mine:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "Ceph {version}: {} of {n} lookups differ:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+    eprintln!(
+        "Ceph {version}: {} cases x {} keys = {n} lookups agree",
+        CASES.len(),
+        KEYS.len()
+    );
+    n
+}
+
+#[test]
+fn ceph16_conf_oracle() {
+    if !wanted(16) {
+        return;
+    }
+    assert!(
+        Command::new("which")
+            .arg("ceph-conf")
+            .output()
+            .unwrap()
+            .status
+            .success(),
+        "ceph-conf is not installed: run tests/run.sh (it installs Ceph via tests/ceph/install.sh)"
+    );
+    let dir = data_dir();
+    compare(16, &dir, |file, name, key| {
+        let mut c = Command::new("ceph-conf");
+        c.arg("-c")
+            .arg(dir.join(file))
+            .args(["--name", name, "--lookup", key])
+            .env_remove("CEPH_ARGS")
+            .env_remove("CEPH_CONF");
+        c
+    });
+}
+
+#[test]
+fn ceph20_conf_oracle() {
+    if !wanted(20) {
+        return;
+    }
+    let chroot = root().join("tests/ceph/chroot.sh");
+    assert!(
+        Command::new(&chroot)
+            .args(["check", "20"])
+            .status()
+            .unwrap()
+            .success(),
+        "the Ceph 20 chroot is not built: run tests/ceph/chroot.sh create 20 (tests/run.sh does)"
+    );
+    let out = Command::new(&chroot).args(["path", "20"]).output().unwrap();
+    let croot = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    // /tmp is not bind-mounted into the chroot: copy the files into its own /tmp.
+    let inner = format!("/tmp/msgr2-conf-oracle-{}", std::process::id());
+    let outer = croot.join(inner.trim_start_matches('/'));
+    std::fs::create_dir_all(&outer).unwrap();
+    for e in std::fs::read_dir(data_dir()).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, outer.join(p.file_name().unwrap())).unwrap();
+    }
+    let dir = data_dir();
+    let r = std::panic::catch_unwind(|| {
+        compare(20, &dir, |file, name, key| {
+            let mut c = Command::new(&chroot);
+            c.args(["run", "20", "ceph-conf", "-c"])
+                .arg(format!("{inner}/{file}"))
+                .args(["--name", name, "--lookup", key]);
+            c
+        })
+    });
+    let _ = std::fs::remove_dir_all(&outer);
+    if let Err(e) = r {
+        std::panic::resume_unwind(e);
+    }
+}
