@@ -46,6 +46,8 @@ const CASES: &[(&str, &str)] = &[
     ("noeol.conf", "client.admin"),
     ("badquote.conf", "client.admin"),
     ("nosection.conf", "client.admin"),
+    ("single_line.conf", "osd.2"),
+    ("two_lines_no_section.conf", "client.admin"),
 ];
 
 /// Keys looked up in every case (spellings as written: `--lookup` turns whitespace into `_`

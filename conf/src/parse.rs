@@ -2,7 +2,8 @@
 //!
 //! Observed and checked against `ceph-conf` (Ceph 16.2 and 20.2):
 //! * a file is `[section]` headings, each followed by `key = value` lines; a heading is
-//!   taken literally (`[ osd.3 ]` is the section " osd.3 ", which no entity reads);
+//!   taken literally (`[ osd.3 ]` is the section " osd.3 ", which no entity reads); a
+//!   file of a single `key = value` line and nothing else is that key in `[global]`;
 //! * every line, the last one included, must end with a newline;
 //! * a key is words of non-blank characters (no `=`, `[`, `#`, `;`) separated by blanks;
 //!   it is normalised by trimming and turning each run of whitespace into one `_`, so
@@ -208,6 +209,22 @@ impl ConfFile {
             sections: BTreeMap::new(),
         };
         c.skip();
+        // Ceph's grammar also takes a file that is one `key = value` line and nothing
+        // else, as a key of `[global]`.
+        let save = c.pos;
+        c.skip_blanks();
+        if c.peek().is_some_and(|ch| ch != '[') && !c.at_eol() {
+            let (key, line) = parse_key_value(&mut c)?;
+            if c.peek().is_some() {
+                return Err(c.error("the end of the file"));
+            }
+            conf.sections
+                .entry("global".to_owned())
+                .or_default()
+                .insert(normalize_key(&key), line);
+            return Ok(conf);
+        }
+        c.pos = save;
         // leading newlines
         loop {
             let l = c.eol_len(c.pos);
@@ -254,23 +271,8 @@ impl ConfFile {
                     }
                     _ => {}
                 }
-                let line = c.line_col(c.pos).0;
-                let key = parse_key(&mut c)?;
-                c.skip_blanks();
-                if c.peek() != Some('=') {
-                    return Err(c.error("'='"));
-                }
-                c.pos += 1;
-                c.skip_blanks();
-                let value = parse_value(&mut c)?;
-                c.empty_lines()?;
-                section.insert(
-                    normalize_key(&key),
-                    ConfLine {
-                        value: value.trim().to_owned(),
-                        line,
-                    },
-                );
+                let (key, line) = parse_key_value(&mut c)?;
+                section.insert(normalize_key(&key), line);
             }
         }
         Ok(conf)
@@ -280,6 +282,27 @@ impl ConfFile {
     pub fn get(&self, section: &str, key: &str) -> Option<&ConfLine> {
         self.sections.get(section)?.get(&normalize_key(key))
     }
+}
+
+/// `key = value` and the line end(s) after it.
+fn parse_key_value(c: &mut Cursor<'_>) -> Result<(String, ConfLine), ParseError> {
+    let line = c.line_col(c.pos).0;
+    let key = parse_key(c)?;
+    c.skip_blanks();
+    if c.peek() != Some('=') {
+        return Err(c.error("'='"));
+    }
+    c.pos += 1;
+    c.skip_blanks();
+    let value = parse_value(c)?;
+    c.empty_lines()?;
+    Ok((
+        key,
+        ConfLine {
+            value: value.trim().to_owned(),
+            line,
+        },
+    ))
 }
 
 fn parse_key(c: &mut Cursor<'_>) -> Result<String, ParseError> {

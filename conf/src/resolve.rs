@@ -257,9 +257,15 @@ impl ResolvedConf {
             .collect()
     }
 
+    /// Where an option's effective value comes from: `FILE:LINE`, `the command line` or
+    /// `the default` (for error messages).
+    pub fn origin(&self, option: &str) -> String {
+        self.raw(option).map(|r| r.1).unwrap_or_default()
+    }
+
     fn bad(&self, option: &str, value: &str, reason: impl Into<String>) -> ConfError {
         ConfError::BadValue {
-            origin: self.raw(option).map(|r| r.1).unwrap_or_default(),
+            origin: self.origin(option),
             option: option.to_owned(),
             value: value.to_owned(),
             reason: reason.into(),
