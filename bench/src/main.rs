@@ -65,7 +65,7 @@ fn report(cmd: &str, r: Result<(), String>) -> ExitCode {
 
 /// Takes Ceph's flags (`CEPH_ARGS` first, then the command line) out of the arguments of
 /// any subcommand; flags a subcommand defines itself (`--name`, `--keyring` of `server`
-/// and `dump`) stay with it.
+/// and `dump`, `--fsid` of `server`) stay with it.
 fn split_ceph_args() -> Result<(CephArgs, Vec<String>), String> {
     let mut words: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
@@ -76,12 +76,24 @@ fn split_ceph_args() -> Result<(CephArgs, Vec<String>), String> {
     let head: Vec<String> = words.drain(..2).collect();
     let owned: &[&str] = match head[1].as_str() {
         "ping" | "config" => &[],
-        _ => &["name", "keyring"],
+        _ => &["name", "keyring", "fsid"],
     };
     let mut all = CephArgs::env_words();
     all.extend(words);
     let (ceph, rest) = CephArgs::extract(&all, owned).map_err(|e| e.to_string())?;
     Ok((ceph, head.into_iter().chain(rest).collect()))
+}
+
+/// Logs on stderr: `RUST_LOG` if set, else the conf reader's warnings (unknown options).
+fn init_conf_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("msgr2_conf=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
 }
 
 fn main() -> ExitCode {
@@ -93,6 +105,9 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(argv);
+    if matches!(cli.cmd, Cmd::Config(_) | Cmd::Ping(_)) {
+        init_conf_logging();
+    }
     match cli.cmd {
         Cmd::Config(a) => config::run(a, &ceph),
         Cmd::Dump {

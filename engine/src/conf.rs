@@ -95,3 +95,46 @@ impl MessengerBuilder {
         Ok(b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use msgr2_conf::{ConfFile, Entity, ResolveOptions};
+
+    use super::*;
+
+    fn conf(text: &str) -> ResolvedConf {
+        ResolvedConf::from_file(
+            ConfFile::parse(text, Path::new("/t/ceph.conf")).expect("parses"),
+            "ceph",
+            Entity::parse("osd.3").expect("name"),
+            ResolveOptions { daemon: true },
+        )
+    }
+
+    #[test]
+    fn bind_options_from_conf() {
+        let c = conf("[global]\nms_bind_ipv6 = true\nms bind ipv4 = false\n[osd.3]\npublic addr = 127.0.0.1\nms_bind_port_min = 7000\n");
+        let o = bind_options(&c).expect("options");
+        assert!(o.ms_bind_msgr2 && !o.ms_bind_msgr1 && o.ms_bind_ipv6 && !o.ms_bind_ipv4);
+        assert_eq!(o.public_addr, Some("127.0.0.1:0".parse().expect("addr")));
+        assert_eq!((o.ms_bind_port_min, o.ms_bind_port_max), (7000, 7568));
+        let bad = conf("[osd]\nms_bind_port_max = lots\n");
+        match bind_options(&bad) {
+            Err(ConfError::BadValue { origin, .. }) => assert_eq!(origin, "/t/ceph.conf:2"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn builder_from_conf() {
+        let c = conf("[global]\nms_cluster_mode = secure\nkeyring = /nonexistent/k\n");
+        assert!(MessengerBuilder::from_conf(&c).is_ok());
+        let bad = conf("[global]\nms_cluster_mode = fast\n");
+        assert!(matches!(
+            MessengerBuilder::from_conf(&bad),
+            Err(FromConfError::Conf(ConfError::BadValue { .. }))
+        ));
+    }
+}
