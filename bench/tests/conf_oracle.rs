@@ -1,8 +1,10 @@
 //! The `ceph-conf` oracle: for tricky conf files (`conf/tests/data/*.conf`) and entity
 //! names, `msgr2 config -c FILE --name NAME --lookup KEY` prints the same text and exits with
 //! the same status as Ceph's own `ceph-conf` with the same arguments, for every `ms_*`,
-//! `mon_host` and `keyring` spelling and a few metavariable-heavy options; Ceph 16 (host) and
-//! Ceph 20 (chroot). A missing Ceph is a failure; `MSGR2_CEPH_VERSIONS` selects versions.
+//! `mon_host` and `keyring` spelling and a few metavariable-heavy options; and for Ceph's
+//! flags (`--name`/`--id` order, `--cluster`, `-m`, `--OPTION=VALUE`, `CEPH_ARGS`) with
+//! `--lookup` and `--show-config-value` (defaults included). Ceph 16 (host) and Ceph 20
+//! (chroot). A missing Ceph is a failure; `MSGR2_CEPH_VERSIONS` selects versions.
 
 #![allow(clippy::unwrap_used)]
 
@@ -77,6 +79,29 @@ const KEYS: &[&str] = &[
     "fsid",
 ];
 
+/// Command-line cases: Ceph's flags and `CEPH_ARGS` (`{d}` is the data directory as the
+/// tool sees it), each run by `ceph-conf` and by `msgr2 config` with the same words.
+const FLAG_CASES: &[(&str, &str)] = &[
+    ("-c {d}/ids.conf --name osd.10 --id 1 --lookup ms_cluster_mode", ""),
+    ("-c {d}/ids.conf --id 1 --name osd.10 --lookup ms_cluster_mode", ""),
+    ("-c {d}/ids.conf --id 1 --lookup keyring", "--name osd.3"),
+    ("-c {d}/ids.conf --id 1 --lookup keyring", ""),
+    ("--lookup ms_cluster_mode --name osd.1", "-c {d}/ids.conf"),
+    ("-c {d}/metavars.conf --cluster other --name osd.2 --lookup admin_socket", ""),
+    ("-c {d}/metavars.conf --name mgr.x --lookup admin_socket", ""),
+    ("-c {d}/sections.conf --name osd.3 --ms-cluster-mode=override --lookup ms_cluster_mode", ""),
+    ("-c {d}/sections.conf --name osd.3 --ms-cluster-mode=override --show-config-value ms_cluster_mode", ""),
+    ("-c {d}/sections.conf --name osd.3 --show-config-value ms_cluster_mode", "--ms_cluster_mode env"),
+    ("-c {d}/sections.conf --name osd.3 --show-config-value ms_mon_client_mode", ""),
+    ("-c {d}/sections.conf --name osd.3 --show-config-value ms_bind_msgr2", ""),
+    ("-c {d}/sections.conf --name mds.a --show-config-value keyring", ""),
+    ("-c {d}/empty.conf --name osd.5 --show-config-value keyring", ""),
+    ("-c {d}/empty.conf --name osd.5 --show-config-value admin_socket", ""),
+    ("-c {d}/empty.conf --name client.x --show-config-value ms_client_mode", ""),
+    ("-c {d}/spellings.conf --show-config-value mon_host -m 10.9.9.9", ""),
+    ("-c {d}/spellings.conf --show-config-value run_dir", ""),
+];
+
 fn data_dir() -> PathBuf {
     root().join("conf/tests/data")
 }
@@ -136,6 +161,40 @@ fn compare(
     n
 }
 
+/// Runs [`FLAG_CASES`]: `ceph(words, ceph_args)` is Ceph's command.
+fn compare_flags(version: u32, ceph_dir: &str, mut ceph: impl FnMut(&[String], &str) -> Command) {
+    let ours_dir = data_dir();
+    let mut diffs = Vec::new();
+    for (words, env) in FLAG_CASES {
+        let split = |s: &str, d: &str| -> Vec<String> {
+            s.split_whitespace().map(|w| w.replace("{d}", d)).collect()
+        };
+        let theirs = answer(&mut ceph(
+            &split(words, ceph_dir),
+            &split(env, ceph_dir).join(" "),
+        ));
+        let od = ours_dir.to_str().unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_msgr2"));
+        c.arg("config")
+            .args(split(words, od))
+            .env("CEPH_ARGS", split(env, od).join(" "))
+            .env_remove("CEPH_CONF");
+        let mine = answer(&mut c);
+        if theirs != mine {
+            diffs.push(format!(
+                "{words:?} CEPH_ARGS={env:?}: ceph-conf {theirs:?}, msgr2 {mine:?}"
+            ));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "Ceph {version}: {} of {} flag cases differ:\n{}",
+        diffs.len(),
+        FLAG_CASES.len(),
+        diffs.join("\n")
+    );
+}
+
 #[test]
 fn ceph16_conf_oracle() {
     if !wanted(16) {
@@ -151,6 +210,11 @@ fn ceph16_conf_oracle() {
         "ceph-conf is not installed: run tests/run.sh (it installs Ceph via tests/ceph/install.sh)"
     );
     let dir = data_dir();
+    compare_flags(16, dir.to_str().unwrap(), |words, env| {
+        let mut c = Command::new("ceph-conf");
+        c.args(words).env("CEPH_ARGS", env).env_remove("CEPH_CONF");
+        c
+    });
     compare(16, &dir, |file, name, key| {
         let mut c = Command::new("ceph-conf");
         c.arg("-c")
@@ -188,6 +252,12 @@ fn ceph20_conf_oracle() {
     }
     let dir = data_dir();
     let r = std::panic::catch_unwind(|| {
+        compare_flags(20, &inner, |words, env| {
+            let mut c = Command::new(&chroot);
+            c.args(["run", "20", "env", &format!("CEPH_ARGS={env}"), "ceph-conf"])
+                .args(words);
+            c
+        });
         compare(20, &dir, |file, name, key| {
             let mut c = Command::new(&chroot);
             c.args(["run", "20", "ceph-conf", "-c"])

@@ -79,8 +79,19 @@ impl CephArgs {
             match key.as_str() {
                 "conf" => me.conf = Some(value),
                 "cluster" => me.cluster = Some(value),
-                "name" => me.name = Some(value),
-                "id" => me.id = Some(value),
+                // as Ceph: `--id` keeps the type of an earlier `--name`, a later `--name`
+                // replaces both
+                "name" => {
+                    me.name = Some(value);
+                    me.id = None;
+                }
+                "id" => match &me.name {
+                    Some(n) => {
+                        let ty = n.split_once('.').map_or(n.as_str(), |(t, _)| t);
+                        me.name = Some(format!("{ty}.{value}"));
+                    }
+                    None => me.id = Some(value),
+                },
                 _ => me.overrides.push((key, value)),
             }
             i += 1;
@@ -133,6 +144,14 @@ mod tests {
         assert_eq!(a.id.as_deref(), Some("x"));
         assert!(a.overrides.is_empty());
         assert_eq!(rest, w("--keyring K --name mon.a"));
+    }
+
+    #[test]
+    fn id_after_name_keeps_the_type() {
+        let (a, _) = CephArgs::extract(&w("--name osd.3 --id 4"), &[]).expect("parses");
+        assert_eq!((a.name.as_deref(), a.id.as_deref()), (Some("osd.4"), None));
+        let (a, _) = CephArgs::extract(&w("--id 4 --name osd.3"), &[]).expect("parses");
+        assert_eq!((a.name.as_deref(), a.id.as_deref()), (Some("osd.3"), None));
     }
 
     #[test]
