@@ -87,6 +87,8 @@ const FLAG_CASES: &[(&str, &str)] = &[
     ("-c {d}/ids.conf --id 1 --lookup keyring", "--name osd.3"),
     ("-c {d}/ids.conf --id 1 --lookup keyring", ""),
     ("--lookup ms_cluster_mode --name osd.1", "-c {d}/ids.conf"),
+    ("-c {d}/nope.conf,{d}/metavars.conf --name osd.1 --lookup admin_socket", ""),
+    ("-c {d}/nope.conf --name osd.1 --lookup admin_socket", ""),
     ("-c {d}/metavars.conf --cluster other --name osd.2 --lookup admin_socket", ""),
     ("-c {d}/metavars.conf --name mgr.x --lookup admin_socket", ""),
     ("-c {d}/sections.conf --name osd.3 --ms-cluster-mode=override --lookup ms_cluster_mode", ""),

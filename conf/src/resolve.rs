@@ -60,7 +60,7 @@ pub struct ResolveOptions {
 /// A configuration resolved for one entity.
 #[derive(Debug, Clone)]
 pub struct ResolvedConf {
-    /// The cluster name (`--cluster`, else from the conf file's name, else `ceph`).
+    /// The cluster name (`--cluster`, else from the name of the `-c` file read, else `ceph`).
     pub cluster: String,
     /// The entity.
     pub entity: Entity,
@@ -108,11 +108,9 @@ impl ResolvedConf {
             .conf
             .clone()
             .or_else(|| std::env::var("CEPH_CONF").ok().filter(|s| !s.is_empty()));
-        let cluster = match (&args.cluster, &explicit) {
-            (Some(c), _) => c.clone(),
-            (None, Some(list)) => cluster_from_path(list.split([',', ' ']).next().unwrap_or("")),
-            (None, None) => "ceph".to_owned(),
-        };
+        // The cluster name: `--cluster`, else (with `-c` only, not `$CEPH_CONF`: checked
+        // with ceph-conf 16 and 20) from the name of the file read, else `ceph`.
+        let cluster = args.cluster.clone().unwrap_or_else(|| "ceph".to_owned());
         let mut me = Self {
             cluster,
             entity,
@@ -129,6 +127,9 @@ impl ResolvedConf {
             }
             let path = PathBuf::from(me.expand(cand));
             if path.exists() {
+                if args.cluster.is_none() && args.conf.is_some() {
+                    me.cluster = cluster_from_path(cand);
+                }
                 me.file = Some(ConfFile::load(&path)?);
                 break;
             }
