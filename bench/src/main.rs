@@ -18,7 +18,15 @@ use msgr2_conf::{CephArgs, ResolveOptions, ResolvedConf};
 
 /// msgr2-rs: Ceph messenger v2 in Rust.
 #[derive(Parser)]
-#[command(name = "msgr2", version, about)]
+#[command(
+    name = "msgr2",
+    version,
+    about,
+    after_help = "Every subcommand also takes Ceph's flags (after the subcommand, or in CEPH_ARGS): \
+-c/--conf FILE, --cluster NAME, -n/--name TYPE.ID, -i/--id ID, -k/--keyring FILE, -m MONHOST, \
+--OPTION=VALUE for Ceph options; ping and config read the conf ($CEPH_CONF, \
+/etc/ceph/$cluster.conf, ~/.ceph/$cluster.conf, $cluster.conf)."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
