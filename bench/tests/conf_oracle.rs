@@ -50,6 +50,10 @@ const CASES: &[(&str, &str)] = &[
     ("nosection.conf", "client.admin"),
     ("single_line.conf", "osd.2"),
     ("two_lines_no_section.conf", "client.admin"),
+    ("crlf.conf", "client.admin"),
+    ("trailing_blanks.conf", "client.admin"),
+    ("trailing_comment.conf", "client.admin"),
+    ("blank_lines.conf", "osd.0"),
 ];
 
 /// Keys looked up in every case (spellings as written: `--lookup` turns whitespace into `_`

@@ -263,13 +263,11 @@ impl ConfFile {
                 c.skip();
                 let save = c.pos;
                 c.skip_blanks();
-                match c.peek() {
-                    None => break,
-                    Some('[') => {
-                        c.pos = save;
-                        break;
-                    }
-                    _ => {}
+                // blanks at the very end without a newline are an error in Ceph: leave them
+                // to the heading check below
+                if matches!(c.peek(), None | Some('[')) {
+                    c.pos = save;
+                    break;
                 }
                 let (key, line) = parse_key_value(&mut c)?;
                 section.insert(normalize_key(&key), line);
