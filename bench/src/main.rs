@@ -4,6 +4,7 @@
 //! io_uring engine; `bench` measures throughput and latency (raw, crc, secure).
 
 mod bench;
+mod config;
 mod dump;
 mod ping;
 mod server;
@@ -13,10 +14,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use msgr2_conf::{CephArgs, ResolveOptions, ResolvedConf};
 
 /// msgr2-rs: Ceph messenger v2 in Rust.
 #[derive(Parser)]
-#[command(name = "msgr2", version, about)]
+#[command(
+    name = "msgr2",
+    version,
+    about,
+    after_help = "Every subcommand also takes Ceph's flags (after the subcommand, or in CEPH_ARGS): \
+-c/--conf FILE, --cluster NAME, -n/--name TYPE.ID, -i/--id ID, -k/--keyring FILE, -m MONHOST, \
+--OPTION=VALUE for Ceph options; ping and config read the conf ($CEPH_CONF, \
+/etc/ceph/$cluster.conf, ~/.ceph/$cluster.conf, $cluster.conf)."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -37,6 +47,8 @@ enum Cmd {
         #[arg(long)]
         keyring: Option<PathBuf>,
     },
+    /// Answer as `ceph-conf`: `msgr2 config -c FILE --name NAME --lookup OPTION`.
+    Config(config::ConfigArgs),
     /// Connect to a real monitor, fetch and print its monmap and what was negotiated.
     Ping(ping::PingArgs),
     /// Accept connections as a mon-style endpoint and print one JSON line per event.
@@ -59,9 +71,53 @@ fn report(cmd: &str, r: Result<(), String>) -> ExitCode {
     }
 }
 
+/// Takes Ceph's flags (`CEPH_ARGS` first, then the command line) out of the arguments of
+/// any subcommand; flags a subcommand defines itself (`--name`, `--keyring` of `server`
+/// and `dump`, `--fsid` of `server`) stay with it.
+fn split_ceph_args() -> Result<(CephArgs, Vec<String>), String> {
+    let mut words: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if words.len() < 2 || words[1].starts_with('-') {
+        return Ok((CephArgs::default(), words));
+    }
+    let head: Vec<String> = words.drain(..2).collect();
+    let owned: &[&str] = match head[1].as_str() {
+        "ping" | "config" => &[],
+        _ => &["name", "keyring", "fsid"],
+    };
+    let mut all = CephArgs::env_words();
+    all.extend(words);
+    let (ceph, rest) = CephArgs::extract(&all, owned).map_err(|e| e.to_string())?;
+    Ok((ceph, head.into_iter().chain(rest).collect()))
+}
+
+/// Logs on stderr: `RUST_LOG` if set, else the conf reader's warnings (unknown options).
+fn init_conf_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("msgr2_conf=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (ceph, argv) = match split_ceph_args() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("msgr2: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = Cli::parse_from(argv);
+    if matches!(cli.cmd, Cmd::Config(_) | Cmd::Ping(_)) {
+        init_conf_logging();
+    }
     match cli.cmd {
+        Cmd::Config(a) => config::run(a, &ceph),
         Cmd::Dump {
             client_to_server,
             server_to_client,
@@ -77,7 +133,12 @@ fn main() -> ExitCode {
             )
             .map_err(|e| e.to_string()),
         ),
-        Cmd::Ping(a) => report("ping", ping::run(a)),
+        Cmd::Ping(a) => report(
+            "ping",
+            ResolvedConf::resolve(&ceph, ResolveOptions::default())
+                .map_err(|e| e.to_string())
+                .and_then(|conf| ping::run(a, &conf)),
+        ),
         Cmd::Server(a) => report("server", server::run(a)),
         Cmd::Bench(a) => report("bench", bench::run(a)),
         Cmd::Soak(a) => report("soak", soak::run(a).map_err(|e| e.to_string())),

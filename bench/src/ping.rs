@@ -5,7 +5,6 @@
 //! small arena that falls back to unregistered memory under a tight `RLIMIT_MEMLOCK`) whose
 //! dispatcher forwards events to this thread, which waits for each step with `--timeout`.
 
-use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::messages::{MMonGetMap, MMonMap, MessageFront, MonMap, MSG_MON_MAP};
 use msgr2_codec::monhost::parse_mon_host;
 use msgr2_codec::payload::{UTime, AUTH_CEPHX, AUTH_NONE, CON_MODE_SECURE};
+use msgr2_conf::ResolvedConf;
 use msgr2_crypto::auth::{ClientAuthProvider, NoneClientProvider};
 use msgr2_crypto::cephx::{CephxClientProvider, TicketStore};
 use msgr2_crypto::keyring::Keyring;
@@ -34,15 +34,12 @@ const ENGINE_TIMEOUT_SLACK: Duration = Duration::from_secs(5);
 #[derive(clap::Args, Debug)]
 pub struct PingArgs {
     /// Monitor address, in any form `mon_host` accepts (`127.0.0.1`, `v2:127.0.0.1:3300`,
-    /// `[v2:…,v1:…]`, several separated by commas/spaces).
+    /// `[v2:…,v1:…]`, several separated by commas/spaces); default: `mon_host` from the
+    /// conf (`-m` is Ceph's spelling). The entity (`-n/--name`, `-i/--id`, default
+    /// `client.admin`) and keyring (`-k/--keyring`, else the conf's `keyring` search list;
+    /// none found: auth none) come from Ceph's flags and conf.
     #[arg(long)]
-    mon: String,
-    /// Entity name to authenticate as.
-    #[arg(long, default_value = "client.admin")]
-    name: String,
-    /// Keyring holding the name's key; without one, auth none is used.
-    #[arg(long)]
-    keyring: Option<PathBuf>,
+    mon: Option<String>,
     /// Connection modes in preference order (`crc`, `secure`, `secure,crc`); default: Ceph's.
     #[arg(long)]
     mode: Option<String>,
@@ -218,14 +215,19 @@ impl Client {
 }
 
 /// Runs the command; the error is one line for the user.
-pub fn run(a: PingArgs) -> Result<(), String> {
-    let name: EntityName = a.name.parse().map_err(|e| format!("--name: {e}"))?;
+pub fn run(a: PingArgs, conf: &ResolvedConf) -> Result<(), String> {
+    let name: EntityName = conf
+        .entity
+        .name()
+        .parse()
+        .map_err(|e| format!("--name: {e}"))?;
     let modes = match &a.mode {
         Some(m) => Some(ModeConfig::all(
             parse_modes(m).map_err(|e| format!("--mode: {e}"))?,
         )),
-        None => None,
+        None => Some(conf.modes().map_err(|e| e.to_string())?),
     };
+    let keyring_path = conf.keyring_path();
     let banner = match a.rev {
         1 => Banner::OURS,
         0 => Banner {
@@ -236,7 +238,7 @@ pub fn run(a: PingArgs) -> Result<(), String> {
     };
     // One provider (one ticket store) for every connection: the OSD's service ticket comes
     // from the monitor login.
-    let auth: Arc<dyn ClientAuthProvider> = match &a.keyring {
+    let auth: Arc<dyn ClientAuthProvider> = match &keyring_path {
         Some(path) => {
             let keyring =
                 Keyring::load(path).map_err(|e| format!("keyring {}: {e}", path.display()))?;
@@ -259,12 +261,18 @@ pub fn run(a: PingArgs) -> Result<(), String> {
     };
     let timeout = Duration::from_secs(a.timeout);
 
-    let mons = parse_mon_host(&a.mon).map_err(|e| format!("--mon {:?}: {e}", a.mon))?;
+    let mon = match &a.mon {
+        Some(m) => m.clone(),
+        None => conf.get("mon_host").unwrap_or_default(),
+    };
+    if mon.trim().is_empty() {
+        return Err("no monitor: pass --mon or -m, or set mon_host in the conf".to_owned());
+    }
+    let mons = parse_mon_host(&mon).map_err(|e| format!("mon_host {mon:?}: {e}"))?;
     let targets: Vec<EntityAddr> = mons.iter().filter_map(|v| v.msgr2().copied()).collect();
     if targets.is_empty() {
         return Err(format!(
-            "--mon {:?} has no msgr2 (v2) address; msgr1 is not supported",
-            a.mon
+            "mon_host {mon:?} has no msgr2 (v2) address; msgr1 is not supported"
         ));
     }
     let osd = match &a.osd {

@@ -84,6 +84,7 @@ mod arena;
 mod bind;
 pub mod blocking;
 mod bufring;
+mod conf;
 mod error;
 mod malloc;
 mod reactor;
@@ -91,6 +92,7 @@ mod spsc;
 
 pub use api::{ConnHandle, Counters, Dispatcher, Messenger, MessengerBuilder, CON_MODE_RAW};
 pub use bind::{BindOptions, BindSpec, MON_PORT_LEGACY, MON_PORT_MSGR2};
+pub use conf::{bind_options, FromConfError};
 pub use error::EngineError;
 pub use malloc::tune_malloc_for_large_messages;
 pub use msgr2_codec::banner::Banner;
