@@ -1144,8 +1144,7 @@ impl Probe {
         (t.current(), t.max())
     }
     /// Per peer type with a policy throttle: (type, bytes (taken, max), messages (taken, max)).
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn policy_throttles(&self) -> Vec<(String, Option<(u64, u64)>, Option<(u64, u64)>)> {
+    pub(crate) fn policy_throttles(&self) -> Vec<crate::admin::commands::PolicyThrottle> {
         let state = |t: &Option<Arc<msgr2_proto::throttle::Throttle>>| {
             t.as_ref().map(|t| (t.current(), t.max()))
         };

@@ -74,6 +74,9 @@ const COMMANDS: &[Command] = &[
     },
 ];
 
+/// A policy's throttles: (peer type, bytes (taken, max), messages (taken, max)).
+pub(crate) type PolicyThrottle = (String, Option<(u64, u64)>, Option<(u64, u64)>);
+
 /// One messenger as the commands see it (a snapshot taken for this request).
 pub struct MessengerView {
     /// The label it was registered with (`public`, `cluster`, ...).
@@ -91,7 +94,7 @@ pub struct MessengerView {
     /// Dispatch throttle: (taken, budget).
     pub dispatch_throttle: (u64, u64),
     /// Per-peer-type policy throttles: (peer type, bytes (taken, max), messages (taken, max)).
-    pub policy_throttles: Vec<(String, Option<(u64, u64)>, Option<(u64, u64)>)>,
+    pub policy_throttles: Vec<PolicyThrottle>,
 }
 
 /// What the daemon exposes.
@@ -350,8 +353,10 @@ mod tests {
     use crate::api::Counters;
 
     fn view(config: &[(String, String)]) -> DaemonView<'_> {
-        let mut c = Counters::default();
-        c.msgr_recv_messages = 5;
+        let c = Counters {
+            msgr_recv_messages: 5,
+            ..Counters::default()
+        };
         DaemonView {
             version: ("0.1.0", "msgr2-rs", "dev"),
             config,

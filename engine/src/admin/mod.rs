@@ -13,7 +13,7 @@
 //! mode 0600 before it listens; a stale socket at the path (nobody answering) is replaced, a
 //! live one is an error; the file is removed at shutdown if it is still ours.
 
-mod commands;
+pub(crate) mod commands;
 mod json;
 mod path;
 mod perf;

@@ -340,9 +340,11 @@ mod tests {
     use super::*;
 
     fn views() -> (Vec<WorkerView>, Vec<ThrottleView>) {
-        let mut a = Counters::default();
-        a.msgr_recv_messages = 7;
-        a.msgr_recv_bytes = 4096;
+        let a = Counters {
+            msgr_recv_messages: 7,
+            msgr_recv_bytes: 4096,
+            ..Counters::default()
+        };
         let b = Counters::default();
         (
             vec![
