@@ -187,6 +187,22 @@ fn common_checks(v: u32, host: &PathBuf, sock: &str, name: &str) {
     assert_eq!(s["type"], 10);
     assert_eq!(s["units"], "bytes");
     assert_eq!(s["description"], "Network sent bytes");
+    // Ceph's filters: one section, one counter.
+    let one = daemon(
+        v,
+        sock,
+        &[
+            "perf",
+            "dump",
+            "AsyncMessenger::Worker-0",
+            "msgr_recv_bytes",
+        ],
+    );
+    assert_eq!(one.as_object().unwrap().len(), 1, "{one}");
+    assert!(
+        one["AsyncMessenger::Worker-0"]["msgr_recv_bytes"].is_u64(),
+        "{one}"
+    );
     // Errors: what a Ceph daemon does.
     let (rc, out, err) = run(v, &["daemon", sock, "no", "such", "command"]);
     assert_eq!(rc, 22, "{out}{err}");
