@@ -320,6 +320,11 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
     };
     let v10 = MMonMap::from_monmap(&monmap).front_bytes();
     let _ = monmap_front.set(MonMapFronts { v9, v10 });
+    if let Some(asok) = messenger.admin_socket() {
+        // Known once bound: the address vector we hand out, as Ceph's mon_host would list us.
+        asok.set_option("mon_host", &addrs.to_string());
+        asok.set_option("public_addrv", &addrs.to_string());
+    }
     out.event(json!({"event": "listening", "addrs": addrs.to_string(), "name": name.to_string()}));
     // Returns when --max-connections have ended (or, without it, only if every reactor
     // stopped, which drops the senders).

@@ -278,6 +278,8 @@ fn msgr2_server(v: u32) {
     assert_eq!(sum(&dump, &w, "msgr_recv_messages"), messages, "{dump}");
     assert_eq!(sum(&dump, &w, "msgr_created_connections"), 1, "{dump}");
     assert!(sum(&dump, &w, "msgr_send_bytes") > 0);
+    let mon_host = daemon(v, &sock, &["config", "get", "mon_host"]);
+    assert_eq!(mon_host["mon_host"].as_str().unwrap(), addrs);
     common_checks(v, &host, &sock, "mon.a");
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
