@@ -22,8 +22,16 @@ use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 
+/// A socket directory, removed on drop (also when a cell fails).
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Where sockets go for Ceph `version`: (directory on the host, the same inside its chroot).
-fn sock_dir(version: u32, tag: &str) -> (PathBuf, String) {
+fn sock_dir(version: u32, tag: &str) -> (Dir, String) {
     let inside = format!("/tmp/msgr2-asok-{tag}-{}", std::process::id());
     let host = if version == 16 {
         PathBuf::from(&inside)
@@ -37,7 +45,7 @@ fn sock_dir(version: u32, tag: &str) -> (PathBuf, String) {
     };
     let _ = std::fs::remove_dir_all(&host);
     std::fs::create_dir_all(&host).unwrap();
-    (host, inside)
+    (Dir(host), inside)
 }
 
 /// Ceph `version`'s `ceph` CLI (host or chroot); fails if it is missing.
@@ -231,7 +239,8 @@ fn common_checks(v: u32, host: &PathBuf, sock: &str, name: &str) {
 }
 
 fn msgr2_server(v: u32) {
-    let (dir, inside) = sock_dir(v, "server");
+    let (dir_guard, inside) = sock_dir(v, "server");
+    let dir = dir_guard.0.clone();
     let mut child = Proc(
         Command::new(env!("CARGO_BIN_EXE_msgr2"))
             .args(["server", "--listen", "v2:127.0.0.1:0", "--name", "mon.a"])
@@ -282,11 +291,12 @@ fn msgr2_server(v: u32) {
     assert_eq!(mon_host["mon_host"].as_str().unwrap(), addrs);
     common_checks(v, &host, &sock, "mon.a");
     drop(child);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir_guard);
 }
 
 fn bench_server(v: u32, ceph_perf: bool) {
-    let (dir, inside) = sock_dir(v, if ceph_perf { "perf" } else { "bench" });
+    let (dir_guard, inside) = sock_dir(v, if ceph_perf { "perf" } else { "bench" });
+    let dir = dir_guard.0.clone();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_msgr2"));
     cmd.args(["bench", "server", "--listen", "v2:127.0.0.1:0"]);
     if ceph_perf {
@@ -329,12 +339,13 @@ fn bench_server(v: u32, ceph_perf: bool) {
     }
     common_checks(v, &host, &sock, name);
     drop(child);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir_guard);
 }
 
 fn osd_daemon(v: u32) {
     let example = example_osd_daemon();
-    let (dir, inside) = sock_dir(v, "osd");
+    let (dir_guard, inside) = sock_dir(v, "osd");
+    let dir = dir_guard.0.clone();
     let mut child = Proc(
         Command::new(example)
             .args(["2000", "4096", "--admin-socket"])
@@ -373,7 +384,7 @@ fn osd_daemon(v: u32) {
     let st = child.0.wait().unwrap();
     assert!(st.success());
     assert!(!host.exists(), "socket left behind");
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir_guard);
 }
 
 /// Builds (once) and returns the `osd_daemon` example of the engine.
