@@ -363,8 +363,7 @@ fn run_ceph_perf_server(
             let name =
                 msgr2_codec::entity::EntityName::new(msgr2_codec::entity::EntityType::Osd, "0");
             let path = crate::asok::expand(p, &name);
-            let a = msgr2_engine::admin::AdminSocket::bind(&path)
-                .map_err(|e| BenchError::Engine(e.to_string()))?;
+            let a = msgr2_engine::admin::AdminSocket::bind(&path)?;
             let mut config = crate::asok::process_options(&name);
             config.push(("name".into(), name.to_string()));
             config.push(("admin_socket".into(), path.display().to_string()));

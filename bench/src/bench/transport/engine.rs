@@ -169,8 +169,7 @@ impl EngineServer {
             .ok_or_else(|| BenchError::Engine("raw server bound no address".into()))?;
         let admin = match &opts.admin_socket {
             Some(path) => {
-                let a = msgr2_engine::admin::AdminSocket::bind(path)
-                    .map_err(|e| BenchError::Engine(e.to_string()))?;
+                let a = msgr2_engine::admin::AdminSocket::bind(path)?;
                 let name = EntityName::new(EntityType::Mon, "bench");
                 let mut config = crate::asok::process_options(&name);
                 config.push(("name".into(), name.to_string()));
