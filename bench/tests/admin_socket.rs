@@ -389,9 +389,13 @@ fn osd_daemon(v: u32) {
 
 /// Builds (once) and returns the `osd_daemon` example of the engine.
 fn example_osd_daemon() -> PathBuf {
+    // The profile of this test's own binaries (a no-op when the example is fresh).
+    let release = env!("CARGO_BIN_EXE_msgr2").contains("/release/");
     let out = Command::new(env!("CARGO"))
+        .arg("build")
+        .args(release.then_some("--release"))
         .args([
-            "build",
+            "--locked",
             "-p",
             "msgr2-engine",
             "--example",
