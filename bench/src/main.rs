@@ -3,6 +3,7 @@
 //! `dump` decodes captured msgr2 byte streams; `ping` and `server` talk to real Ceph on the
 //! io_uring engine; `bench` measures throughput and latency (raw, crc, secure).
 
+mod asok;
 mod bench;
 mod config;
 mod dump;

@@ -67,6 +67,10 @@ pub struct ServerArgs {
     /// Stop after this many connections have ended (default: run until killed).
     #[arg(long)]
     max_connections: Option<u64>,
+    /// Serve Ceph's admin socket here (`ceph daemon PATH perf dump`); Ceph's metavariables
+    /// are expanded (`$run_dir/$cluster-$name.asok` is Ceph's default path).
+    #[arg(long, value_name = "PATH")]
+    admin_socket: Option<String>,
 }
 
 /// The monitor map in the two forms a Ceph 20 monitor sends: version 10 with the cluster's
@@ -264,6 +268,17 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
             }) as Box<dyn Dispatcher>
         }
     };
+    if let Some(p) = &a.admin_socket {
+        let mut extra = crate::asok::process_options(&name);
+        if let Some(k) = &a.keyring {
+            extra.push(("keyring".into(), k.display().to_string()));
+            extra.push(("auth_service_required".into(), "cephx".into()));
+        } else {
+            extra.push(("auth_service_required".into(), "none".into()));
+        }
+        extra.push(("fsid".into(), a.fsid.clone()));
+        b = b.admin_socket(crate::asok::expand(p, &name), "server", extra);
+    }
     let messenger: Messenger = b.dispatcher(factory).start().map_err(|e| e.to_string())?;
 
     // The vector we hand out: --listen with its v2 entry (port 0 resolved) as bound.
@@ -305,6 +320,11 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
     };
     let v10 = MMonMap::from_monmap(&monmap).front_bytes();
     let _ = monmap_front.set(MonMapFronts { v9, v10 });
+    if let Some(asok) = messenger.admin_socket() {
+        // Known once bound: the address vector we hand out, as Ceph's mon_host would list us.
+        asok.set_option("mon_host", &addrs.to_string());
+        asok.set_option("public_addrv", &addrs.to_string());
+    }
     out.event(json!({"event": "listening", "addrs": addrs.to_string(), "name": name.to_string()}));
     // Returns when --max-connections have ended (or, without it, only if every reactor
     // stopped, which drops the senders).

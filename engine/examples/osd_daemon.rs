@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release -p msgr2-engine --example osd_daemon -- [writes] [size]` runs the
 //! primary (osd.0), two replicas (osd.1, osd.2) and a client in one process over loopback.
+//! `--admin-socket PATH` (Ceph's metavariables expanded for osd.0) serves osd.0's public and
+//! cluster messengers on Ceph's admin socket, and keeps them up after the run until stdin
+//! closes, for `ceph daemon PATH perf dump`.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Sender};
@@ -113,7 +116,12 @@ fn cluster(n: &str) -> MessengerBuilder {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let asok = match args.iter().position(|a| a == "--admin-socket") {
+        Some(i) if i + 1 < args.len() => Some(args.drain(i..i + 2).nth(1).unwrap_or_default()),
+        Some(_) => return Err("--admin-socket needs a PATH".into()),
+        None => None,
+    };
     let writes: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let size: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4096);
 
@@ -149,6 +157,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
         .start()?;
+    let asok = match asok {
+        Some(p) => {
+            let osd0 = name("osd.0");
+            let path = msgr2_engine::admin::MetaVars::new(osd0.clone()).expand(&p);
+            let a = msgr2_engine::admin::AdminSocket::bind(&path)?;
+            a.set_config(vec![
+                ("name".into(), osd0.to_string()),
+                ("cluster".into(), "ceph".into()),
+                ("admin_socket".into(), path.clone()),
+            ]);
+            a.add_messenger("public", &public);
+            a.add_messenger("cluster", &cluster0);
+            println!("admin socket {path}");
+            Some(a)
+        }
+        None => None,
+    };
     println!(
         "osd.0 public {} cluster {}; replicas {} {}",
         public.addrs(),
@@ -206,6 +231,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cluster messenger: {} sent, {} received, cross-core commands {}",
         c.msgr_send_messages, c.msgr_recv_messages, c.cross_core_cmds
     );
+    if let Some(a) = asok {
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        a.shutdown();
+    }
     client.shutdown();
     public.shutdown();
     cluster0.shutdown();

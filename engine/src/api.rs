@@ -250,7 +250,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn add(&mut self, c: &CoreCounters) {
+    pub(crate) fn add(&mut self, c: &CoreCounters) {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         self.msgr_send_messages += l(&c.send_messages);
         self.msgr_recv_messages += l(&c.recv_messages);
@@ -506,7 +506,15 @@ pub struct MessengerBuilder {
     send_queue_limit: Option<(usize, u64)>,
     dispatch_throttle_bytes: Option<u64>,
     compression: CompressionConfig,
+    admin: Option<AdminSpec>,
     pub(crate) rc: ReactorConfig,
+}
+
+/// The admin socket a builder opens for its messenger.
+struct AdminSpec {
+    path: std::path::PathBuf,
+    label: String,
+    config: Vec<(String, String)>,
 }
 
 impl MessengerBuilder {
@@ -550,6 +558,7 @@ impl MessengerBuilder {
             send_queue_limit: None,
             dispatch_throttle_bytes: None,
             compression: CompressionConfig::default(),
+            admin: None,
             rc,
         }
     }
@@ -690,6 +699,89 @@ impl MessengerBuilder {
     ) -> Self {
         self.factory = Some(Arc::new(factory));
         self
+    }
+
+    /// Opens Ceph's admin socket at `path` (metavariables already expanded, e.g. with
+    /// [`crate::admin::MetaVars::expand`]) when the messenger starts, registered under `label`
+    /// (its dispatch throttle's section is `throttle-msgr_dispatch_throttler-LABEL`), and closes
+    /// it at shutdown. `config show` answers this builder's options with Ceph's names
+    /// ([`MessengerBuilder::effective_options`]) followed by `extra_config`. For several
+    /// messengers behind one socket, open a [`crate::admin::AdminSocket`] and call
+    /// [`crate::admin::AdminSocket::add_messenger`] instead.
+    pub fn admin_socket(
+        mut self,
+        path: impl Into<std::path::PathBuf>,
+        label: &str,
+        extra_config: Vec<(String, String)>,
+    ) -> Self {
+        self.admin = Some(AdminSpec {
+            path: path.into(),
+            label: label.to_owned(),
+            config: extra_config,
+        });
+        self
+    }
+
+    /// This builder's settings as Ceph options (name, value): `name`, the six `ms_*_mode`
+    /// lists, `ms_dispatch_throttle_bytes`, `ms_connection_ready_timeout`,
+    /// `ms_initial_backoff`, `ms_max_backoff`, `ms_async_op_threads` (cores),
+    /// `ms_inject_socket_failures`, the bind options when given as [`crate::BindOptions`], and
+    /// the compression options; for `config show` / `config get`.
+    pub fn effective_options(&self) -> Vec<(String, String)> {
+        let modes = |v: &[u32]| {
+            v.iter()
+                .map(|m| match *m {
+                    msgr2_codec::payload::CON_MODE_SECURE => "secure",
+                    _ => "crc",
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let secs = |d: Duration| format!("{:.6}", d.as_secs_f64());
+        let mut o: Vec<(String, String)> = vec![
+            ("name".into(), self.name.to_string()),
+            ("ms_client_mode".into(), modes(&self.modes.client)),
+            ("ms_service_mode".into(), modes(&self.modes.service)),
+            ("ms_cluster_mode".into(), modes(&self.modes.cluster)),
+            ("ms_mon_client_mode".into(), modes(&self.modes.mon_client)),
+            ("ms_mon_service_mode".into(), modes(&self.modes.mon_service)),
+            ("ms_mon_cluster_mode".into(), modes(&self.modes.mon_cluster)),
+            (
+                "ms_dispatch_throttle_bytes".into(),
+                self.dispatch_throttle_bytes
+                    .unwrap_or(msgr2_proto::config::DISPATCH_THROTTLE_BYTES)
+                    .to_string(),
+            ),
+            (
+                "ms_connection_ready_timeout".into(),
+                self.rc.handshake_timeout.as_secs().to_string(),
+            ),
+            (
+                "ms_inject_socket_failures".into(),
+                self.rc.inject_socket_failures.to_string(),
+            ),
+            ("ms_bind_msgr1".into(), "false".into()),
+        ];
+        if let Some((initial, max)) = self.rc.backoff {
+            o.push(("ms_initial_backoff".into(), secs(initial)));
+            o.push(("ms_max_backoff".into(), secs(max)));
+        }
+        if let Some(c) = &self.cores {
+            o.push(("ms_async_op_threads".into(), c.len().to_string()));
+        }
+        for b in &self.binds {
+            if let BindSpec::Options(b) = b {
+                o.push(("ms_bind_msgr2".into(), b.ms_bind_msgr2.to_string()));
+                o.push(("ms_bind_ipv4".into(), b.ms_bind_ipv4.to_string()));
+                o.push(("ms_bind_ipv6".into(), b.ms_bind_ipv6.to_string()));
+                o.push(("ms_bind_port_min".into(), b.ms_bind_port_min.to_string()));
+                o.push(("ms_bind_port_max".into(), b.ms_bind_port_max.to_string()));
+                if let Some(a) = b.public_addr {
+                    o.push(("public_addr".into(), a.to_string()));
+                }
+            }
+        }
+        o
     }
 
     /// Frame limits (default: 256 MiB per message).
@@ -917,6 +1009,7 @@ impl MessengerBuilder {
         });
         let mut rc = self.rc.clone();
         rc.raw = self.raw;
+        let proto_keep = Arc::clone(&proto);
         rc.proto = Some(proto);
         rc.my_name = Some(self.name.clone());
         let rc = Arc::new(rc);
@@ -963,14 +1056,26 @@ impl MessengerBuilder {
                 }
             }
         }
-        let m = Messenger {
+        let mut m = Messenger {
             shared,
             threads,
             addrs,
+            proto: proto_keep,
+            name: self.name.clone(),
+            admin: None,
         };
         if let Some(e) = first_err {
             m.stop();
             return Err(e);
+        }
+        if let Some(spec) = &self.admin {
+            let admin = crate::admin::AdminSocket::bind(&spec.path)?;
+            let mut config = self.effective_options();
+            config.push(("admin_socket".into(), spec.path.display().to_string()));
+            config.extend(spec.config.iter().cloned());
+            admin.set_config(config);
+            admin.add_messenger(&spec.label, &m);
+            m.admin = Some(admin);
         }
         info!(name = %self.name, addrs = %m.addrs, cores = ?cores, raw = self.raw, "messenger started");
         Ok(m)
@@ -994,6 +1099,81 @@ pub struct Messenger {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     addrs: EntityAddrVec,
+    proto: Arc<Config>,
+    name: EntityName,
+    /// The admin socket opened by [`MessengerBuilder::admin_socket`].
+    admin: Option<crate::admin::AdminSocket>,
+}
+
+/// A read-only view of a messenger for the admin socket: the same relaxed counter loads as
+/// [`Messenger::counters`], the session registry's size and the throttles.
+#[derive(Clone)]
+pub(crate) struct Probe {
+    shared: Arc<Shared>,
+    proto: Arc<Config>,
+    name: EntityName,
+    addrs: EntityAddrVec,
+}
+
+impl Probe {
+    pub(crate) fn core_count(&self) -> usize {
+        self.shared.cores.len()
+    }
+    pub(crate) fn name(&self) -> String {
+        self.name.to_string()
+    }
+    pub(crate) fn addrs(&self) -> String {
+        self.addrs.to_string()
+    }
+    pub(crate) fn stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Relaxed)
+    }
+    /// (CPU, counters) per core.
+    pub(crate) fn core_counters(&self) -> Vec<(usize, Counters)> {
+        core_counters(&self.shared)
+    }
+    pub(crate) fn sessions(&self) -> usize {
+        self.shared
+            .sessions
+            .lock()
+            .map(|s| s.len())
+            .unwrap_or_else(|p| p.into_inner().len())
+    }
+    pub(crate) fn dispatch_throttle(&self) -> (u64, u64) {
+        let t = &self.proto.dispatch_throttle;
+        (t.current(), t.max())
+    }
+    /// Per peer type with a policy throttle: (type, bytes (taken, max), messages (taken, max)).
+    pub(crate) fn policy_throttles(&self) -> Vec<crate::admin::commands::PolicyThrottle> {
+        let state = |t: &Option<Arc<msgr2_proto::throttle::Throttle>>| {
+            t.as_ref().map(|t| (t.current(), t.max()))
+        };
+        self.proto
+            .policies
+            .by_type
+            .iter()
+            .filter(|(_, p)| p.throttler_bytes.is_some() || p.throttler_messages.is_some())
+            .map(|(ty, p)| {
+                (
+                    ty.as_str().to_owned(),
+                    state(&p.throttler_bytes),
+                    state(&p.throttler_messages),
+                )
+            })
+            .collect()
+    }
+}
+
+fn core_counters(shared: &Shared) -> Vec<(usize, Counters)> {
+    shared
+        .cores
+        .iter()
+        .map(|core| {
+            let mut c = Counters::default();
+            c.add(&core.counters);
+            (core.cpu, c)
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for Messenger {
@@ -1061,6 +1241,27 @@ impl Messenger {
         Ok(handle)
     }
 
+    /// Counters of each core: (CPU, counters), in core order (the order of the
+    /// `AsyncMessenger::Worker-N` sections of its admin socket).
+    pub fn core_counters(&self) -> Vec<(usize, Counters)> {
+        core_counters(&self.shared)
+    }
+
+    /// The admin socket opened by [`MessengerBuilder::admin_socket`], to add options or other
+    /// messengers to it.
+    pub fn admin_socket(&self) -> Option<&crate::admin::AdminSocket> {
+        self.admin.as_ref()
+    }
+
+    pub(crate) fn probe(&self) -> Probe {
+        Probe {
+            shared: Arc::clone(&self.shared),
+            proto: Arc::clone(&self.proto),
+            name: self.name.clone(),
+            addrs: self.addrs.clone(),
+        }
+    }
+
     /// Counters summed over the cores.
     pub fn counters(&self) -> Counters {
         let mut c = Counters::default();
@@ -1087,6 +1288,9 @@ impl Messenger {
         self.stop();
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        if let Some(a) = self.admin.take() {
+            a.shutdown();
         }
         self.counters()
     }

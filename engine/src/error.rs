@@ -109,6 +109,9 @@ pub enum EngineError {
         /// What happened.
         reason: String,
     },
+    /// The admin socket could not be opened.
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
     /// Another OS error, with what we were doing.
     #[error("{op}: {source}")]
     Io {

@@ -79,6 +79,7 @@
 //! ([`MessengerBuilder::inject_delay`]) and named break points per protocol state
 //! ([`MessengerBuilder::break_point`]). `tests/sessions.rs` and `msgr2 soak` use them.
 
+pub mod admin;
 mod api;
 mod arena;
 mod bind;

@@ -34,6 +34,9 @@ pub enum BenchError {
     /// The engine failed.
     #[error("engine: {0}")]
     Engine(String),
+    /// The admin socket could not be opened.
+    #[error(transparent)]
+    Admin(#[from] msgr2_engine::admin::AdminError),
     /// Setting up keys failed.
     #[error("keys: {0}")]
     Keys(String),

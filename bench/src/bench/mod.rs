@@ -73,6 +73,10 @@ enum Side {
         /// every MOSDOp with Ceph's MOSDOpReply (msgr2 only, no raw listener).
         #[arg(long)]
         ceph_perf: bool,
+        /// Serve Ceph's admin socket here (`ceph daemon PATH perf dump`), metavariables
+        /// expanded for the server's entity (`mon.bench`; `osd.0` with `--ceph-perf`).
+        #[arg(long, value_name = "PATH")]
+        admin_socket: Option<String>,
     },
     /// Run the cells against a `msgr2 bench server`.
     Client {
@@ -212,11 +216,22 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let r = match &a.side {
         None => run_local(&a.opts),
         Some(Side::Server {
-            listen, ceph_perf, ..
-        }) if *ceph_perf => run_ceph_perf_server(&a.opts, listen),
+            listen,
+            ceph_perf,
+            admin_socket,
+            ..
+        }) if *ceph_perf => run_ceph_perf_server(&a.opts, listen, admin_socket.as_deref()),
         Some(Side::Server {
-            listen, raw_listen, ..
-        }) => run_server(&a.opts, listen, raw_listen.as_deref()),
+            listen,
+            raw_listen,
+            admin_socket,
+            ..
+        }) => run_server(
+            &a.opts,
+            listen,
+            raw_listen.as_deref(),
+            admin_socket.as_deref(),
+        ),
         Some(Side::Client {
             connect,
             ceph_perf: true,
@@ -263,6 +278,7 @@ fn run_local(opts: &Opts) -> Result<(), BenchError> {
         cpu: CpuSide::new(),
         max_size,
         recycle: Some(pool.clone()),
+        admin_socket: None,
     })?;
     let target = server.target();
     let info = RunInfo {
@@ -331,12 +347,35 @@ fn run_client(opts: &Opts, connect: &str, raw_connect: Option<&str>) -> Result<(
 }
 
 /// `msgr2 bench server --ceph-perf`: serves until killed.
-fn run_ceph_perf_server(opts: &Opts, listen: &str) -> Result<(), BenchError> {
+fn run_ceph_perf_server(
+    opts: &Opts,
+    listen: &str,
+    admin_socket: Option<&str>,
+) -> Result<(), BenchError> {
     ceph_perf::init_logging();
     let addrs = parse_addrvec(listen)?;
     let cores = opts.cores()?;
     let m = ceph_perf::start_server(&addrs.to_string(), cores.clone())
         .map_err(|e| BenchError::Engine(e.to_string()))?;
+    // Kept open until the process is killed.
+    let _asok = match admin_socket {
+        Some(p) => {
+            let name =
+                msgr2_codec::entity::EntityName::new(msgr2_codec::entity::EntityType::Osd, "0");
+            let path = crate::asok::expand(p, &name);
+            let a = msgr2_engine::admin::AdminSocket::bind(&path)?;
+            let mut config = crate::asok::process_options(&name);
+            config.push(("name".into(), name.to_string()));
+            config.push(("admin_socket".into(), path.display().to_string()));
+            config.push(("ms_cluster_mode".into(), "crc".into()));
+            config.push(("ms_service_mode".into(), "crc".into()));
+            config.push(("auth_service_required".into(), "none".into()));
+            a.set_config(config);
+            a.add_messenger("server", &m);
+            Some(a)
+        }
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -385,7 +424,12 @@ fn run_ceph_perf_client(
     Ok(())
 }
 
-fn run_server(opts: &Opts, listen: &str, raw_listen: Option<&str>) -> Result<(), BenchError> {
+fn run_server(
+    opts: &Opts,
+    listen: &str,
+    raw_listen: Option<&str>,
+    admin_socket: Option<&str>,
+) -> Result<(), BenchError> {
     let transport = transport::by_name(&opts.transport)?;
     let addrs = parse_addrvec(listen)?;
     let sock = addrs
@@ -407,6 +451,15 @@ fn run_server(opts: &Opts, listen: &str, raw_listen: Option<&str>) -> Result<(),
         // A server does not know the client's sizes: accept up to the frame limit.
         max_size: spec::MAX_SIZE,
         recycle: None,
+        admin_socket: admin_socket.map(|p| {
+            crate::asok::expand(
+                p,
+                &msgr2_codec::entity::EntityName::new(
+                    msgr2_codec::entity::EntityType::Mon,
+                    "bench",
+                ),
+            )
+        }),
     })?;
     let t = server.target();
     let mut out = std::io::stdout().lock();

@@ -413,6 +413,11 @@ struct BlockingServer {
 
 impl BlockingServer {
     fn start(opts: &ServeOptions) -> Result<Self, BenchError> {
+        if opts.admin_socket.is_some() {
+            return Err(BenchError::Usage(
+                "--admin-socket needs the engine transport (--transport engine)".into(),
+            ));
+        }
         let v2 = *opts
             .listen
             .msgr2()

@@ -122,6 +122,7 @@ struct EngineServer {
     target: Target,
     msgr2: Messenger,
     raw: Messenger,
+    admin: Option<msgr2_engine::admin::AdminSocket>,
 }
 
 impl EngineServer {
@@ -166,6 +167,22 @@ impl EngineServer {
             .iter()
             .find_map(|a| a.sock)
             .ok_or_else(|| BenchError::Engine("raw server bound no address".into()))?;
+        let admin = match &opts.admin_socket {
+            Some(path) => {
+                let a = msgr2_engine::admin::AdminSocket::bind(path)?;
+                let name = EntityName::new(EntityType::Mon, "bench");
+                let mut config = crate::asok::process_options(&name);
+                config.push(("name".into(), name.to_string()));
+                config.push(("admin_socket".into(), path.display().to_string()));
+                config.push(("ms_mon_service_mode".into(), "crc secure".into()));
+                config.push(("auth_service_required".into(), "cephx".into()));
+                a.set_config(config);
+                a.add_messenger("msgr2", &msgr2);
+                a.add_messenger("raw", &raw);
+                Some(a)
+            }
+            None => None,
+        };
         Ok(Self {
             target: Target {
                 msgr2: v2,
@@ -173,6 +190,7 @@ impl EngineServer {
             },
             msgr2,
             raw,
+            admin,
         })
     }
 }
@@ -183,6 +201,9 @@ impl Server for EngineServer {
     }
 
     fn shutdown(self: Box<Self>) {
+        if let Some(a) = self.admin {
+            a.shutdown();
+        }
         let _ = self.msgr2.shutdown();
         let _ = self.raw.shutdown();
     }

@@ -111,6 +111,8 @@ pub struct ServeOptions {
     pub max_size: u64,
     /// Where received payloads go back to the client (loopback runs).
     pub recycle: Option<Arc<PayloadPool>>,
+    /// Serve Ceph's admin socket at this (expanded) path (engine transport only).
+    pub admin_socket: Option<std::path::PathBuf>,
 }
 
 /// What a client needs.
