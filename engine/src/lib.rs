@@ -86,6 +86,7 @@ pub mod blocking;
 mod bufring;
 mod error;
 mod malloc;
+pub mod mon_auth;
 mod reactor;
 mod spsc;
 

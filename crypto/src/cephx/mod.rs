@@ -31,18 +31,18 @@ pub use client::{
     DEFAULT_WANT_KEYS, SERVICE_AUTH,
 };
 pub use provider::{CephxClientProvider, CephxServerProvider};
-pub use seal::{
-    calc_client_server_challenge, decrypt, encrypt, seal, seal_blob, unseal, unseal_blob, KeyUsage,
-    SealError,
-};
 pub use rotating::{
     build_rotating_request, build_ticket_renewal_request, handle_ticket_renewal_reply,
     parse_rotating_reply, utime_of, ExpiringCryptoKey, RotatingKeyring, RotatingSecrets,
     RotatingServerProvider, KEY_ROTATE_NUM,
 };
+pub use seal::{
+    calc_client_server_challenge, decrypt, encrypt, seal, seal_blob, unseal, unseal_blob, KeyUsage,
+    SealError,
+};
 pub use server::{
-    verify_authenticate, AuthorizerServerAuth, SecretsSource, GlobalIdAllocator, MonServerAuth, MonServerContext,
-    ServiceSecrets, CONNECTION_SECRET_LEN, DEFAULT_AUTH_TICKET_TTL, DEFAULT_SERVICES,
-    DEFAULT_SERVICE_TICKET_TTL, EIO, EPERM, STATIC_SECRET_ID,
+    verify_authenticate, AuthorizerServerAuth, GlobalIdAllocator, MonServerAuth, MonServerContext,
+    SecretsSource, ServiceSecrets, CONNECTION_SECRET_LEN, DEFAULT_AUTH_TICKET_TTL,
+    DEFAULT_SERVICES, DEFAULT_SERVICE_TICKET_TTL, EIO, EPERM, STATIC_SECRET_ID,
 };
 pub use tickets::{ServiceTicket, TicketStore};

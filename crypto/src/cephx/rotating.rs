@@ -18,6 +18,7 @@ use msgr2_codec::entity::EntityType;
 use msgr2_codec::payload::UTime;
 
 use super::seal::KeyUsage;
+use super::server::AuthorizerServerAuth;
 use super::server::ServiceSecrets;
 use super::tickets::{ServiceTicket, TicketStore};
 use super::types::{
@@ -25,10 +26,9 @@ use super::types::{
     CephXAuthorize, CephXRequestHeader, CephXResponseHeader, CephxEncode,
     CEPHX_GET_PRINCIPAL_SESSION_KEY, CEPHX_GET_ROTATING_KEY,
 };
-use super::server::AuthorizerServerAuth;
 use crate::auth::{AuthError, ServerAuth, ServerAuthProvider};
-use msgr2_codec::payload::AUTH_CEPHX;
 use crate::keyring::CryptoKey;
+use msgr2_codec::payload::AUTH_CEPHX;
 
 /// `KEY_ROTATE_NUM`: how many secrets a service keeps (previous, current, next).
 pub const KEY_ROTATE_NUM: usize = 3;
@@ -132,7 +132,9 @@ pub fn build_rotating_request() -> Vec<u8> {
 fn response_header(d: &mut Decoder<'_>, want: u16) -> Result<(), AuthError> {
     let h = CephXResponseHeader::decode(d)?;
     if h.request_type != want {
-        return Err(AuthError::Unexpected("MAuthReply for another cephx request"));
+        return Err(AuthError::Unexpected(
+            "MAuthReply for another cephx request",
+        ));
     }
     if h.status != 0 {
         return Err(AuthError::PeerError(h.status));
@@ -142,10 +144,17 @@ fn response_header(d: &mut Decoder<'_>, want: u16) -> Result<(), AuthError> {
 
 /// Opens the `result_bl` of the `MAuthReply` to [`build_rotating_request`] with the daemon's
 /// own key.
-pub fn parse_rotating_reply(own_key: &CryptoKey, result_bl: &[u8]) -> Result<RotatingSecrets, AuthError> {
+pub fn parse_rotating_reply(
+    own_key: &CryptoKey,
+    result_bl: &[u8],
+) -> Result<RotatingSecrets, AuthError> {
     let mut d = Decoder::new(result_bl);
     response_header(&mut d, CEPHX_GET_ROTATING_KEY)?;
-    Ok(unseal_struct_blob(own_key, KeyUsage::RotatingSecret, &mut d)?)
+    Ok(unseal_struct_blob(
+        own_key,
+        KeyUsage::RotatingSecret,
+        &mut d,
+    )?)
 }
 
 /// The payload of an `MAuth` renewing the service tickets in `keys` (a

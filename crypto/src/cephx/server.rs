@@ -15,8 +15,8 @@ use msgr2_codec::encoding::{DecodeError, Decoder, Encode};
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::payload::{UTime, AUTH_CEPHX, CON_MODE_SECURE};
 
-use super::rotating::RotatingKeyring;
 use super::client::SERVICE_AUTH;
+use super::rotating::RotatingKeyring;
 use super::seal::{calc_client_server_challenge, seal, KeyUsage};
 use super::types::{
     encode_service_ticket_reply, put_sealed_struct, seal_struct, unseal_struct, unseal_struct_blob,
