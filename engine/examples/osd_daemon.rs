@@ -4,6 +4,14 @@
 //!
 //! `cargo run --release -p msgr2-engine --example osd_daemon -- [writes] [size]` runs the
 //! primary (osd.0), two replicas (osd.1, osd.2) and a client in one process over loopback.
+//!
+//! `... --example osd_daemon -- --cluster CONF [--name osd.N] [--listen ADDR] [--mode
+//! crc|secure] [--for SECS]` runs instead one daemon in a real cluster (see
+//! `support/osd_cluster.rs`): logged in to its mon as `osd.N`, verifying clients' tickets with
+//! the rotating secrets it fetches and renews.
+
+#[path = "support/osd_cluster.rs"]
+mod osd_cluster;
 
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Sender};
@@ -114,6 +122,9 @@ fn cluster(n: &str) -> MessengerBuilder {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--cluster") {
+        return osd_cluster::run(&args[1..]);
+    }
     let writes: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let size: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4096);
 
