@@ -151,6 +151,7 @@ fn run(version: u32) {
     let first_ids = rotating.secret_ids();
     eprintln!("ceph {version}: osd.7 holds rotating secrets {first_ids:?}");
     assert!(!first_ids.is_empty());
+    let daemon_first = daemon.store().get(EntityType::Osd).unwrap().expires;
     let _renewer = daemon.spawn_renewer(Duration::from_secs(1), Duration::from_secs(2));
 
     // Our OSD-style server, one per mode, verifying with the rotating keyring.
@@ -250,6 +251,11 @@ fn run(version: u32) {
     assert!(
         renewals >= 1,
         "ceph {version}: the client's OSD ticket was never renewed"
+    );
+    let daemon_now = daemon.store().get(EntityType::Osd).unwrap().expires;
+    assert!(
+        daemon_now > daemon_first,
+        "ceph {version}: the daemon's own OSD ticket was never renewed"
     );
 
     // A stale ticket: the first one, expired by now (and perhaps rotated out). Our client
