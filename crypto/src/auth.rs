@@ -52,6 +52,18 @@ pub enum AuthError {
     /// A ticket we need is missing or expired.
     #[error("no valid ticket for service {0}")]
     NoTicket(EntityType),
+    /// A presented ticket has expired.
+    #[error("expired ticket for service {0}")]
+    TicketExpired(EntityType),
+    /// A presented ticket was sealed with a secret we do not hold (rotated out long ago, or
+    /// issued by another cluster).
+    #[error("no secret {secret_id} for service {service:#x}")]
+    UnknownSecret {
+        /// `CEPH_ENTITY_TYPE_*` of the service.
+        service: u32,
+        /// The ticket's secret id.
+        secret_id: u64,
+    },
     /// The peer replied with an error status.
     #[error("peer returned error {0}")]
     PeerError(i32),

@@ -7,6 +7,14 @@
 //! `--admin-socket PATH` (Ceph's metavariables expanded for osd.0) serves osd.0's public and
 //! cluster messengers on Ceph's admin socket, and keeps them up after the run until stdin
 //! closes, for `ceph daemon PATH perf dump`.
+//!
+//! `... --example osd_daemon -- --cluster CONF [--name osd.N] [--listen ADDR] [--mode
+//! crc|secure] [--for SECS]` runs instead one daemon in a real cluster (see
+//! `support/osd_cluster.rs`): logged in to its mon as `osd.N`, verifying clients' tickets with
+//! the rotating secrets it fetches and renews.
+
+#[path = "support/osd_cluster.rs"]
+mod osd_cluster;
 
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Sender};
@@ -117,6 +125,9 @@ fn cluster(n: &str) -> MessengerBuilder {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--cluster") {
+        return osd_cluster::run(&args[1..]);
+    }
     let asok = match args.iter().position(|a| a == "--admin-socket") {
         Some(i) if i + 1 < args.len() => Some(args.drain(i..i + 2).nth(1).unwrap_or_default()),
         Some(_) => return Err("--admin-socket needs a PATH".into()),

@@ -88,6 +88,7 @@ mod bufring;
 mod conf;
 mod error;
 mod malloc;
+pub mod mon_auth;
 mod reactor;
 mod spsc;
 

@@ -25,6 +25,7 @@
 //! Decoders are strict (trailing bytes are an error), return typed [`DecodeError`]s, never
 //! panic, and check every count against the bytes actually present before allocating.
 
+mod auth;
 mod auth_policy;
 mod mon;
 mod monmap;
@@ -32,6 +33,7 @@ mod osd;
 mod stamp;
 mod uuid;
 
+pub use auth::{MAuth, MAuthReply};
 pub use auth_policy::{cipher_name, MonAuthPolicy, CIPHER_AES, CIPHER_AES256KRB5, CIPHER_NONE};
 pub use mon::{
     MConfig, MMonCommand, MMonCommandAck, MMonGetMap, MMonSubscribe, MMonSubscribeAck, PaxosHeader,
@@ -57,6 +59,10 @@ use std::collections::BTreeMap;
 pub const MSG_MON_MAP: u16 = 0x04;
 /// `CEPH_MSG_MON_GET_MAP`: [`MMonGetMap`].
 pub const MSG_MON_GET_MAP: u16 = 0x05;
+/// `CEPH_MSG_AUTH`: [`MAuth`].
+pub const MSG_AUTH: u16 = 0x11;
+/// `CEPH_MSG_AUTH_REPLY`: [`MAuthReply`].
+pub const MSG_AUTH_REPLY: u16 = 0x12;
 /// `CEPH_MSG_MON_SUBSCRIBE`: [`MMonSubscribe`].
 pub const MSG_MON_SUBSCRIBE: u16 = 0x0f;
 /// `CEPH_MSG_MON_SUBSCRIBE_ACK`: [`MMonSubscribeAck`].

@@ -1,5 +1,6 @@
 //! cephx decoders never panic on arbitrary payloads: the client's AUTH_DONE parser, the
-//! mon-style server's request handling, the authorizer server, and keyring parsing, with
+//! mon-style server's request handling, the authorizer server (fixed secrets and a rotating
+//! keyring), the rotating-secrets and ticket-renewal replies, and keyring parsing, with
 //! `aes` keys and (selector bit 0x20) `aes256k` keys, plus the aes256k cipher itself.
 #![no_main]
 use std::sync::Arc;
@@ -10,6 +11,10 @@ use msgr2_codec::payload::{CON_MODE_CRC, CON_MODE_SECURE};
 use msgr2_crypto::auth::ServerAuth;
 use msgr2_crypto::cephx::{parse_mon_auth_done, AuthorizerServerAuth, MonServerAuth, MonServerContext, ServiceSecrets};
 use msgr2_crypto::cephx::{unseal, KeyUsage};
+use msgr2_crypto::cephx::types::CephxEncode;
+use msgr2_crypto::cephx::{
+    handle_ticket_renewal_reply, parse_rotating_reply, RotatingKeyring, RotatingSecrets, TicketStore,
+};
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 use msgr2_codec::payload::UTime;
 
@@ -23,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
     match sel % 4 {
         0 => {
             let _ = parse_mon_auth_done(&key, None, rest);
+            let _ = parse_rotating_reply(&key, rest);
+            let _ = RotatingSecrets::from_bytes(rest);
+            let _ = handle_ticket_renewal_reply(&TicketStore::new(), rest, std::time::UNIX_EPOCH);
             let _ = unseal(&key, KeyUsage::TicketSessionKey, rest);
             let _ = msgr2_crypto::aes256k::decrypt(&[7; 32], u32::from(sel), rest);
         }
@@ -37,7 +45,15 @@ fuzz_target!(|data: &[u8]| {
             let _ = s.request_more(&rest[cut..]);
         }
         2 => {
-            let mut s = AuthorizerServerAuth::new(EntityType::Osd, Arc::new(ServiceSecrets::new()));
+            let mut s = if sel & 0x40 != 0 {
+                let k = RotatingKeyring::new(EntityType::Osd);
+                if let Ok(r) = RotatingSecrets::from_bytes(rest) {
+                    k.install(r);
+                }
+                AuthorizerServerAuth::new(EntityType::Osd, k)
+            } else {
+                AuthorizerServerAuth::new(EntityType::Osd, Arc::new(ServiceSecrets::new()))
+            };
             let cut = rest.len() / 2;
             let _ = s.request(CON_MODE_SECURE, &rest[..cut]);
             let _ = s.request_more(&rest[cut..]);

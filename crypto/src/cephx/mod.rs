@@ -10,6 +10,8 @@
 //!   stored service ticket.
 //! - [`MonServerAuth`]: a mon-style server issuing tickets the way a Pacific mon does.
 //! - [`AuthorizerServerAuth`]: authorizer verification for an OSD-style daemon.
+//! - [`RotatingKeyring`], [`RotatingServerProvider`]: a daemon's rotating service secrets
+//!   fetched from a real mon, and ticket renewal over the mon session (`rotating`).
 //! - [`CephxClientProvider`], [`CephxServerProvider`]: the handshake's entry points.
 //!
 //! Tickets issued by [`MonServerAuth`] are sealed with its own [`ServiceSecrets`]; a real
@@ -18,6 +20,7 @@
 
 mod client;
 mod provider;
+mod rotating;
 pub mod seal;
 mod server;
 mod tickets;
@@ -28,13 +31,18 @@ pub use client::{
     DEFAULT_WANT_KEYS, SERVICE_AUTH,
 };
 pub use provider::{CephxClientProvider, CephxServerProvider};
+pub use rotating::{
+    build_rotating_request, build_ticket_renewal_request, handle_ticket_renewal_reply,
+    parse_rotating_reply, utime_of, ExpiringCryptoKey, RotatingKeyring, RotatingSecrets,
+    RotatingServerProvider, KEY_ROTATE_NUM,
+};
 pub use seal::{
     calc_client_server_challenge, decrypt, encrypt, seal, seal_blob, unseal, unseal_blob, KeyUsage,
     SealError,
 };
 pub use server::{
     verify_authenticate, AuthorizerServerAuth, GlobalIdAllocator, MonServerAuth, MonServerContext,
-    ServiceSecrets, CONNECTION_SECRET_LEN, DEFAULT_AUTH_TICKET_TTL, DEFAULT_SERVICES,
-    DEFAULT_SERVICE_TICKET_TTL, EIO, EPERM, STATIC_SECRET_ID,
+    SecretsSource, ServiceSecrets, CONNECTION_SECRET_LEN, DEFAULT_AUTH_TICKET_TTL,
+    DEFAULT_SERVICES, DEFAULT_SERVICE_TICKET_TTL, EIO, EPERM, STATIC_SECRET_ID,
 };
 pub use tickets::{ServiceTicket, TicketStore};

@@ -16,6 +16,7 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::payload::{UTime, AUTH_CEPHX, CON_MODE_SECURE};
 
 use super::client::SERVICE_AUTH;
+use super::rotating::RotatingKeyring;
 use super::seal::{calc_client_server_challenge, seal, KeyUsage};
 use super::types::{
     encode_service_ticket_reply, put_sealed_struct, seal_struct, unseal_struct, unseal_struct_blob,
@@ -270,12 +271,12 @@ fn open_ticket(
     if blob.blob.is_empty() {
         return Err(AuthError::BadProof("empty ticket".into()));
     }
-    let key = secrets.get_by_id(service, blob.secret_id).ok_or_else(|| {
-        AuthError::BadProof(format!(
-            "no secret {} for service {service:#x}",
-            blob.secret_id
-        ))
-    })?;
+    let key = secrets
+        .get_by_id(service, blob.secret_id)
+        .ok_or(AuthError::UnknownSecret {
+            service,
+            secret_id: blob.secret_id,
+        })?;
     Ok(unseal_struct(key, KeyUsage::TicketInfo, &blob.blob)?)
 }
 
@@ -582,7 +583,7 @@ struct VerifiedAuthorizer {
 /// secure mode, v1 in crc mode).
 pub struct AuthorizerServerAuth {
     service: EntityType,
-    secrets: Arc<ServiceSecrets>,
+    secrets: SecretsSource,
     con_mode: u32,
     challenge: Option<u64>,
     caps: Option<AuthCapsInfo>,
@@ -599,11 +600,12 @@ impl fmt::Debug for AuthorizerServerAuth {
 }
 
 impl AuthorizerServerAuth {
-    /// A verifier for tickets of `service` (e.g. `EntityType::Osd`) opened with `secrets`.
-    pub fn new(service: EntityType, secrets: Arc<ServiceSecrets>) -> Self {
+    /// A verifier for tickets of `service` (e.g. `EntityType::Osd`) opened with `secrets`
+    /// (fixed [`ServiceSecrets`] or a daemon's [`RotatingKeyring`]).
+    pub fn new(service: EntityType, secrets: impl Into<SecretsSource>) -> Self {
         Self {
             service,
-            secrets,
+            secrets: secrets.into(),
             con_mode: 0,
             challenge: None,
             caps: None,
@@ -628,17 +630,57 @@ impl AuthorizerServerAuth {
             return Err(AuthError::NoTicket(self.service));
         }
         let ticket = CephXTicketBlob::decode(&mut d)?;
-        let info = open_ticket(&self.secrets, svc, &ticket)?;
+        let info = open_ticket(&self.secrets.snapshot(), svc, &ticket)?;
         if info.ticket.global_id != global_id {
             return Err(AuthError::BadProof("ticket global_id mismatch".into()));
         }
         let now = utime_now();
         if (info.ticket.expires.sec, info.ticket.expires.nsec) < (now.sec, now.nsec) {
-            return Err(AuthError::NoTicket(self.service));
+            return Err(AuthError::TicketExpired(self.service));
         }
         let msg: CephXAuthorize =
             unseal_struct_blob(&info.session_key, KeyUsage::Authorize, &mut d)?;
         Ok(VerifiedAuthorizer { info, msg })
+    }
+}
+
+impl AuthorizerServerAuth {
+    fn refuse(&self, e: AuthError) -> ServerStep {
+        tracing::debug!(error = %e, "cephx: authorizer rejected");
+        if let SecretsSource::Rotating(k) = &self.secrets {
+            k.record_rejection(e);
+        }
+        ServerStep::Reject(EACCES)
+    }
+}
+
+/// Where an [`AuthorizerServerAuth`] finds service secrets.
+#[derive(Debug, Clone)]
+pub enum SecretsSource {
+    /// A fixed set (our own mon-style server's).
+    Fixed(Arc<ServiceSecrets>),
+    /// A daemon's rotating keyring, refreshed from a real mon; refusals are recorded in it.
+    Rotating(RotatingKeyring),
+}
+
+impl SecretsSource {
+    fn snapshot(&self) -> Arc<ServiceSecrets> {
+        match self {
+            Self::Fixed(s) => Arc::clone(s),
+            Self::Rotating(k) => k.snapshot(),
+        }
+    }
+}
+
+impl From<Arc<ServiceSecrets>> for SecretsSource {
+    fn from(s: Arc<ServiceSecrets>) -> Self {
+        Self::Fixed(s)
+    }
+}
+
+impl From<RotatingKeyring> for SecretsSource {
+    fn from(k: RotatingKeyring) -> Self {
+        Self::Rotating(k)
     }
 }
 
@@ -654,10 +696,7 @@ impl ServerAuth for AuthorizerServerAuth {
         self.con_mode = con_mode;
         let v = match self.verify(payload) {
             Ok(v) => v,
-            Err(e) => {
-                tracing::debug!(error = %e, "cephx: authorizer rejected");
-                return ServerStep::Reject(EACCES);
-            }
+            Err(e) => return self.refuse(e),
         };
         let Some(server_challenge) = random_u64() else {
             return ServerStep::Reject(EIO);
@@ -682,10 +721,7 @@ impl ServerAuth for AuthorizerServerAuth {
         self.done = true;
         let v = match self.verify(payload) {
             Ok(v) => v,
-            Err(e) => {
-                tracing::debug!(error = %e, "cephx: authorizer rejected");
-                return ServerStep::Reject(EACCES);
-            }
+            Err(e) => return self.refuse(e),
         };
         if !v.msg.have_challenge || v.msg.server_challenge_plus_one != challenge.wrapping_add(1) {
             tracing::debug!("cephx: authorizer challenge answer mismatch");
