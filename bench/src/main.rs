@@ -74,7 +74,8 @@ fn report(cmd: &str, r: Result<(), String>) -> ExitCode {
 
 /// Takes Ceph's flags (`CEPH_ARGS` first, then the command line) out of the arguments of
 /// any subcommand; flags a subcommand defines itself (`--name`, `--keyring` of `server`
-/// and `dump`, `--fsid` of `server`) stay with it.
+/// and `dump`, `--fsid` of `server`, `--admin-socket` of `server` and `bench server`) stay
+/// with it.
 fn split_ceph_args() -> Result<(CephArgs, Vec<String>), String> {
     let mut words: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
@@ -85,7 +86,7 @@ fn split_ceph_args() -> Result<(CephArgs, Vec<String>), String> {
     let head: Vec<String> = words.drain(..2).collect();
     let owned: &[&str] = match head[1].as_str() {
         "ping" | "config" => &[],
-        _ => &["name", "keyring", "fsid"],
+        _ => &["name", "keyring", "fsid", "admin_socket"],
     };
     let mut all = CephArgs::env_words();
     all.extend(words);
