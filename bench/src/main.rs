@@ -141,8 +141,8 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .and_then(|conf| ping::run(a, &conf)),
         ),
-        Cmd::Server(a) => report("server", server::run(a)),
-        Cmd::Bench(a) => report("bench", bench::run(a)),
+        Cmd::Server(a) => report("server", server::run(a, &ceph)),
+        Cmd::Bench(a) => report("bench", bench::run(a, &ceph)),
         Cmd::Soak(a) => report("soak", soak::run(a).map_err(|e| e.to_string())),
     }
 }

@@ -22,6 +22,7 @@ use msgr2_codec::messages::{
 };
 use msgr2_codec::msg::msg_type_name;
 use msgr2_codec::payload::{UTime, AUTH_CEPHX, CON_MODE_SECURE};
+use msgr2_conf::CephArgs;
 use msgr2_crypto::auth::{NoneServerProvider, ServerAuthProvider};
 use msgr2_crypto::cephx::{CephxServerProvider, MonServerContext};
 use msgr2_crypto::keyring::Keyring;
@@ -68,7 +69,8 @@ pub struct ServerArgs {
     #[arg(long)]
     max_connections: Option<u64>,
     /// Serve Ceph's admin socket here (`ceph daemon PATH perf dump`); Ceph's metavariables
-    /// are expanded (`$run_dir/$cluster-$name.asok` is Ceph's default path).
+    /// are expanded (`$run_dir/$cluster-$name.asok` is Ceph's default path). Default: the
+    /// `admin socket` the conf sets for `--name` (`-c FILE`, `$CEPH_CONF`, ...), else none.
     #[arg(long, value_name = "PATH")]
     admin_socket: Option<String>,
 }
@@ -194,9 +196,15 @@ impl MonEndpoint {
 }
 
 /// Runs the server until killed (or `--max-connections` have ended).
-pub fn run(a: ServerArgs) -> Result<(), String> {
+/// `ceph` holds Ceph's flags (`-c`, `--cluster`, `--OPTION VALUE`, `CEPH_ARGS`): the conf
+/// they find names the admin socket when `--admin-socket` does not.
+pub fn run(a: ServerArgs, ceph: &CephArgs) -> Result<(), String> {
     let _ = a.events;
     let name: EntityName = a.name.parse().map_err(|e| format!("--name: {e}"))?;
+    let admin_socket = match &a.admin_socket {
+        Some(p) => Some(p.clone()),
+        None => crate::asok::from_conf(ceph, &name).map_err(|e| e.to_string())?,
+    };
     let listen: EntityAddrVec = a
         .listen
         .parse()
@@ -268,7 +276,7 @@ pub fn run(a: ServerArgs) -> Result<(), String> {
             }) as Box<dyn Dispatcher>
         }
     };
-    if let Some(p) = &a.admin_socket {
+    if let Some(p) = &admin_socket {
         let mut extra = crate::asok::process_options(&name);
         if let Some(k) = &a.keyring {
             extra.push(("keyring".into(), k.display().to_string()));

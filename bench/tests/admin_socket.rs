@@ -238,14 +238,35 @@ fn common_checks(v: u32, host: &PathBuf, sock: &str, name: &str) {
     assert_eq!(daemon(v, sock, &["version"]), ver);
 }
 
+/// A conf file in `dir` whose `admin socket` for `name` is `DIR/$cluster-$name.asok` (set in
+/// `[TYPE.ID]`, over other values in `[TYPE]` and `[global]`, spelled both ways).
+fn conf_naming_socket(dir: &std::path::Path, name: &str) -> PathBuf {
+    let ty = name.split('.').next().unwrap();
+    let conf = dir.join("ceph.conf");
+    let d = dir.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\nadmin socket = /nonexistent/$name.asok\n\
+             [{ty}]\nadmin_socket = {d}/wrong-$name.asok\n\
+             [{name}]\nadmin socket = {d}/$cluster-$name.asok\n"
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+/// `msgr2 server -c FILE --name mon.a` opens the socket `[mon.a]` of FILE names (a mon-style
+/// endpoint: `msgr2 ping` wants a mon).
 fn msgr2_server(v: u32) {
     let (dir_guard, inside) = sock_dir(v, "server");
     let dir = dir_guard.0.clone();
+    let conf = conf_naming_socket(&dir, "mon.a");
     let mut child = Proc(
         Command::new(env!("CARGO_BIN_EXE_msgr2"))
             .args(["server", "--listen", "v2:127.0.0.1:0", "--name", "mon.a"])
-            .arg("--admin-socket")
-            .arg(dir.join("$cluster-$name.asok"))
+            .arg("-c")
+            .arg(&conf)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -294,26 +315,27 @@ fn msgr2_server(v: u32) {
     drop(dir_guard);
 }
 
+/// `msgr2 bench server` with `--admin-socket`; with `--ceph-perf`, from `$CEPH_CONF`
+/// instead (its `[osd.0]`).
 fn bench_server(v: u32, ceph_perf: bool) {
     let (dir_guard, inside) = sock_dir(v, if ceph_perf { "perf" } else { "bench" });
     let dir = dir_guard.0.clone();
+    let name = if ceph_perf { "osd.0" } else { "mon.bench" };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_msgr2"));
     cmd.args(["bench", "server", "--listen", "v2:127.0.0.1:0"]);
-    if ceph_perf {
-        cmd.arg("--ceph-perf");
-    }
-    let mut child = Proc(
-        cmd.arg("--admin-socket")
-            .arg(dir.join("$name.asok"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let file = if ceph_perf {
+        cmd.arg("--ceph-perf")
+            .env("CEPH_CONF", conf_naming_socket(&dir, name));
+        format!("ceph-{name}.asok")
+    } else {
+        cmd.arg("--admin-socket").arg(dir.join("$name.asok"));
+        format!("{name}.asok")
+    };
+    let mut child = Proc(cmd.stdout(Stdio::piped()).spawn().unwrap());
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let line = wait_line(&mut out, |l| l.starts_with("msgr2 bench server"));
-    let name = if ceph_perf { "osd.0" } else { "mon.bench" };
-    let host = dir.join(format!("{name}.asok"));
-    let sock = format!("{inside}/{name}.asok");
+    let host = dir.join(&file);
+    let sock = format!("{inside}/{file}");
     let label = if ceph_perf { "server" } else { "msgr2" };
     let status = daemon(v, &sock, &["messenger", "status"]);
     let w = workers_of(&status, label);

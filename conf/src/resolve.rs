@@ -250,6 +250,18 @@ impl ResolvedConf {
         self.raw(option).map(|(v, _)| self.expand(&v))
     }
 
+    /// The option's value, expanded, when the command line or the file sets it (`None` when
+    /// only Ceph's default applies): for options whose default a tool should not act on by
+    /// itself, e.g. `admin_socket`.
+    pub fn explicit(&self, option: &str) -> Option<String> {
+        let key = crate::parse::normalize_key(option);
+        let v = match self.overrides.get(&crate::parse::normalize_cli_key(&key)) {
+            Some(v) => v.clone(),
+            None => self.file_raw(&key)?.0,
+        };
+        Some(self.expand(&v))
+    }
+
     /// Every known option's effective value, by name (for `config show`).
     pub fn show(&self) -> Vec<(String, String)> {
         options::OPTIONS

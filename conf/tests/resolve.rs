@@ -159,3 +159,28 @@ fn search_path_overrides_and_keyring() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn explicit_is_only_what_the_file_or_a_flag_sets() {
+    let text = "[osd.3]\nadmin socket = /s/$cluster-$name.asok\n";
+    let c = conf(text, "osd.3");
+    assert_eq!(
+        c.explicit("admin_socket").as_deref(),
+        Some("/s/ceph-osd.3.asok")
+    );
+    // the default exists, but nobody set it
+    let other = conf(text, "osd.4");
+    assert!(other.get("admin_socket").is_some());
+    assert_eq!(other.explicit("admin_socket"), None);
+    // a flag wins over the file
+    let (args, _) = CephArgs::extract(
+        &["--admin-socket".to_owned(), "/f/$name.asok".to_owned()],
+        &[],
+    )
+    .expect("flags");
+    let r = ResolvedConf::resolve(&args, ResolveOptions { daemon: true }).expect("resolves");
+    assert_eq!(
+        r.explicit("admin_socket").as_deref(),
+        Some("/f/client.admin.asok")
+    );
+}

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
+use msgr2_codec::entity::{EntityName, EntityType};
 
 use self::cpu::CpuSide;
 use self::error::BenchError;
@@ -204,7 +205,9 @@ impl Opts {
 }
 
 /// Runs `msgr2 bench` as the command line asked.
-pub fn run(a: BenchArgs) -> Result<(), String> {
+/// `ceph` holds Ceph's flags: the conf they find names a server's admin socket when
+/// `--admin-socket` does not.
+pub fn run(a: BenchArgs, ceph: &msgr2_conf::CephArgs) -> Result<(), String> {
     // Large messages: keep freed multi-MiB buffers on the heap for the next message instead of
     // page-faulting fresh mmaps in (what a daemon moving large messages would do too).
     if std::env::var_os("MSGR2_NO_MALLOC_TUNING").is_none() {
@@ -220,18 +223,15 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             ceph_perf,
             admin_socket,
             ..
-        }) if *ceph_perf => run_ceph_perf_server(&a.opts, listen, admin_socket.as_deref()),
+        }) if *ceph_perf => server_admin_socket(admin_socket, ceph, &CEPH_PERF_SERVER)
+            .and_then(|p| run_ceph_perf_server(&a.opts, listen, p.as_deref())),
         Some(Side::Server {
             listen,
             raw_listen,
             admin_socket,
             ..
-        }) => run_server(
-            &a.opts,
-            listen,
-            raw_listen.as_deref(),
-            admin_socket.as_deref(),
-        ),
+        }) => server_admin_socket(admin_socket, ceph, &BENCH_SERVER)
+            .and_then(|p| run_server(&a.opts, listen, raw_listen.as_deref(), p.as_deref())),
         Some(Side::Client {
             connect,
             ceph_perf: true,
@@ -346,6 +346,24 @@ fn run_client(opts: &Opts, connect: &str, raw_connect: Option<&str>) -> Result<(
     )
 }
 
+/// The entity `msgr2 bench server` runs as.
+const BENCH_SERVER: (EntityType, &str) = (EntityType::Mon, "bench");
+/// The entity `msgr2 bench server --ceph-perf` runs as (as Ceph's `ceph_perf_msgr_server`).
+const CEPH_PERF_SERVER: (EntityType, &str) = (EntityType::Osd, "0");
+
+/// `--admin-socket`, else the `admin socket` the conf sets for the server's entity.
+fn server_admin_socket(
+    flag: &Option<String>,
+    ceph: &msgr2_conf::CephArgs,
+    entity: &(EntityType, &str),
+) -> Result<Option<String>, BenchError> {
+    match flag {
+        Some(p) => Ok(Some(p.clone())),
+        None => crate::asok::from_conf(ceph, &EntityName::new(entity.0, entity.1))
+            .map_err(|e| BenchError::Usage(e.to_string())),
+    }
+}
+
 /// `msgr2 bench server --ceph-perf`: serves until killed.
 fn run_ceph_perf_server(
     opts: &Opts,
@@ -360,8 +378,7 @@ fn run_ceph_perf_server(
     // Kept open until the process is killed.
     let _asok = match admin_socket {
         Some(p) => {
-            let name =
-                msgr2_codec::entity::EntityName::new(msgr2_codec::entity::EntityType::Osd, "0");
+            let name = EntityName::new(CEPH_PERF_SERVER.0, CEPH_PERF_SERVER.1);
             let path = crate::asok::expand(p, &name);
             let a = msgr2_engine::admin::AdminSocket::bind(&path)?;
             let mut config = crate::asok::process_options(&name);
@@ -451,15 +468,8 @@ fn run_server(
         // A server does not know the client's sizes: accept up to the frame limit.
         max_size: spec::MAX_SIZE,
         recycle: None,
-        admin_socket: admin_socket.map(|p| {
-            crate::asok::expand(
-                p,
-                &msgr2_codec::entity::EntityName::new(
-                    msgr2_codec::entity::EntityType::Mon,
-                    "bench",
-                ),
-            )
-        }),
+        admin_socket: admin_socket
+            .map(|p| crate::asok::expand(p, &EntityName::new(BENCH_SERVER.0, BENCH_SERVER.1))),
     })?;
     let t = server.target();
     let mut out = std::io::stdout().lock();

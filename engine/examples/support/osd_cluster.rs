@@ -2,7 +2,8 @@
 //! the daemon as a member of a real cluster. It logs in to the cluster's mon as `osd.N` with
 //! its keyring, fetches the rotating OSD secrets and keeps them fresh (as well as its own
 //! tickets) on a renewal thread, and serves clients holding OSD tickets the real mon issued
-//! on its public address (answering each `MOSDOp` with an empty `MOSDOpReply`).
+//! on its public address (answering each `MOSDOp` with an empty `MOSDOpReply`). When the
+//! conf sets `admin socket` for it, it serves Ceph's admin socket there.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,13 +20,23 @@ use msgr2_engine::{
     ConnHandle, Dispatcher, Message, MessengerBuilder, ModeConfig, PeerInfo, Policy,
 };
 
-/// `mon_host` and the keyring path for `name` from the conf file `path`, resolved as a
-/// Ceph daemon does (sections `[osd.N]`, `[osd]`, `[global]`, metavariables, the `keyring`
-/// search list).
+/// What the daemon takes from its conf.
+struct ClusterConf {
+    /// `mon_host`.
+    mons: Vec<EntityAddrVec>,
+    /// The first existing file of the `keyring` list.
+    keyring: PathBuf,
+    /// `admin socket`, when the conf sets it.
+    admin_socket: Option<String>,
+}
+
+/// `mon_host`, the keyring path and the admin socket for `name` from the conf file `path`,
+/// resolved as a Ceph daemon does (sections `[osd.N]`, `[osd]`, `[global]`, metavariables,
+/// the `keyring` search list).
 fn read_cluster_conf(
     path: &str,
     name: &EntityName,
-) -> Result<(Vec<EntityAddrVec>, PathBuf), Box<dyn std::error::Error>> {
+) -> Result<ClusterConf, Box<dyn std::error::Error>> {
     let file = ConfFile::load(Path::new(path))?;
     let conf = ResolvedConf::from_file(
         file,
@@ -36,7 +47,11 @@ fn read_cluster_conf(
     let keyring = conf
         .keyring_path()
         .ok_or_else(|| format!("{path}: no existing keyring for {name}"))?;
-    Ok((conf.mon_addrs()?, keyring))
+    Ok(ClusterConf {
+        mons: conf.mon_addrs()?,
+        keyring,
+        admin_socket: conf.explicit("admin_socket"),
+    })
 }
 
 struct Serve;
@@ -81,15 +96,15 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         _ => CON_MODE_CRC,
     };
     let run_for = flag(args, "--for").map(str::parse::<u64>).transpose()?;
-    let (mon_host, keyring) = read_cluster_conf(conf, &name)?;
+    let cc = read_cluster_conf(conf, &name)?;
     let mons: EntityAddrVec = EntityAddrVec(
-        mon_host
+        cc.mons
             .iter()
             .filter_map(|v| v.msgr2().copied())
             .take(1)
             .collect(),
     );
-    let keyring = Keyring::load(&keyring)?;
+    let keyring = Keyring::load(&cc.keyring)?;
     let rotating = RotatingKeyring::new(EntityType::Osd);
     let session = Arc::new(MonAuthSession::connect(
         MessengerBuilder::new(name.clone()),
@@ -101,7 +116,14 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         Duration::from_secs(30),
     )?);
     let renewer = session.spawn_renewer(Duration::from_secs(1), Duration::from_secs(5));
-    let public = MessengerBuilder::new(name.clone())
+    let mut public = MessengerBuilder::new(name.clone());
+    if let Some(path) = &cc.admin_socket {
+        // as a Ceph daemon: the socket its conf names (metavariables already expanded)
+        println!("admin socket {path}");
+        let extra = vec![("mon_host".to_owned(), mons.to_string())];
+        public = public.admin_socket(path, "client", extra);
+    }
+    let public = public
         .policy(EntityType::Client, Policy::stateless_server(0))
         .modes(ModeConfig {
             service: vec![mode],
