@@ -52,9 +52,11 @@ pub const SUPPORTED_FEATURES: u64 =
 pub struct ModeParseError(pub String);
 
 /// Parses a Ceph mode option value (`"secure crc"`, `"crc,secure"`) into `CEPH_CON_MODE_*`
-/// values in preference order.
+/// values in preference order. Words are separated as Ceph's `substr_do` separates them (`,`
+/// `;` `=` and blanks). An unknown word is an error here; Ceph only logs "unknown connection
+/// mode" and drops it, which turns a typo like `secrue crc` into a silent `crc`.
 pub fn parse_modes(s: &str) -> Result<Vec<u32>, ModeParseError> {
-    s.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+    s.split(|c: char| c == ',' || c == ';' || c == '=' || c.is_whitespace())
         .filter(|w| !w.is_empty())
         .map(|w| match w {
             "crc" => Ok(CON_MODE_CRC),
@@ -125,16 +127,20 @@ impl ModeConfig {
         Ok(())
     }
 
-    /// The list that applies between `me` and `peer` (Ceph's `get_supported_modes`), with
-    /// secure removed for auth none (it has no key).
+    /// The list that applies between `me` and `peer` (Ceph's `AuthRegistry::
+    /// get_supported_modes`), with all but crc removed for auth none (it has no key): a
+    /// client uses `ms_mon_client_mode` towards mons and `ms_client_mode` otherwise; a mon
+    /// `ms_mon_cluster_mode` towards mons and `ms_mon_service_mode` otherwise; any other daemon
+    /// `ms_cluster_mode` towards mons, mgrs, mdss and osds and `ms_service_mode` otherwise.
     pub fn for_peer(&self, me: EntityType, peer: EntityType, method: u32) -> Vec<u32> {
+        use EntityType::{Client, Mds, Mgr, Mon, Osd};
         let list = match (me, peer) {
-            (EntityType::Client, EntityType::Mon) => &self.mon_client,
-            (EntityType::Client, _) => &self.client,
-            (EntityType::Mon, EntityType::Mon) => &self.mon_cluster,
-            (EntityType::Mon, _) => &self.mon_service,
-            (_, EntityType::Client) => &self.service,
-            _ => &self.cluster,
+            (Client, Mon) => &self.mon_client,
+            (Client, _) => &self.client,
+            (Mon, Mon) => &self.mon_cluster,
+            (Mon, _) => &self.mon_service,
+            (_, Mon | Mgr | Mds | Osd) => &self.cluster,
+            _ => &self.service,
         };
         list.iter()
             .copied()
