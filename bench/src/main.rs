@@ -15,6 +15,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Counts heap allocations per thread, so `msgr2 bench` reports allocations per message on
+/// each side (`allocs_per_msg_client` / `_server` in its JSON); otherwise the system
+/// allocator.
+#[global_allocator]
+static ALLOC: msgr2_engine::CountingAlloc = msgr2_engine::CountingAlloc;
 use msgr2_conf::{CephArgs, ResolveOptions, ResolvedConf};
 
 /// msgr2-rs: Ceph messenger v2 in Rust.

@@ -34,6 +34,10 @@ const CELL_KEYS: [&str; 10] = [
 ];
 
 /// Checks the document's shape and that every (size, mode) cell moved data.
+fn machine_is_engine(doc: &Value) -> bool {
+    doc["machine"]["transport"] == "engine"
+}
+
 fn check_doc(doc: &Value, sizes: &[u64], modes: &[&str]) {
     let machine = doc["machine"].as_object().expect("machine object");
     for k in [
@@ -78,6 +82,12 @@ fn check_doc(doc: &Value, sizes: &[u64], modes: &[&str]) {
                 continue;
             }
             assert!(c["p50_us"].as_f64().unwrap() > 0.0, "no latency: {c}");
+            // The bench binary counts heap allocations on each side (engine transport).
+            if machine_is_engine(doc) {
+                for k in ["allocs_per_msg_client", "allocs_per_msg_server"] {
+                    assert!(c[k].as_f64().is_some_and(|v| v >= 0.0), "{k}: {c}");
+                }
+            }
             assert!(
                 c["p50_us"].as_f64().unwrap() <= c["p999_us"].as_f64().unwrap(),
                 "percentiles out of order: {c}"

@@ -80,6 +80,7 @@
 //! ([`MessengerBuilder::break_point`]). `tests/sessions.rs` and `msgr2 soak` use them.
 
 pub mod admin;
+pub mod alloc_count;
 mod api;
 mod arena;
 mod bind;
@@ -92,6 +93,7 @@ pub mod mon_auth;
 mod reactor;
 mod spsc;
 
+pub use alloc_count::CountingAlloc;
 pub use api::{ConnHandle, Counters, Dispatcher, Messenger, MessengerBuilder, CON_MODE_RAW};
 pub use bind::{BindOptions, BindSpec, MON_PORT_LEGACY, MON_PORT_MSGR2};
 pub use conf::{bind_options, FromConfError};

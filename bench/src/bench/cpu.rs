@@ -11,6 +11,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use msgr2_engine::alloc_count;
+
 /// `USER_HZ`: the unit of the tick counts in `/proc/*/stat`, fixed at 100 by the Linux ABI on
 /// every architecture this project targets (it is not the kernel's `CONFIG_HZ`).
 const USER_HZ: u64 = 100;
@@ -74,11 +76,13 @@ pub fn machine_and_self_cpu_s() -> Option<(f64, f64)> {
     Some((busy as f64 / hz, mine as f64 / hz))
 }
 
-/// The threads of one side and the CPU time of those that already exited.
+/// The threads of one side and the CPU time of those that already exited, and the
+/// allocation-counter slots of its threads (when the counting allocator is installed).
 #[derive(Debug, Default)]
 pub struct CpuSide {
     live: Mutex<Vec<i32>>,
     exited_ns: AtomicU64,
+    alloc_slots: Mutex<Vec<usize>>,
 }
 
 /// Registration of the calling thread with a [`CpuSide`]; dropping it (on the same thread)
@@ -95,8 +99,28 @@ impl CpuSide {
         Arc::new(Self::default())
     }
 
+    /// Counts the calling thread's heap allocations as this side's (for good: the counter
+    /// slot of a thread is never reused, so an exited thread's count stays).
+    pub fn count_allocs_of_this_thread(&self) {
+        let slot = alloc_count::current_thread_slot();
+        if let Ok(mut s) = self.alloc_slots.lock() {
+            if !s.contains(&slot) {
+                s.push(slot);
+            }
+        }
+    }
+
+    /// Heap allocations so far of the side's threads, or `None` without the counting
+    /// allocator (or with no thread counted).
+    pub fn total_allocs(&self) -> Option<u64> {
+        let s = self.alloc_slots.lock().ok()?;
+        (alloc_count::installed() && !s.is_empty())
+            .then(|| s.iter().map(|&i| alloc_count::slot_allocations(i)).sum())
+    }
+
     /// Registers the calling thread until the guard drops.
     pub fn enter(self: &Arc<Self>) -> CpuGuard {
+        self.count_allocs_of_this_thread();
         let tid = gettid();
         if let Ok(mut l) = self.live.lock() {
             l.push(tid);

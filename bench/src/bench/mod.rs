@@ -659,7 +659,8 @@ fn run_cell(
         .iter()
         .map(|p| ConnWorkload::new(size, plan.depth, stop.clone(), p.clone()))
         .collect();
-    let s0 = conns.server_cpu_ns()?;
+    let s0 = conns.server_stats()?;
+    let a0 = copts.cpu.total_allocs();
     let io0 = conns.io_counts();
     let c0 = copts.cpu.total_ns();
     let load0 = cpu::machine_and_self_cpu_s();
@@ -708,9 +709,10 @@ fn run_cell(
     let elapsed = t0.elapsed();
     let load1 = cpu::machine_and_self_cpu_s();
     let c1 = copts.cpu.total_ns();
+    let a1 = copts.cpu.total_allocs();
     let io1 = conns.io_counts();
     let workloads = result?;
-    let s1 = conns.server_cpu_ns()?;
+    let s1 = conns.server_stats()?;
     drop(conns);
     let mut hist = new_histogram();
     let (mut bytes, mut msgs) = (0, 0);
@@ -726,7 +728,9 @@ fn run_cell(
         elapsed_s: elapsed.as_secs_f64(),
         hist,
         client_cpu_ns: c1.saturating_sub(c0),
-        server_cpu_ns: s1.saturating_sub(s0),
+        server_cpu_ns: s1.cpu_ns.saturating_sub(s0.cpu_ns),
+        client_allocs: a0.zip(a1).map(|(a, b)| b.saturating_sub(a)),
+        server_allocs: s0.allocs.zip(s1.allocs).map(|(a, b)| b.saturating_sub(a)),
         client_io: io0.zip(io1).map(|(a, b)| IoCounts {
             enters: b.enters.saturating_sub(a.enters),
             send_ops: b.send_ops.saturating_sub(a.send_ops),

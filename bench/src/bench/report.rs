@@ -23,6 +23,10 @@ pub struct Measure {
     pub client_cpu_ns: u64,
     /// CPU nanoseconds of the server side's threads during the cell (as the server reported).
     pub server_cpu_ns: u64,
+    /// Heap allocations of the client side's threads during the cell (counting allocator).
+    pub client_allocs: Option<u64>,
+    /// Heap allocations of the server side's threads during the cell, as it reported them.
+    pub server_allocs: Option<u64>,
     /// The client transport's I/O counters during the cell, where it keeps them.
     pub client_io: Option<IoCounts>,
     /// CPUs kept busy by other processes during the cell, on average (0 = a quiet machine).
@@ -72,6 +76,9 @@ pub struct CellResult {
     pub client_io_per_msg: Option<(f64, f64, f64)>,
     /// CPUs kept busy by other processes during the cell, on average.
     pub other_cpus: Option<f64>,
+    /// Heap allocations per message on the client and the server side (engine transport,
+    /// counting allocator), messages counted once per round trip.
+    pub allocs_per_msg: (Option<f64>, Option<f64>),
 }
 
 impl CellResult {
@@ -116,6 +123,11 @@ impl CellResult {
             p50_ratio_to_raw: None,
             ratio_to_tcp: None,
             other_cpus: m.other_cpus,
+            allocs_per_msg: {
+                let per =
+                    |a: Option<u64>| a.filter(|_| m.msgs > 0).map(|a| a as f64 / m.msgs as f64);
+                (per(m.client_allocs), per(m.server_allocs))
+            },
             client_io_per_msg: m.client_io.filter(|_| m.msgs > 0).map(|io| {
                 let n = m.msgs as f64;
                 (
@@ -151,6 +163,8 @@ impl CellResult {
             "client_send_ops_per_msg": self.client_io_per_msg.map(|x| round(x.1, 3)),
             "client_sleeps_per_msg": self.client_io_per_msg.map(|x| round(x.2, 3)),
             "other_cpus_busy": self.other_cpus.map(|x| round(x, 2)),
+            "allocs_per_msg_client": self.allocs_per_msg.0.map(|x| round(x, 3)),
+            "allocs_per_msg_server": self.allocs_per_msg.1.map(|x| round(x, 3)),
         })
     }
 }
@@ -381,6 +395,8 @@ mod tests {
             elapsed_s: 1.0,
             hist,
             client_cpu_ns: bytes / 2,
+            client_allocs: None,
+            server_allocs: None,
             server_cpu_ns: bytes,
             client_io: Some(IoCounts {
                 enters: bytes / 4096 / 2,

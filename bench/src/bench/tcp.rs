@@ -98,6 +98,8 @@ pub fn measure(
         elapsed_s: elapsed,
         hist: new_histogram(),
         client_cpu_ns: client_ns,
+        client_allocs: None,
+        server_allocs: None,
         server_cpu_ns: server_ns,
         client_io: None,
         other_cpus: load0

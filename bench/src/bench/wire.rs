@@ -4,7 +4,8 @@
 //! `ceph_msg_header2` is the small header, in raw mode the 16-byte [`RawHeader`]); the server
 //! answers each with a `Reply` carrying the same tid and no payload. `Stats` asks the server
 //! for its side's CPU time so far; the `StatsReply` carries it as a little-endian `u64` of
-//! nanoseconds. The client asks before and after each cell, so the server's CPU per GB is
+//! nanoseconds, followed by the side's heap allocations (another `u64`) when the server
+//! counts them (see `msgr2_engine::alloc_count`). The client asks before and after each cell, so the server's CPU per GB is
 //! known even when it runs in another process or on another host.
 //!
 //! [`RawHeader`]: msgr2_codec::raw::RawHeader
@@ -73,22 +74,46 @@ impl Kind {
 pub fn server_answer(kind: Kind, cpu: &CpuSide) -> Result<(Kind, Vec<u8>), BenchError> {
     match kind {
         Kind::Data => Ok((Kind::Reply, Vec::new())),
-        Kind::Stats => Ok((Kind::StatsReply, cpu.total_ns().to_le_bytes().to_vec())),
+        Kind::Stats => {
+            let mut p = cpu.total_ns().to_le_bytes().to_vec();
+            if let Some(a) = cpu.total_allocs() {
+                p.extend_from_slice(&a.to_le_bytes());
+            }
+            Ok((Kind::StatsReply, p))
+        }
         other => Err(BenchError::Peer(format!(
             "client sent {other:?}, which only a server sends"
         ))),
     }
 }
 
-/// The CPU nanoseconds in a `StatsReply` payload.
-pub fn parse_stats_reply(payload: &[u8]) -> Result<u64, BenchError> {
-    let b: [u8; 8] = payload.try_into().map_err(|_| {
-        BenchError::Peer(format!(
-            "stats reply of {} bytes (expected 8)",
-            payload.len()
-        ))
-    })?;
-    Ok(u64::from_le_bytes(b))
+/// What a server reports of its side in a `StatsReply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerStats {
+    /// CPU nanoseconds of the server side's threads so far.
+    pub cpu_ns: u64,
+    /// Heap allocations of those threads so far, when the server counts them.
+    pub allocs: Option<u64>,
+}
+
+/// The figures in a `StatsReply` payload: CPU nanoseconds as a little-endian `u64`, then
+/// optionally the allocation count as another.
+pub fn parse_stats_reply(payload: &[u8]) -> Result<ServerStats, BenchError> {
+    let word = |i: usize| {
+        payload
+            .get(i * 8..i * 8 + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+    };
+    match payload.len() {
+        8 | 16 => Ok(ServerStats {
+            cpu_ns: word(0).unwrap_or_default(),
+            allocs: word(1),
+        }),
+        n => Err(BenchError::Peer(format!(
+            "stats reply of {n} bytes (expected 8 or 16)"
+        ))),
+    }
 }
 
 #[cfg(test)]

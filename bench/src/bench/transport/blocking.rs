@@ -28,7 +28,7 @@ use super::{ClientConns, ConnectOptions, ServeOptions, Server, Target, Transport
 use crate::bench::cpu::pin_to;
 use crate::bench::error::BenchError;
 use crate::bench::spec::Mode;
-use crate::bench::wire::{parse_stats_reply, server_answer, Kind};
+use crate::bench::wire::{parse_stats_reply, server_answer, Kind, ServerStats};
 use crate::bench::workload::{payload_for, ConnWorkload};
 
 /// How long a handshake may take.
@@ -175,7 +175,7 @@ fn msgr2_next_message(
 }
 
 impl ClientConns for Msgr2Client {
-    fn server_cpu_ns(&mut self) -> Result<u64, BenchError> {
+    fn server_stats(&mut self) -> Result<ServerStats, BenchError> {
         let c = self
             .conns
             .first_mut()
@@ -349,7 +349,7 @@ fn raw_expect(c: &mut RawConn) -> Result<(Kind, u64, Data), BenchError> {
 }
 
 impl ClientConns for RawClient {
-    fn server_cpu_ns(&mut self) -> Result<u64, BenchError> {
+    fn server_stats(&mut self) -> Result<ServerStats, BenchError> {
         let c = self
             .conns
             .first_mut()

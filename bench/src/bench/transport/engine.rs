@@ -30,7 +30,7 @@ use super::{ClientConns, ConnectOptions, IoCounts, ServeOptions, Server, Target,
 use crate::bench::cpu::{gettid, CpuSide};
 use crate::bench::error::BenchError;
 use crate::bench::spec::Mode;
-use crate::bench::wire::{parse_stats_reply, server_answer, Kind};
+use crate::bench::wire::{parse_stats_reply, server_answer, Kind, ServerStats};
 use crate::bench::workload::{payload_for, ConnWorkload, PayloadPool};
 
 /// The engine transport (see the module docs).
@@ -69,6 +69,7 @@ fn limits(max_size: u64) -> Limits {
 fn register(cpu: &CpuSide, tids: &Mutex<Vec<i32>>) {
     let tid = gettid();
     cpu.register(tid);
+    cpu.count_allocs_of_this_thread();
     if let Ok(mut t) = tids.lock() {
         t.push(tid);
     }
@@ -216,7 +217,7 @@ impl Server for EngineServer {
 struct Waits {
     connected: usize,
     drained: usize,
-    stats: Option<u64>,
+    stats: Option<ServerStats>,
     error: Option<String>,
 }
 
@@ -458,7 +459,7 @@ impl ClientConns for EngineClient {
         })
     }
 
-    fn server_cpu_ns(&mut self) -> Result<u64, BenchError> {
+    fn server_stats(&mut self) -> Result<ServerStats, BenchError> {
         let c = self
             .conns
             .first()

@@ -157,8 +157,9 @@ pub trait ClientConns: Send {
     fn io_counts(&self) -> Option<IoCounts> {
         None
     }
-    /// Asks the server (over the first connection) for its side's CPU nanoseconds so far.
-    fn server_cpu_ns(&mut self) -> Result<u64, BenchError>;
+    /// Asks the server (over the first connection) for its side's CPU nanoseconds (and heap
+    /// allocations, where it counts them) so far.
+    fn server_stats(&mut self) -> Result<crate::bench::wire::ServerStats, BenchError>;
     /// Runs one workload per connection until every one of them has drained; returns them.
     fn run(&mut self, workloads: Vec<ConnWorkload>) -> Result<Vec<ConnWorkload>, BenchError>;
 }
