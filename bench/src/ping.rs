@@ -108,11 +108,11 @@ impl Dispatcher for Fwd {
     fn on_connect(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
         let _ = self.0.send(Ev::Ready(conn.id(), peer.clone()));
     }
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
-        let _ = self.0.send(Ev::Failed(conn.id(), error.to_owned()));
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(Ev::Failed(conn.id(), error.to_string()));
     }
-    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
-        let _ = self.0.send(Ev::Failed(conn.id(), error.to_owned()));
+    fn on_fault(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(Ev::Failed(conn.id(), error.to_string()));
     }
     fn on_keepalive_ack(&mut self, conn: &ConnHandle, stamp: UTime) {
         let _ = self.0.send(Ev::KeepaliveAck(conn.id(), stamp));

@@ -171,16 +171,16 @@ impl Dispatcher for MonEndpoint {
             .event(json!({"event": "keepalive", "peer": peer(conn)}));
     }
 
-    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &str) {
+    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &msgr2_engine::ConnError) {
         let peer = peer.map(|s| s.to_string()).unwrap_or_default();
         self.out
-            .event(json!({"event": "handshake_failed", "peer": peer, "error": error}));
+            .event(json!({"event": "handshake_failed", "peer": peer, "error": error.to_string()}));
         self.ended();
     }
 
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         self.out
-            .event(json!({"event": "reset", "peer": peer(conn), "error": error}));
+            .event(json!({"event": "reset", "peer": peer(conn), "error": error.to_string()}));
         self.ended();
     }
 }

@@ -707,17 +707,21 @@ impl Dispatcher for ServerDispatcher {
         self.on_accept(conn, peer);
     }
 
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         let mut s = lock(&self.st.inner);
         s.conns.remove(&conn.id());
-        s.resets.push(error.to_owned());
+        s.resets.push(error.to_string());
     }
 
-    fn on_fault(&mut self, _conn: &ConnHandle, _error: &str) {
+    fn on_fault(&mut self, _conn: &ConnHandle, _error: &msgr2_engine::ConnError) {
         lock(&self.st.inner).faults += 1;
     }
 
-    fn on_accept_failed(&mut self, _peer: Option<std::net::SocketAddr>, _error: &str) {
+    fn on_accept_failed(
+        &mut self,
+        _peer: Option<std::net::SocketAddr>,
+        _error: &msgr2_engine::ConnError,
+    ) {
         lock(&self.st.inner).accept_failures += 1;
     }
 }
@@ -1008,14 +1012,14 @@ impl Dispatcher for ClientDispatcher {
         self.on_connect(conn, peer);
     }
 
-    fn on_fault(&mut self, _conn: &ConnHandle, _error: &str) {
+    fn on_fault(&mut self, _conn: &ConnHandle, _error: &msgr2_engine::ConnError) {
         lock(&self.st.inner).faults += 1;
     }
 
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         let mut s = lock(&self.st.inner);
         s.progress += 1;
-        s.conns.entry(conn.id()).or_default().reset = Some(error.to_owned());
+        s.conns.entry(conn.id()).or_default().reset = Some(error.to_string());
         drop(s);
         self.st.cv.notify_all();
     }

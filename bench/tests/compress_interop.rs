@@ -38,7 +38,7 @@ const PING_REPLY: u8 = 5;
 enum Ev {
     Ready(PeerInfo),
     Msg(Message),
-    Reset(String),
+    Reset(msgr2_engine::ConnError),
 }
 
 struct Fwd(Sender<Ev>);
@@ -53,7 +53,7 @@ impl Dispatcher for Fwd {
     fn on_accept(&mut self, _: &ConnHandle, peer: &PeerInfo) {
         let _ = self.0.send(Ev::Ready(peer.clone()));
     }
-    fn on_reset(&mut self, _: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, _: &ConnHandle, error: &msgr2_engine::ConnError) {
         let _ = self.0.send(Ev::Reset(error.to_owned()));
     }
 }

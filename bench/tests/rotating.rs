@@ -54,11 +54,11 @@ impl Dispatcher for Fwd {
     fn on_accept(&mut self, _conn: &ConnHandle, peer: &PeerInfo) {
         let _ = self.0.send(Ev::Ready(peer.clone()));
     }
-    fn on_reset(&mut self, _conn: &ConnHandle, error: &str) {
-        let _ = self.0.send(Ev::Failed(error.to_owned()));
+    fn on_reset(&mut self, _conn: &ConnHandle, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(Ev::Failed(error.to_string()));
     }
-    fn on_fault(&mut self, _conn: &ConnHandle, error: &str) {
-        let _ = self.0.send(Ev::Failed(error.to_owned()));
+    fn on_fault(&mut self, _conn: &ConnHandle, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(Ev::Failed(error.to_string()));
     }
 }
 

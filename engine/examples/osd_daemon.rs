@@ -87,7 +87,7 @@ impl Dispatcher for ClusterPrimary {
             let _ = client.send(reply(OSD_OPREPLY, msg.header.tid));
         }
     }
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         eprintln!("cluster connection {} reset: {error}", conn.id());
     }
 }

@@ -29,7 +29,7 @@ use msgr2_proto::{
 use tracing::info;
 
 use crate::bind::{bind_all, BindSpec};
-use crate::error::EngineError;
+use crate::error::{ConnError, EngineError};
 use crate::reactor::{self, BreakAt, ReactorConfig};
 use crate::spsc::Spsc;
 
@@ -59,13 +59,13 @@ pub trait Dispatcher {
     /// Not called after [`ConnHandle::mark_down`] or at shutdown, nor for faults a lossless
     /// session survives (it reconnects and replays; [`Dispatcher::on_connect`] /
     /// [`Dispatcher::on_accept`] report it ready again with `reconnected` set).
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &ConnError) {
         let _ = (conn, error);
     }
     /// An accepted connection failed before its handshake completed (so the application never
     /// saw it): bad banner, failed authentication, handshake timeout, a stale or duplicate
     /// connection. `peer` is its socket address.
-    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &str) {
+    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &ConnError) {
         let _ = (peer, error);
     }
     /// The connection faulted with `error` but keeps its session, and the engine redials
@@ -73,7 +73,7 @@ pub trait Dispatcher {
     /// handshake completed (refused, timed out, dropped), which Ceph retries too. Purely
     /// informative, like Ceph's `ms_handle_refused`; a caller that would rather give up (a
     /// one-shot tool such as `msgr2 ping`) calls [`ConnHandle::mark_down`].
-    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_fault(&mut self, conn: &ConnHandle, error: &ConnError) {
         let _ = (conn, error);
     }
     /// The peer sent KEEPALIVE2 with `stamp` (already answered with KEEPALIVE2_ACK).

@@ -1,7 +1,10 @@
 //! Typed engine errors. Every configuration or environment failure names its fix.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use msgr2_codec::addr::EntityAddr;
+use msgr2_codec::encoding::DecodeError;
+use msgr2_proto::ProtoError;
 use thiserror::Error;
 
 /// Why the engine could not start or an operation failed.
@@ -120,4 +123,154 @@ pub enum EngineError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+/// A socket operation named by a [`ConnError::Io`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketOp {
+    /// Creating the socket for this address.
+    Create(SocketAddr),
+    /// Connecting (to this address, when known).
+    Connect(Option<SocketAddr>),
+    /// Sending.
+    Send,
+    /// Receiving.
+    Recv,
+}
+
+impl std::fmt::Display for SocketOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SocketOp::Create(a) => write!(f, "socket for {a}"),
+            SocketOp::Connect(Some(a)) => write!(f, "connect to {a}"),
+            SocketOp::Connect(None) => write!(f, "connect to "),
+            SocketOp::Send => write!(f, "send"),
+            SocketOp::Recv => write!(f, "recv"),
+        }
+    }
+}
+
+/// Why a session was reset, in a [`ConnError::SessionReset`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResetCause {
+    /// The peer reset it (SESSION_RESET, or it did not know the session).
+    ByPeer,
+    /// We did, after this protocol error (when one is known).
+    LocalFault(Option<ProtoError>),
+}
+
+impl std::fmt::Display for ResetCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResetCause::ByPeer => write!(f, "by the peer"),
+            ResetCause::LocalFault(Some(e)) => write!(f, "local fault: {e}"),
+            ResetCause::LocalFault(None) => write!(f, "local fault"),
+        }
+    }
+}
+
+/// Why a connection failed or its session was reset: what [`crate::Dispatcher::on_reset`],
+/// [`crate::Dispatcher::on_fault`] and [`crate::Dispatcher::on_accept_failed`] receive. Match
+/// on the variants (the protocol's own [`ProtoError`] is kept whole); the text is for logs.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConnError {
+    /// The protocol failed: the peer's bytes, its auth, a timeout, a full send queue, ...
+    #[error(transparent)]
+    Protocol(#[from] ProtoError),
+    /// A socket operation failed with this OS error number.
+    #[error("{op}: {}", std::io::Error::from_raw_os_error(*errno))]
+    Io {
+        /// The operation.
+        op: SocketOp,
+        /// The OS error number (`errno`).
+        errno: i32,
+    },
+    /// The address to dial has no IP and port.
+    #[error("{0} has no IP and port")]
+    NoAddress(EntityAddr),
+    /// The peer closed a raw-mode connection (msgr2 connections report
+    /// [`ProtoError::PeerClosed`] with the protocol state instead).
+    #[error("peer closed the connection")]
+    PeerClosed,
+    /// A raw-mode peer sent bytes that do not frame.
+    #[error("raw framing: {0}")]
+    RawFraming(DecodeError),
+    /// A raw-mode message is too large for its 32-bit length.
+    #[error("raw message of {0} bytes is too large")]
+    RawTooLarge(usize),
+    /// The session was reset; the messages still queued on it were dropped.
+    #[error("session reset ({cause}, {dropped} queued messages dropped)")]
+    SessionReset {
+        /// Who reset it, and why.
+        cause: ResetCause,
+        /// Messages queued and never delivered.
+        dropped: usize,
+    },
+    /// A session to reconnect had no address to dial.
+    #[error("reconnect without a target address")]
+    NoReconnectTarget,
+    /// The connection closed while its session lookup was resolved.
+    #[error("connection closed after its session lookup")]
+    ClosedAfterLookup,
+    /// The kernel completed a receive without a provided buffer (an engine invariant broke).
+    #[error("recv completed without a buffer")]
+    RecvWithoutBuffer,
+}
+
+impl ConnError {
+    /// The protocol error behind this failure, if there is one: the error itself, or the
+    /// local fault that reset a session (`SessionReset { cause: LocalFault(Some(e)), .. }`).
+    pub fn protocol_error(&self) -> Option<&ProtoError> {
+        match self {
+            ConnError::Protocol(e) => Some(e),
+            ConnError::SessionReset {
+                cause: ResetCause::LocalFault(Some(e)),
+                ..
+            } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_errors_keep_their_wording_and_their_cause() {
+        let io = ConnError::Io {
+            op: SocketOp::Send,
+            errno: libc::EPIPE,
+        };
+        assert_eq!(io.to_string(), "send: Broken pipe (os error 32)");
+        let peer = ConnError::SessionReset {
+            cause: ResetCause::ByPeer,
+            dropped: 3,
+        };
+        assert_eq!(
+            peer.to_string(),
+            "session reset (by the peer, 3 queued messages dropped)"
+        );
+        assert_eq!(peer.protocol_error(), None);
+        let local = ConnError::SessionReset {
+            cause: ResetCause::LocalFault(Some(ProtoError::PeerClosed("READY"))),
+            dropped: 0,
+        };
+        assert_eq!(
+            local.to_string(),
+            "session reset (local fault: peer closed the connection in state READY, 0 queued \
+             messages dropped)"
+        );
+        assert_eq!(
+            local.protocol_error(),
+            Some(&ProtoError::PeerClosed("READY"))
+        );
+        assert_eq!(
+            ConnError::Protocol(ProtoError::PeerClosed("READY")).protocol_error(),
+            Some(&ProtoError::PeerClosed("READY"))
+        );
+    }
 }

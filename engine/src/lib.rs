@@ -97,7 +97,7 @@ pub use alloc_count::CountingAlloc;
 pub use api::{ConnHandle, Counters, Dispatcher, Messenger, MessengerBuilder, CON_MODE_RAW};
 pub use bind::{BindOptions, BindSpec, MON_PORT_LEGACY, MON_PORT_MSGR2};
 pub use conf::{bind_options, FromConfError};
-pub use error::EngineError;
+pub use error::{ConnError, EngineError, ResetCause, SocketOp};
 pub use malloc::tune_malloc_for_large_messages;
 pub use msgr2_codec::banner::Banner;
 pub use msgr2_codec::compress::Method as CompressMethod;

@@ -79,8 +79,8 @@ impl Dispatcher for Fwd {
     fn on_connect(&mut self, _conn: &ConnHandle, _peer: &PeerInfo) {
         let _ = self.0.send(Ev::Ready);
     }
-    fn on_reset(&mut self, _conn: &ConnHandle, error: &str) {
-        let _ = self.0.send(Ev::Failed(error.to_owned()));
+    fn on_reset(&mut self, _conn: &ConnHandle, error: &crate::ConnError) {
+        let _ = self.0.send(Ev::Failed(error.to_string()));
     }
 }
 

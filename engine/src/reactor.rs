@@ -41,7 +41,7 @@ use crate::api::{
 };
 use crate::arena::{Arena, ArenaBuf, ClassSpec};
 use crate::bufring::BufRing;
-use crate::error::EngineError;
+use crate::error::{ConnError, EngineError, ResetCause, SocketOp};
 
 const IORING_SEND_ZC_REPORT_USAGE: u16 = 8;
 const IORING_NOTIF_USAGE_ZC_COPIED: u32 = 1 << 31;
@@ -1015,7 +1015,7 @@ impl Reactor {
                     c.raw_tx.push(msg);
                 } else if let Some(p) = c.proto.as_mut() {
                     if let Err(e) = p.send_message(msg) {
-                        self.close(slot, Some(e.to_string()));
+                        self.close(slot, Some(e.into()));
                         return;
                     }
                     if c.state == St::Faulted {
@@ -1050,7 +1050,7 @@ impl Reactor {
                     .map(|p| p.send_keepalive(stamp));
                 match r {
                     Some(Ok(())) => self.mark_dirty(slot),
-                    Some(Err(e)) => self.close(slot, Some(e.to_string())),
+                    Some(Err(e)) => self.close(slot, Some(e.into())),
                     None => {}
                 }
             }
@@ -1218,19 +1218,21 @@ impl Reactor {
         proto: Option<Connection>,
         peer_type: EntityType,
     ) -> Option<usize> {
-        let fail = |me: &mut Self, h: &ConnHandle, e: String| {
+        let fail = |me: &mut Self, h: &ConnHandle, e: ConnError| {
             h.0.closed.store(true, Ordering::Relaxed);
             ctr!(me.connection_errors, 1);
             me.dispatcher.on_reset(h, &e);
         };
         let Some(sa) = target.sock else {
-            fail(self, &handle, format!("{target} has no IP and port"));
+            fail(self, &handle, ConnError::NoAddress(target));
             return None;
         };
         let sock = match Socket::new(Domain::for_address(sa), Type::STREAM.cloexec(), None) {
             Ok(s) => s,
             Err(e) => {
-                fail(self, &handle, format!("socket for {sa}: {e}"));
+                let op = SocketOp::Create(sa);
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                fail(self, &handle, ConnError::Io { op, errno });
                 return None;
             }
         };
@@ -1313,7 +1315,7 @@ impl Reactor {
 
     /// A connection's socket or protocol failed with `e`. A lossless session survives (its
     /// socket is torn down; it reconnects or waits in STANDBY); anything else closes.
-    fn fail(&mut self, slot: usize, e: String) {
+    fn fail(&mut self, slot: usize, e: ConnError) {
         let shutting_down = self.shutting_down;
         let Some(c) = self.conns.get_mut(slot) else {
             return;
@@ -1324,7 +1326,7 @@ impl Reactor {
         let moving = c.state == St::Moving;
         if let Some(p) = c.proto.as_mut() {
             if !p.is_faulted() {
-                let _ = p.handle_socket_error(e.clone());
+                let _ = p.handle_socket_error(e.to_string());
             }
             while let Some(ev) = p.poll_event() {
                 self.events.push(ev);
@@ -1389,12 +1391,12 @@ impl Reactor {
         let new = match p.reconnect(gseq, Instant::now()) {
             Ok(n) => n,
             Err(e) => {
-                self.close(slot, Some(e.to_string()));
+                self.close(slot, Some(e.into()));
                 return;
             }
         };
         let Some(target) = new.target() else {
-            self.close(slot, Some("reconnect without a target address".into()));
+            self.close(slot, Some(ConnError::NoReconnectTarget));
             return;
         };
         let handle = c.handle.clone();
@@ -1473,7 +1475,7 @@ impl Reactor {
         match (fate, ex) {
             (Err(e), _) => {
                 self.drain_proto_events(slot);
-                self.close(slot, Some(e.to_string()));
+                self.close(slot, Some(e.into()));
                 return;
             }
             (Ok(ExistingFate::TakenOver), Some(e)) => self.take_over(slot, e),
@@ -1494,10 +1496,7 @@ impl Reactor {
             .and_then(|c| c.proto.as_ref())
             .is_some_and(|p| p.is_closed())
         {
-            self.close(
-                slot,
-                Some("connection closed after its session lookup".into()),
-            );
+            self.close(slot, Some(ConnError::ClosedAfterLookup));
             return;
         }
         self.update_deadline(slot);
@@ -1807,7 +1806,7 @@ impl Reactor {
         }
     }
 
-    fn close(&mut self, slot: usize, err: Option<String>) {
+    fn close(&mut self, slot: usize, err: Option<ConnError>) {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
@@ -2007,11 +2006,10 @@ impl Reactor {
             return;
         }
         if res < 0 {
-            let e = format!(
-                "connect to {}: {}",
-                c.peer_sock.map(|s| s.to_string()).unwrap_or_default(),
-                std::io::Error::from_raw_os_error(-res)
-            );
+            let e = ConnError::Io {
+                op: SocketOp::Connect(c.peer_sock),
+                errno: -res,
+            };
             self.fail(slot, e);
             return;
         }
@@ -2031,7 +2029,10 @@ impl Reactor {
             return;
         }
         if res < 0 {
-            let e = format!("send: {}", std::io::Error::from_raw_os_error(-res));
+            let e = ConnError::Io {
+                op: SocketOp::Send,
+                errno: -res,
+            };
             self.fail(slot, e);
             return;
         }
@@ -2094,7 +2095,7 @@ impl Reactor {
         let moving = c.state == St::Moving;
         if res > 0 {
             let (Some(bid), Some(br)) = (bid, self.bufring.as_mut()) else {
-                self.close(slot, Some("recv completed without a buffer".into()));
+                self.close(slot, Some(ConnError::RecvWithoutBuffer));
                 return;
             };
             let data = br.data(bid, res as usize);
@@ -2102,7 +2103,7 @@ impl Reactor {
             let mut raw_msgs = Vec::new();
             if let Some(p) = c.proto.as_mut() {
                 if let Err(e) = p.handle_input(data) {
-                    err = Some(e.to_string());
+                    err = Some(ConnError::from(e));
                 }
                 while let Some(ev) = p.poll_event() {
                     self.events.push(ev);
@@ -2118,7 +2119,7 @@ impl Reactor {
                             }
                         }
                         Err(e) => {
-                            err = Some(format!("raw framing: {e}"));
+                            err = Some(ConnError::RawFraming(e));
                             break;
                         }
                     }
@@ -2166,8 +2167,8 @@ impl Reactor {
         }
         if res == 0 {
             let e = match c.proto.as_mut() {
-                Some(p) => p.handle_eof().to_string(),
-                None => "peer closed the connection".to_string(),
+                Some(p) => p.handle_eof().into(),
+                None => ConnError::PeerClosed,
             };
             self.fail(slot, e);
             return;
@@ -2186,7 +2187,10 @@ impl Reactor {
         }
         self.fail(
             slot,
-            format!("recv: {}", std::io::Error::from_raw_os_error(-res)),
+            ConnError::Io {
+                op: SocketOp::Recv,
+                errno: -res,
+            },
         );
     }
 
@@ -2258,7 +2262,7 @@ impl Reactor {
         let n = usize::try_from(res).unwrap_or(0);
         let r = match (c.proto.as_mut(), c.raw_rx.as_mut()) {
             (Some(p), _) => {
-                let r = p.return_rx_segment(buf, n).map_err(|e| e.to_string());
+                let r = p.return_rx_segment(buf, n).map_err(ConnError::from);
                 while let Some(ev) = p.poll_event() {
                     self.events.push(ev);
                 }
@@ -2271,7 +2275,7 @@ impl Reactor {
                     }
                     Ok(())
                 }
-                Err(e) => Err(format!("raw framing: {e}")),
+                Err(e) => Err(ConnError::RawFraming(e)),
             },
             (None, None) => return,
         };
@@ -2290,14 +2294,17 @@ impl Reactor {
         match res {
             0 => {
                 let e = match self.conns.get_mut(slot).and_then(|c| c.proto.as_mut()) {
-                    Some(p) => p.handle_eof().to_string(),
-                    None => "peer closed the connection".to_string(),
+                    Some(p) => p.handle_eof().into(),
+                    None => ConnError::PeerClosed,
                 };
                 self.fail(slot, e);
             }
             r if r < 0 && r != -libc::ECANCELED => self.fail(
                 slot,
-                format!("recv: {}", std::io::Error::from_raw_os_error(-r)),
+                ConnError::Io {
+                    op: SocketOp::Recv,
+                    errno: -r,
+                },
             ),
             _ => {
                 self.maybe_inject_failure(slot);
@@ -2322,7 +2329,7 @@ impl Reactor {
         let still = p.pending_input() > 0;
         self.dispatch_events(slot);
         if let Err(e) = r {
-            self.fail(slot, e.to_string());
+            self.fail(slot, e.into());
             return;
         }
         if still {
@@ -2372,21 +2379,18 @@ impl Reactor {
                 Event::Reset { remote, dropped } => {
                     // A local fault names its cause (the close that follows reports nothing
                     // more: this is the one callback the application gets).
-                    let cause = self
-                        .conns
-                        .get(slot)
-                        .and_then(|c| c.proto.as_ref())
-                        .and_then(|p| p.error())
-                        .filter(|_| !remote)
-                        .map(|e| format!("local fault: {e}"));
-                    let e = format!(
-                        "session reset ({}, {dropped} queued messages dropped)",
-                        cause.as_deref().unwrap_or(if remote {
-                            "by the peer"
-                        } else {
-                            "local fault"
-                        })
-                    );
+                    let cause = if remote {
+                        ResetCause::ByPeer
+                    } else {
+                        ResetCause::LocalFault(
+                            self.conns
+                                .get(slot)
+                                .and_then(|c| c.proto.as_ref())
+                                .and_then(|p| p.error())
+                                .cloned(),
+                        )
+                    };
+                    let e = ConnError::SessionReset { cause, dropped };
                     let notify = self.conns.get_mut(slot).is_some_and(|c| {
                         let n = c.notify_reset;
                         c.notify_reset = false;
@@ -2458,7 +2462,7 @@ impl Reactor {
                     c.deadline = None;
                     let r = c.proto.as_mut().map(|p| p.handle_timeout(now));
                     if let Some(Err(e)) = r {
-                        self.fail(s, e.to_string());
+                        self.fail(s, e.into());
                     } else {
                         self.update_deadline(s);
                     }
@@ -2675,7 +2679,7 @@ fn raw_message(h: RawHeader, payload: Data) -> Message {
 /// Frames raw messages: small ones (header and payload) are copied into 64 KiB staging
 /// buffers from the arena (so a burst of 4 KiB messages is one contiguous send), large
 /// payloads are sent from the caller's memory behind their header.
-fn raw_chunks(arena: &Arena, msgs: Vec<Message>) -> Result<Vec<Chunk>, String> {
+fn raw_chunks(arena: &Arena, msgs: Vec<Message>) -> Result<Vec<Chunk>, ConnError> {
     let mut chunks = Vec::new();
     let mut stage: Option<Chunk> = None;
     fn put(arena: &Arena, chunks: &mut Vec<Chunk>, stage: &mut Option<Chunk>, mut d: &[u8]) {
@@ -2707,8 +2711,7 @@ fn raw_chunks(arena: &Arena, msgs: Vec<Message>) -> Result<Vec<Chunk>, String> {
         }
     }
     for m in msgs {
-        let len = u32::try_from(m.data.len())
-            .map_err(|_| format!("raw message of {} bytes is too large", m.data.len()))?;
+        let len = u32::try_from(m.data.len()).map_err(|_| ConnError::RawTooLarge(m.data.len()))?;
         let h = RawHeader {
             len,
             flags: u32::from(m.header.msg_type),

@@ -28,8 +28,8 @@ enum Ev {
     Accepted(ConnHandle, PeerInfo),
     Keepalive(ConnHandle, UTime),
     KeepaliveAck(ConnHandle, UTime),
-    Reset(ConnHandle, String),
-    Fault(ConnHandle, String),
+    Reset(ConnHandle, msgr2_engine::ConnError),
+    Fault(ConnHandle, msgr2_engine::ConnError),
 }
 
 struct Fwd(Sender<Ev>);
@@ -42,10 +42,10 @@ impl Dispatcher for Fwd {
     fn on_accept(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
         let _ = self.0.send(Ev::Accepted(conn.clone(), peer.clone()));
     }
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         let _ = self.0.send(Ev::Reset(conn.clone(), error.to_owned()));
     }
-    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_fault(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         let _ = self.0.send(Ev::Fault(conn.clone(), error.to_owned()));
     }
     fn on_keepalive(&mut self, conn: &ConnHandle, stamp: UTime) {
@@ -196,7 +196,21 @@ fn own_cephx_provider_and_a_refusal_with_its_cause() {
     match next(&crx) {
         Ev::Reset(r, e) => {
             assert_eq!(r, h);
-            assert!(e.contains("server rejected auth method 2"), "{e}");
+            assert!(
+                matches!(
+                    e,
+                    msgr2_engine::ConnError::Protocol(msgr2_proto::ProtoError::AuthRejected {
+                        method: 2,
+                        ..
+                    })
+                ),
+                "{e:?}"
+            );
+            // Display keeps the wording
+            assert!(
+                e.to_string().contains("server rejected auth method 2"),
+                "{e}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -221,7 +235,17 @@ fn a_refused_connect_is_reported_by_on_fault_and_mark_down_stops_the_retries() {
     match next(&crx) {
         Ev::Fault(f, e) => {
             assert_eq!(f, h);
-            assert!(e.contains("connect to 127.0.0.1"), "{e}");
+            assert_eq!(
+                e,
+                msgr2_engine::ConnError::Io {
+                    op: msgr2_engine::SocketOp::Connect(Some(
+                        format!("127.0.0.1:{port}").parse().unwrap()
+                    )),
+                    errno: libc::ECONNREFUSED,
+                },
+                "{e}"
+            );
+            assert!(e.to_string().starts_with("connect to 127.0.0.1"), "{e}");
         }
         other => panic!("{other:?}"),
     }

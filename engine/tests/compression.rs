@@ -17,7 +17,7 @@ const T: Duration = Duration::from_secs(30);
 enum Ev {
     Connected(PeerInfo),
     Msg(Message),
-    Reset(String),
+    Reset(msgr2_engine::ConnError),
 }
 
 struct Fwd {
@@ -36,7 +36,7 @@ impl Dispatcher for Fwd {
     fn on_connect(&mut self, _: &ConnHandle, peer: &PeerInfo) {
         let _ = self.tx.send(Ev::Connected(peer.clone()));
     }
-    fn on_reset(&mut self, _: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, _: &ConnHandle, error: &msgr2_engine::ConnError) {
         let _ = self.tx.send(Ev::Reset(error.to_owned()));
     }
 }

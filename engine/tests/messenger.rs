@@ -23,7 +23,7 @@ enum Ev {
     Connected(ConnHandle, PeerInfo),
     Accepted(ConnHandle, PeerInfo),
     Msg(ConnHandle, Message),
-    Reset(#[allow(dead_code)] ConnHandle, String),
+    Reset(#[allow(dead_code)] ConnHandle, msgr2_engine::ConnError),
 }
 
 /// Forwards every event to a channel; echoes messages when `echo`.
@@ -46,7 +46,7 @@ impl Dispatcher for Fwd {
     fn on_accept(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
         let _ = self.tx.send(Ev::Accepted(conn.clone(), peer.clone()));
     }
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         let _ = self.tx.send(Ev::Reset(conn.clone(), error.to_owned()));
     }
 }

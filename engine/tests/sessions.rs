@@ -24,7 +24,7 @@ struct Seen {
     ok: u64,
     /// Out of order, duplicated or corrupt deliveries, described.
     bad: Vec<String>,
-    resets: Vec<String>,
+    resets: Vec<msgr2_engine::ConnError>,
     readies: u64,
 }
 
@@ -97,7 +97,7 @@ impl Dispatcher for Check {
     fn on_connect(&mut self, _conn: &ConnHandle, _peer: &PeerInfo) {
         self.seen.lock().unwrap().readies += 1;
     }
-    fn on_reset(&mut self, _conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, _conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         self.seen.lock().unwrap().resets.push(error.to_owned());
     }
 }

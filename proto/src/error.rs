@@ -6,10 +6,13 @@ use msgr2_codec::encoding::DecodeError;
 use msgr2_codec::entity::EntityType;
 use msgr2_codec::frame::{FrameError, Tag};
 use msgr2_crypto::auth::AuthError;
+use msgr2_crypto::secure::SecureError;
 use thiserror::Error;
 
-/// Why a connection failed.
+/// Why a connection failed. Match on the variants (the causes from the codec and crypto
+/// crates are kept whole); more variants may come, so keep a wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ProtoError {
     /// The peer's banner was unacceptable.
     #[error("banner: {0}")]
@@ -19,7 +22,7 @@ pub enum ProtoError {
     Frame(#[from] FrameError),
     /// A secure-mode frame failed to decrypt or verify, or nonces ran out.
     #[error("secure mode: {0}")]
-    Secure(String),
+    Secure(#[source] SecureError),
     /// A compressed frame failed to decompress (corrupt, too large, or compression was never
     /// negotiated).
     #[error("compression: {0}")]

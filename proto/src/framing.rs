@@ -4,12 +4,12 @@
 use msgr2_codec::banner::Revision;
 use msgr2_codec::frame::{Fed, Frame, FrameDecoder, FrameParts, Limits, Tag};
 use msgr2_codec::{Data, DataAlloc};
-use msgr2_crypto::secure::{ConnectionSecret, Role as SecureRole, SecureRx, SecureTx};
+use msgr2_crypto::secure::{ConnectionSecret, Role as SecureRole, SecureError, SecureRx, SecureTx};
 
 use crate::error::ProtoError;
 
-fn secure_err(e: impl std::fmt::Display) -> ProtoError {
-    ProtoError::Secure(e.to_string())
+fn secure_err(e: SecureError) -> ProtoError {
+    ProtoError::Secure(e)
 }
 
 /// Outgoing framing.

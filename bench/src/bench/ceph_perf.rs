@@ -213,8 +213,8 @@ impl Dispatcher for OsdEndpoint {
         }
     }
 
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
-        self.ended(conn, error);
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
+        self.ended(conn, &error.to_string());
     }
 }
 
@@ -307,12 +307,12 @@ impl Dispatcher for OsdClient {
         job.cond.notify_all();
     }
 
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         let Some(job) = self.job(conn) else { return };
         if let Ok(mut st) = job.state.lock() {
             st.error.get_or_insert(CephPerfError::Reset {
                 job: job.index,
-                error: error.to_owned(),
+                error: error.to_string(),
             });
         }
         job.cond.notify_all();

@@ -36,7 +36,7 @@ use msgr2_crypto::auth::NoneClientProvider;
 use msgr2_crypto::cephx::{CephxClientProvider, TicketStore};
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 use msgr2_engine::blocking::{BlockingConnection, DriverError};
-use msgr2_engine::{ConnHandle, Dispatcher, Messenger, MessengerBuilder, PeerInfo};
+use msgr2_engine::{ConnError, ConnHandle, Dispatcher, Messenger, MessengerBuilder, PeerInfo};
 use msgr2_proto::{Config, Event, Message, ModeConfig, ProtoError};
 use msgr2_testpeer::report::{self, Row};
 use msgr2_testpeer::Peer;
@@ -77,9 +77,9 @@ fn msg(tid: u64) -> Message {
 enum Ev {
     Accept(u64),
     Msg(u64, u64),
-    Reset(u64, String),
-    Fault(u64, String),
-    AcceptFailed(Option<SocketAddr>, String),
+    Reset(u64, ConnError),
+    Fault(u64, ConnError),
+    AcceptFailed(Option<SocketAddr>, ConnError),
 }
 
 /// Reports every callback and echoes each message (same tid, `MSG_BYTES` of data).
@@ -93,14 +93,14 @@ impl Dispatcher for Recorder {
     fn on_accept(&mut self, conn: &ConnHandle, _: &PeerInfo) {
         let _ = self.0.send(Ev::Accept(conn.id()));
     }
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
-        let _ = self.0.send(Ev::Reset(conn.id(), error.to_owned()));
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(Ev::Reset(conn.id(), error.clone()));
     }
-    fn on_fault(&mut self, conn: &ConnHandle, error: &str) {
-        let _ = self.0.send(Ev::Fault(conn.id(), error.to_owned()));
+    fn on_fault(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(Ev::Fault(conn.id(), error.clone()));
     }
-    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &str) {
-        let _ = self.0.send(Ev::AcceptFailed(peer, error.to_owned()));
+    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(Ev::AcceptFailed(peer, error.clone()));
     }
 }
 
@@ -357,7 +357,7 @@ fn accepted(s: &SecureServer, seen: &mut Vec<Ev>) -> u64 {
 }
 
 /// The error the server reset connection `id` with.
-fn reset_of(s: &SecureServer, seen: &mut Vec<Ev>, id: u64) -> String {
+fn reset_of(s: &SecureServer, seen: &mut Vec<Ev>, id: u64) -> ConnError {
     match s.wait_for(
         seen,
         |e| matches!(e, Ev::Reset(i, _) | Ev::Fault(i, _) if *i == id),
@@ -395,7 +395,10 @@ fn secure_mode_flipped_bit_resets_the_connection() {
             sent += 2;
             conns += 1;
             let err = reset_of(&s, &mut seen, id);
-            assert!(err.contains("secure mode"), "{rev} {what}: {err}");
+            assert!(
+                matches!(err.protocol_error(), Some(ProtoError::Secure(_))),
+                "{rev} {what}: {err:?}"
+            );
             let client_err = client_sees_close(&mut c);
             s.drain_for(&mut seen, Duration::from_millis(100));
             assert_eq!(deliveries(&seen, id, 1), 1, "{seen:?}");
@@ -406,7 +409,7 @@ fn secure_mode_flipped_bit_resets_the_connection() {
             );
             delivered_bad += deliveries(&seen, id, 2);
             println!("{rev} bit flip in the {what}: server reset: {err}; client: {client_err}");
-            errors.push(err);
+            errors.push(err.to_string());
         }
         good_secure_client_works(&s, &kr, banner);
     }
@@ -461,7 +464,10 @@ fn secure_mode_replayed_frame_resets_without_double_delivery() {
         relay.inject(&frame);
         conns += 1;
         let err = reset_of(&s, &mut seen, id);
-        assert!(err.contains("secure mode"), "{rev}: {err}");
+        assert!(
+            matches!(err.protocol_error(), Some(ProtoError::Secure(_))),
+            "{rev}: {err:?}"
+        );
         let client_err = client_sees_close(&mut c);
         s.drain_for(&mut seen, Duration::from_millis(100));
         assert_eq!(deliveries(&seen, id, 1), 1, "{seen:?}");
@@ -475,7 +481,7 @@ fn secure_mode_replayed_frame_resets_without_double_delivery() {
             frame.len(),
             relay.ctl.forwarded.load(Ordering::Relaxed)
         );
-        errors.push(err);
+        errors.push(err.to_string());
         good_secure_client_works(&s, &kr, banner);
     }
     s.m.shutdown();
@@ -508,8 +514,8 @@ fn secure_mode_replayed_frame_resets_without_double_delivery() {
 #[derive(Debug)]
 enum ClientEv {
     Connect,
-    Reset(String),
-    Fault(String),
+    Reset(ConnError),
+    Fault(ConnError),
 }
 
 struct ClientRecorder(Sender<ClientEv>);
@@ -519,11 +525,11 @@ impl Dispatcher for ClientRecorder {
     fn on_connect(&mut self, _: &ConnHandle, _: &PeerInfo) {
         let _ = self.0.send(ClientEv::Connect);
     }
-    fn on_reset(&mut self, _: &ConnHandle, error: &str) {
-        let _ = self.0.send(ClientEv::Reset(error.to_owned()));
+    fn on_reset(&mut self, _: &ConnHandle, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(ClientEv::Reset(error.clone()));
     }
-    fn on_fault(&mut self, _: &ConnHandle, error: &str) {
-        let _ = self.0.send(ClientEv::Fault(error.to_owned()));
+    fn on_fault(&mut self, _: &ConnHandle, error: &msgr2_engine::ConnError) {
+        let _ = self.0.send(ClientEv::Fault(error.clone()));
     }
 }
 
@@ -557,7 +563,7 @@ fn auth_with_a_wrong_key_is_refused_on_both_sides() {
         match s.wait_for(&mut seen, |e| matches!(e, Ev::AcceptFailed(..))) {
             Ev::AcceptFailed(peer, e) => {
                 assert!(peer.is_some(), "{e}");
-                server_errors.push(e)
+                server_errors.push(e.to_string())
             }
             _ => unreachable!(),
         }
@@ -581,9 +587,15 @@ fn auth_with_a_wrong_key_is_refused_on_both_sides() {
         ClientEv::Fault(e) => panic!("kept for a redial after a permanent failure: {e}"),
         ClientEv::Connect => panic!("connected with a wrong key"),
     };
-    assert!(client_err.contains("-13"), "{client_err}");
+    assert!(
+        matches!(
+            client_err,
+            ConnError::Protocol(ProtoError::AuthRejected { result: -13, .. })
+        ),
+        "{client_err:?}"
+    );
     match s.wait_for(&mut seen, |e| matches!(e, Ev::AcceptFailed(..))) {
-        Ev::AcceptFailed(_, e) => server_errors.push(e),
+        Ev::AcceptFailed(_, e) => server_errors.push(e.to_string()),
         _ => unreachable!(),
     }
     // not redialled: nothing more on either side

@@ -353,7 +353,7 @@ impl Dispatcher for ClientDispatcher {
         self.shared.signal(|s| s.connected += 1);
     }
 
-    fn on_reset(&mut self, conn: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
         let what = format!("connection {} failed: {error}", conn.id());
         self.shared.signal(|s| {
             s.error.get_or_insert(what);

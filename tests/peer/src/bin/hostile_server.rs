@@ -49,13 +49,13 @@ impl Dispatcher for Events {
             .unwrap_or_default();
         self.line(&format!("accept {peer}"));
     }
-    fn on_reset(&mut self, _: &ConnHandle, error: &str) {
+    fn on_reset(&mut self, _: &ConnHandle, error: &msgr2_engine::ConnError) {
         self.line(&format!("reset {error}"));
     }
-    fn on_fault(&mut self, _: &ConnHandle, error: &str) {
+    fn on_fault(&mut self, _: &ConnHandle, error: &msgr2_engine::ConnError) {
         self.line(&format!("fault {error}"));
     }
-    fn on_accept_failed(&mut self, _: Option<SocketAddr>, error: &str) {
+    fn on_accept_failed(&mut self, _: Option<SocketAddr>, error: &msgr2_engine::ConnError) {
         self.line(&format!("accept_failed {error}"));
     }
 }
