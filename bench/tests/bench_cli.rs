@@ -84,8 +84,12 @@ fn check_doc(doc: &Value, sizes: &[u64], modes: &[&str]) {
             assert!(c["p50_us"].as_f64().unwrap() > 0.0, "no latency: {c}");
             // The bench binary counts heap allocations on each side (engine transport).
             if machine_is_engine(doc) {
-                for k in ["allocs_per_msg_client", "allocs_per_msg_server"] {
-                    assert!(c[k].as_f64().is_some_and(|v| v >= 0.0), "{k}: {c}");
+                for k in [
+                    "allocs_per_msg_client",
+                    "allocs_per_msg_server",
+                    "heap_bytes_per_conn",
+                ] {
+                    assert!(c[k].as_f64().is_some_and(f64::is_finite), "{k}: {c}");
                 }
             }
             assert!(

@@ -10,7 +10,9 @@
 //! counting costs a thread-local read and an uncontended relaxed add. A thread reads its slot
 //! number with [`current_thread_slot`] and anyone reads a slot's total with
 //! [`slot_allocations`]; slots are never reused, so the totals of exited threads stay
-//! readable. Threads beyond [`SLOTS`]` - 1` share the last slot.
+//! readable. Threads beyond [`SLOTS`]` - 1` share the last slot. Each slot also keeps the
+//! bytes its thread allocated minus those it freed, so [`live_heap_bytes`] tells how much
+//! heap something (say, a thousand connections) keeps.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -19,11 +21,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 /// How many per-thread slots there are (the last is shared by any further threads).
 pub const SLOTS: usize = 256;
 
+/// One thread's counters: allocations, and the bytes it allocated minus the bytes it freed
+/// (wrapping: memory freed by another thread than the one that allocated it makes single
+/// slots negative, their sum is right).
 #[repr(align(64))]
-struct Slot(AtomicU64);
+struct Slot {
+    allocs: AtomicU64,
+    net_bytes: AtomicU64,
+}
 
 #[allow(clippy::declare_interior_mutable_const)] // only the array initialiser uses it
-const EMPTY: Slot = Slot(AtomicU64::new(0));
+const EMPTY: Slot = Slot {
+    allocs: AtomicU64::new(0),
+    net_bytes: AtomicU64::new(0),
+};
 static COUNTS: [Slot; SLOTS] = [EMPTY; SLOTS];
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -48,11 +59,21 @@ fn my_slot() -> usize {
         .unwrap_or(SLOTS - 1)
 }
 
-fn count() {
+/// Counts an allocation of `grown` more bytes.
+fn count(grown: usize) {
     if !INSTALLED.load(Ordering::Relaxed) {
         INSTALLED.store(true, Ordering::Relaxed);
     }
-    COUNTS[my_slot()].0.fetch_add(1, Ordering::Relaxed);
+    let s = &COUNTS[my_slot()];
+    s.allocs.fetch_add(1, Ordering::Relaxed);
+    s.net_bytes.fetch_add(grown as u64, Ordering::Relaxed);
+}
+
+/// Counts `n` bytes freed (or given back by a shrinking `realloc`).
+fn freed(n: usize) {
+    COUNTS[my_slot()]
+        .net_bytes
+        .fetch_sub(n as u64, Ordering::Relaxed);
 }
 
 /// The system allocator, counting allocations per thread (see the module docs).
@@ -64,24 +85,27 @@ pub struct CountingAlloc;
 // thread-local `Cell` (neither allocates, so there is no re-entry).
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: forwarded as received; the caller upholds `GlobalAlloc::alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        freed(layout.size());
         // SAFETY: `ptr` came from `System` through this allocator with this `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
+        // counted as if it succeeds (a failed realloc is an allocation-failure abort anyway)
+        count(new_size);
+        freed(layout.size());
         // SAFETY: `ptr` came from `System` through this allocator with `layout`; the caller
         // upholds `GlobalAlloc::realloc`'s contract for `new_size`.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -100,7 +124,17 @@ pub fn current_thread_slot() -> usize {
 
 /// Allocations counted in `slot` so far (0 for a slot out of range).
 pub fn slot_allocations(slot: usize) -> u64 {
-    COUNTS.get(slot).map_or(0, |s| s.0.load(Ordering::Relaxed))
+    COUNTS
+        .get(slot)
+        .map_or(0, |s| s.allocs.load(Ordering::Relaxed))
+}
+
+/// Heap bytes allocated and not yet freed, process-wide (all threads), as far as the counting
+/// allocator saw them: the difference between two readings is what was kept in between.
+pub fn live_heap_bytes() -> i64 {
+    COUNTS.iter().fold(0u64, |a, s| {
+        a.wrapping_add(s.net_bytes.load(Ordering::Relaxed))
+    }) as i64
 }
 
 #[cfg(test)]

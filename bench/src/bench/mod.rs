@@ -650,7 +650,14 @@ fn run_cell(
     copts: &ConnectOptions,
     show: &(dyn Fn(&str) + Sync),
 ) -> Result<Measure, BenchError> {
+    let heap0 = msgr2_engine::alloc_count::live_heap_bytes();
     let mut conns = transport.connect(target, mode, copts)?;
+    // What the connections keep on the heap once up (both ends when the server runs in this
+    // process): before any workload or statistics exist.
+    let heap_per_conn = msgr2_engine::alloc_count::installed().then(|| {
+        let grown = msgr2_engine::alloc_count::live_heap_bytes() - heap0;
+        grown as f64 / plan.conns.max(1) as f64
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let progress: Vec<Arc<Progress>> = (0..plan.conns)
         .map(|_| Arc::new(Progress::default()))
@@ -731,6 +738,7 @@ fn run_cell(
         server_cpu_ns: s1.cpu_ns.saturating_sub(s0.cpu_ns),
         client_allocs: a0.zip(a1).map(|(a, b)| b.saturating_sub(a)),
         server_allocs: s0.allocs.zip(s1.allocs).map(|(a, b)| b.saturating_sub(a)),
+        heap_bytes_per_conn: heap_per_conn,
         client_io: io0.zip(io1).map(|(a, b)| IoCounts {
             enters: b.enters.saturating_sub(a.enters),
             send_ops: b.send_ops.saturating_sub(a.send_ops),

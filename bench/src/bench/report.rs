@@ -27,6 +27,9 @@ pub struct Measure {
     pub client_allocs: Option<u64>,
     /// Heap allocations of the server side's threads during the cell, as it reported them.
     pub server_allocs: Option<u64>,
+    /// Heap bytes the process kept per connection once the cell's connections were up (both
+    /// ends in a loopback run, the client's in `bench client`), counting allocator.
+    pub heap_bytes_per_conn: Option<f64>,
     /// The client transport's I/O counters during the cell, where it keeps them.
     pub client_io: Option<IoCounts>,
     /// CPUs kept busy by other processes during the cell, on average (0 = a quiet machine).
@@ -79,6 +82,8 @@ pub struct CellResult {
     /// Heap allocations per message on the client and the server side (engine transport,
     /// counting allocator), messages counted once per round trip.
     pub allocs_per_msg: (Option<f64>, Option<f64>),
+    /// See [`Measure::heap_bytes_per_conn`].
+    pub heap_bytes_per_conn: Option<f64>,
 }
 
 impl CellResult {
@@ -123,6 +128,7 @@ impl CellResult {
             p50_ratio_to_raw: None,
             ratio_to_tcp: None,
             other_cpus: m.other_cpus,
+            heap_bytes_per_conn: m.heap_bytes_per_conn,
             allocs_per_msg: {
                 let per =
                     |a: Option<u64>| a.filter(|_| m.msgs > 0).map(|a| a as f64 / m.msgs as f64);
@@ -165,6 +171,7 @@ impl CellResult {
             "other_cpus_busy": self.other_cpus.map(|x| round(x, 2)),
             "allocs_per_msg_client": self.allocs_per_msg.0.map(|x| round(x, 3)),
             "allocs_per_msg_server": self.allocs_per_msg.1.map(|x| round(x, 3)),
+            "heap_bytes_per_conn": self.heap_bytes_per_conn.map(|x| round(x, 0)),
         })
     }
 }
@@ -397,6 +404,7 @@ mod tests {
             client_cpu_ns: bytes / 2,
             client_allocs: None,
             server_allocs: None,
+            heap_bytes_per_conn: None,
             server_cpu_ns: bytes,
             client_io: Some(IoCounts {
                 enters: bytes / 4096 / 2,

@@ -100,6 +100,7 @@ pub fn measure(
         client_cpu_ns: client_ns,
         client_allocs: None,
         server_allocs: None,
+        heap_bytes_per_conn: None,
         server_cpu_ns: server_ns,
         client_io: None,
         other_cpus: load0
