@@ -1,0 +1,465 @@
+//! One core's reactor: its io_uring, its connections, its arena, its loop.
+//!
+//! Every kernel operation has an entry in the core's op table; the entry's index is the
+//! SQE's `user_data`, and the entry owns whatever memory the kernel may touch until the
+//! operation's final completion (send batches, `msghdr`/iovec arrays, timespecs). A
+//! connection is only freed once it is closing and none of its operations is outstanding.
+//!
+//! The loop, each iteration: reap every completion (recv data goes through the protocol and
+//! the dispatcher at once, buffers go straight back to the provided-buffer ring), drain the
+//! SPSC rings from the other cores and the injector, apply what dispatcher callbacks queued,
+//! run due timers, then flush every connection with pending output as one send (or sendmsg)
+//! per connection, and submit all of it with a single `io_uring_enter` that also reaps. When
+//! nothing is pending it marks itself sleeping (so other cores know to kick its eventfd) and
+//! blocks in `io_uring_enter` for one completion.
+//!
+//! The reactor's methods live beside this file by job: `event_loop` (ring set-up, the loop,
+//! submission, the op table, commands, shutdown), `lifecycle` (accepted and dialled sockets
+//! becoming slots), `sessions` (registry, faults that keep a session, reconnects, lookups,
+//! moves between cores), `conn` (delivery, injected faults and delays, deadlines, closing),
+//! `completions` (what each kind of completion does), `events` (protocol events to the
+//! dispatcher, timers), `send` (send batches) and `slab` (the slot table). This file holds
+//! the types they share.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use msgr2_codec::addr::{AddrType, EntityAddr, EntityAddrVec};
+use msgr2_codec::banner::Revision;
+use msgr2_codec::entity::{EntityName, EntityType};
+use msgr2_codec::frame::Limits;
+use msgr2_codec::payload::CON_MODE_SECURE;
+use msgr2_codec::raw::{RawDecoder, RawHeader};
+use msgr2_codec::Data;
+use msgr2_proto::{Config, Connection, Event, ExistingFate, Lookup, Message, PeerInfo};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use tracing::{debug, warn};
+
+use crate::api::{
+    bump, drop_by, Cmd, ConnHandle, CoreCounters, Dispatcher, Factory, Shared, CON_MODE_RAW,
+    CURRENT, OUTBOX,
+};
+use crate::arena::{Arena, ArenaBuf, ClassSpec};
+use crate::bufring::BufRing;
+use crate::error::{ConnError, EngineError, ResetCause, SocketOp};
+
+const IORING_SEND_ZC_REPORT_USAGE: u16 = 8;
+const IORING_NOTIF_USAGE_ZC_COPIED: u32 = 1 << 31;
+const IOV_MAX: usize = 1024;
+/// Raw messages up to this size are copied into a staging buffer (one contiguous send);
+/// larger payloads are sent from the caller's memory.
+const RAW_COPY_MAX: usize = 16 << 10;
+const STAGE_SIZE: usize = 64 << 10;
+const RX_BUF: usize = 64 << 10;
+const SLOT_DRAIN: u32 = u32::MAX - 1;
+const NO_SLOT: u32 = u32::MAX;
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+const MAX_FIXED_FILES: u64 = 16384;
+
+/// Engine settings every core gets.
+#[derive(Clone)]
+pub(crate) struct ReactorConfig {
+    pub raw: bool,
+    pub proto: Option<Arc<Config>>,
+    pub my_name: Option<EntityName>,
+    pub limits: Limits,
+    pub arena_bytes: usize,
+    pub arena_fallback: bool,
+    pub memlock_limit_override: Option<u64>,
+    pub simulate_no_uring: bool,
+    pub send_zc_threshold: Option<usize>,
+    pub keepalive: Option<Duration>,
+    pub handshake_timeout: Duration,
+    pub ring_entries: u32,
+    pub spin_before_park: Option<Duration>,
+    /// `ms_inject_socket_failures`: one in this many socket operations fails (0: never).
+    pub inject_socket_failures: u64,
+    /// `ms_inject_delay_*`: delay the delivery of messages from these peer types.
+    pub inject_delay: Option<InjectDelay>,
+    /// `ms_initial_backoff`, `ms_max_backoff` (None: proto's defaults).
+    pub backoff: Option<(Duration, Duration)>,
+    /// Named break points (tests): cut a connection when it transmits in a protocol state.
+    pub break_points: Vec<BreakPoint>,
+    /// Receive the rest of a data segment with a targeted recv when at least this much of it
+    /// is still to come (None: always through the provided buffers).
+    pub zero_copy_recv_min: Option<usize>,
+}
+
+/// Where a [`BreakPoint`] cuts the connection relative to what it was about to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakAt {
+    /// The bytes are never sent; the socket is shut down instead.
+    BeforeSend,
+    /// The bytes are sent, then the socket is shut down.
+    AfterSend,
+    /// Only the first half of the bytes is sent (in `READY`: mid-message), then the socket
+    /// is shut down.
+    MidSend,
+}
+
+/// A named break point: the first `times` times (per core) a connection of this messenger
+/// transmits while in protocol state `state` (proto's Ceph-style names: `BANNER`, `HELLO`,
+/// `AUTH_CONNECTING`, `AUTH_ACCEPTING`, `AUTH_SIGN`, `SESSION_CONNECTING`,
+/// `SESSION_ACCEPTING`, `SESSION_RECONNECTING`, `READY`, …), the socket is cut at `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BreakPoint {
+    /// Protocol state name.
+    pub state: String,
+    /// Where to cut.
+    pub at: BreakAt,
+    /// How many times (per core).
+    pub times: u32,
+}
+
+/// Ceph's `ms_inject_delay_type`, `ms_inject_delay_max` and `ms_inject_delay_probability`.
+#[derive(Clone, Debug)]
+pub(crate) struct InjectDelay {
+    pub types: Vec<EntityType>,
+    pub max: Duration,
+    pub probability: f64,
+}
+
+impl Default for ReactorConfig {
+    fn default() -> Self {
+        Self {
+            raw: false,
+            proto: None,
+            my_name: None,
+            limits: Limits::default(),
+            arena_bytes: 24 << 20,
+            arena_fallback: false,
+            memlock_limit_override: None,
+            simulate_no_uring: false,
+            send_zc_threshold: None,
+            keepalive: None,
+            handshake_timeout: Duration::from_secs(10),
+            ring_entries: 1024,
+            spin_before_park: Some(Duration::from_micros(100)),
+            inject_socket_failures: 0,
+            inject_delay: None,
+            backoff: None,
+            break_points: Vec::new(),
+            zero_copy_recv_min: Some(256 << 10),
+        }
+    }
+}
+
+/// A distinct seed per reactor (time, process and a counter), so repeated runs and every
+/// messenger of a process inject different faults.
+fn injection_seed() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let mut z = t
+        ^ (u64::from(std::process::id()) << 40)
+        ^ N.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) | 1
+}
+
+/// A fresh close-on-exec eventfd.
+pub(crate) fn eventfd() -> Result<File, EngineError> {
+    // SAFETY: plain syscall; the result is checked before use.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(EngineError::Io {
+            op: "eventfd",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Bytes queued for one send: kept alive (by the op table) until the kernel is done.
+enum Chunk {
+    Vec(Vec<u8>),
+    /// Shared bytes (a message's data, a protocol output buffer).
+    Data(Data),
+    Arena(ArenaBuf),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Vec(v) => v,
+            Chunk::Data(d) => d,
+            Chunk::Arena(a) => a.as_slice(),
+        }
+    }
+}
+
+struct TxBatch {
+    chunks: Vec<Chunk>,
+    total: usize,
+}
+
+struct SendOp {
+    /// Keeps the bytes alive until the kernel's final completion (or zero-copy notification).
+    _batch: Rc<TxBatch>,
+    hdr: libc::msghdr,
+    iov: Vec<libc::iovec>,
+}
+
+// The boxed payloads are never read: they own memory the kernel uses until completion.
+#[allow(dead_code)]
+enum OpKind {
+    Accept(usize),
+    Recv,
+    /// A targeted receive into a lent segment buffer (held here until the completion), at
+    /// this offset.
+    RecvInto(Data, usize),
+    Connect,
+    Send(Box<SendOp>),
+    Cancel,
+    EventFd,
+    Timer(Box<types::Timespec>),
+}
+
+struct Op {
+    kind: OpKind,
+    slot: u32,
+    gen: u32,
+    /// A zero-copy send whose notification is still due.
+    zc_notif_pending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum St {
+    /// The socket is connecting.
+    Connecting,
+    /// The socket is live.
+    Open,
+    /// The socket is gone (shut down, operations cancelled) but the lossless session is
+    /// kept: waiting for the reconnect timer (`reconnect_at`), a message to send (STANDBY) or
+    /// the peer to reconnect.
+    Faulted,
+    /// An accepted connection waiting for its operations to finish before it moves to the
+    /// core owning its session.
+    Moving,
+    /// Closing for good: freed once its operations completed.
+    Closing,
+}
+
+struct Conn {
+    id: u64,
+    gen: u32,
+    handle: ConnHandle,
+    sock: OwnedFd,
+    fixed: Option<u32>,
+    proto: Option<Connection>,
+    raw_rx: Option<RawDecoder>,
+    raw_tx: Vec<Message>,
+    state: St,
+    ops: u32,
+    recv_armed: bool,
+    tx_batch: Option<Rc<TxBatch>>,
+    tx_sent: usize,
+    connect_addr: Option<Box<SockAddr>>,
+    deadline: Option<Instant>,
+    server: bool,
+    peer_type: EntityType,
+    peer_sock: Option<SocketAddr>,
+    notify_reset: bool,
+    draining: bool,
+    dirty: bool,
+    /// The multishot receive in flight (for cancelling it alone).
+    recv_ud: Option<u64>,
+    /// When a faulted lossless session dials again.
+    reconnect_at: Option<Instant>,
+    /// Registry keys this connection holds (see `Shared::sessions`).
+    reg_keys: Vec<EntityAddr>,
+    /// Moving: the target core, the lookup to answer there, hops so far.
+    moving: Option<(usize, Lookup, u8)>,
+    /// Closing without closing the handle: the session continues in another slot.
+    detached: bool,
+    /// Counted in `active_connections`.
+    active: bool,
+    /// Messages held back by `ms_inject_delay_*`, in arrival order, with their due times.
+    delayed: VecDeque<(Instant, Message)>,
+    /// A break point fires once the current batch is sent: shut the socket down then.
+    break_after_send: bool,
+    /// A targeted receive into a lent segment buffer is in flight (no multishot meanwhile).
+    rx_loan: bool,
+    /// A large segment is arriving: stop the multishot receive and lend when it has ended.
+    loan_wanted: bool,
+    /// Large messages are streaming: receive one provided buffer at a time (single-shot)
+    /// rather than multishot, so that at most one buffer of the next large segment passes
+    /// through a copy before its targeted receive starts. A multishot receive keeps filling
+    /// buffers until its cancellation lands, which copied a large share of every 4 MiB
+    /// message. Set when a targeted receive completes; cleared by a receive that filled its
+    /// buffer without leading to one (small messages streaming go back to multishot).
+    rx_single: bool,
+}
+
+/// Builds an SQE against the connection's fixed slot or, without one, its raw fd.
+macro_rules! with_fd {
+    ($conn:expr, |$fd:ident| $body:expr) => {
+        match $conn.fixed {
+            Some(s) => {
+                let $fd = types::Fixed(s);
+                $body
+            }
+            None => {
+                let $fd = types::Fd($conn.sock.as_raw_fd());
+                $body
+            }
+        }
+    };
+}
+
+macro_rules! ctr {
+    ($self:ident . $field:ident, $n:expr) => {
+        bump(&$self.shared.cores[$self.idx].counters.$field, $n as u64)
+    };
+}
+
+mod completions;
+mod conn;
+mod event_loop;
+mod events;
+mod lifecycle;
+mod send;
+mod sessions;
+mod slab;
+
+use self::send::raw_message;
+use self::slab::Slab;
+
+pub(crate) struct Reactor {
+    // Dropped first: the ring must go before any memory it may reference.
+    ring: IoUring,
+    bufring: Option<BufRing>,
+    arena: Arena,
+    idx: usize,
+    shared: Arc<Shared>,
+    rc: Arc<ReactorConfig>,
+    dispatcher: Box<dyn Dispatcher>,
+    conns: Slab<Conn>,
+    by_id: HashMap<u64, usize>,
+    ops: Slab<Op>,
+    next_gen: u32,
+    fixed_files: u32,
+    listeners: Vec<Socket>,
+    dirty: Vec<usize>,
+    overflow: Vec<VecDeque<Cmd>>,
+    to_notify: Vec<bool>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    armed_timer: Option<(Instant, usize)>,
+    efd_buf: Box<[u8; 8]>,
+    efd_armed: bool,
+    cqes: Vec<(u64, i32, u32)>,
+    events: Vec<Event>,
+    recycled: bool,
+    stalled: Vec<usize>,
+    next_accept_core: usize,
+    shutting_down: bool,
+    cancel_all_sent: bool,
+    /// This core's break points, with the times each has left.
+    breaks: Vec<BreakPoint>,
+    /// A lookup raised by the connection whose events are being dispatched.
+    pending_lookup: Option<Lookup>,
+    /// xorshift state for fault injection.
+    rng: u64,
+}
+
+/// The reactor thread's body.
+pub(crate) fn run(
+    idx: usize,
+    shared: Arc<Shared>,
+    rc: Arc<ReactorConfig>,
+    listeners: Vec<Socket>,
+    factory: Arc<Factory>,
+    ready: mpsc::Sender<Result<(), EngineError>>,
+) {
+    let cpu = shared.cores[idx].cpu;
+    CURRENT.set(Some((shared.id, idx)));
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+        warn!(cpu, "could not pin the reactor thread to its core");
+    }
+    let mut r = match Reactor::new(idx, Arc::clone(&shared), rc, listeners) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    r.dispatcher = factory(cpu);
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    r.run();
+}
+
+fn build_ring(rc: &ReactorConfig, cpu: usize) -> Result<IoUring, EngineError> {
+    if rc.simulate_no_uring {
+        return Err(EngineError::UringUnavailable {
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        });
+    }
+    let entries = rc.ring_entries;
+    let r = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .setup_submit_all()
+        .setup_cqsize(entries * 8)
+        .build(entries);
+    match r {
+        Ok(r) => Ok(r),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            warn!(
+                cpu,
+                "the kernel refused SINGLE_ISSUER/DEFER_TASKRUN/COOP_TASKRUN ({e}); using a \
+                 plain ring (expect more task-work interrupts)"
+            );
+            IoUring::builder()
+                .setup_cqsize(entries * 8)
+                .build(entries)
+                .map_err(|source| EngineError::UringUnavailable { source })
+        }
+        Err(source) => Err(EngineError::UringUnavailable { source }),
+    }
+}
+
+fn memlock_limit() -> (u64, bool) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } == 0;
+    // SAFETY: plain syscall.
+    let root = unsafe { libc::geteuid() } == 0;
+    (if ok { rl.rlim_cur } else { 0 }, root)
+}
+
+fn nofile_limit() -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        rl.rlim_cur
+    } else {
+        1024
+    }
+}
+
+struct Null;
+impl Dispatcher for Null {
+    fn on_message(&mut self, _conn: &ConnHandle, _msg: Message) {}
+}
