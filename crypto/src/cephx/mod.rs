@@ -1,6 +1,6 @@
 //! cephx: Ceph's Kerberos-like authentication protocol, as carried by msgr2 auth frames.
 //!
-//! - [`seal`]: encryption by key type (`aes`: AES-128-CBC with Ceph's fixed IV; `aes256k`:
+//! - [`seal`](mod@seal): encryption by key type (`aes`: AES-128-CBC with Ceph's fixed IV; `aes256k`:
 //!   RFC 8009 with a per-purpose [`KeyUsage`]), the sealed-structure envelope and the
 //!   client/server challenge proof.
 //! - [`types`]: the wire structures (`CephXAuthenticate`, tickets, authorizers, …).

@@ -86,7 +86,7 @@ impl MessengerBuilder {
 
     /// Adds addresses to listen on: an address vector string (`[v2:127.0.0.1:6800/0]`,
     /// `v2:127.0.0.1:0`, `127.0.0.1:0`; port 0 picks a free port in
-    /// `ms_bind_port_min..=ms_bind_port_max`) or [`BindOptions`] with Ceph's `ms_bind_*`
+    /// `ms_bind_port_min..=ms_bind_port_max`) or [`BindOptions`](crate::BindOptions) with Ceph's `ms_bind_*`
     /// options. May be called more than once.
     pub fn bind(mut self, spec: impl Into<BindSpec>) -> Self {
         self.binds.push(spec.into());

@@ -1,4 +1,4 @@
-//! `hostile_server`: an io_uring engine server (a [`Messenger`] bound on 127.0.0.1) in a
+//! `hostile_server`: an io_uring engine server (a [`Messenger`](msgr2_engine::Messenger) bound on 127.0.0.1) in a
 //! process of its own, for the hostile-peer tests that measure the server's memory: its
 //! `/proc/<pid>/status` (`VmHWM`, `VmRSS`) holds the server alone, without the test's own
 //! allocations mixed in.
