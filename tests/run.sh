@@ -60,6 +60,9 @@ cargo fmt --all --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "rustdoc (broken intra-doc links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
 step "tests"
 test_status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || test_status=$?
