@@ -10,9 +10,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -97,16 +96,8 @@ fn daemon(version: u32, sock: &str, cmd: &[&str]) -> Value {
 }
 
 /// The raw reply to `req`, or None when the socket closed unanswered.
-fn raw(path: &PathBuf, req: &[u8]) -> Option<String> {
-    let mut s = UnixStream::connect(path).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    let _ = s.write_all(req);
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut b = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut b).unwrap();
-    Some(String::from_utf8(b).unwrap())
+fn raw(path: &std::path::Path, req: &[u8]) -> Option<String> {
+    msgr2_engine::admin::request(path, req, T).unwrap()
 }
 
 /// Kills and reaps a child on drop.

@@ -30,6 +30,14 @@ pub struct UTime {
 }
 
 impl UTime {
+    /// The stamp for a time since the Unix epoch (seconds wrap at 2^32, as Ceph's `u32`).
+    pub fn from_unix(since_epoch: std::time::Duration) -> Self {
+        UTime {
+            sec: since_epoch.as_secs() as u32,
+            nsec: since_epoch.subsec_nanos(),
+        }
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         out.put_u32(self.sec);
         out.put_u32(self.nsec);

@@ -139,13 +139,7 @@ impl BlockingConnection {
 
     /// Sends KEEPALIVE2 stamped with the wall clock.
     pub fn keepalive(&mut self) -> Result<UTime, DriverError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let stamp = UTime {
-            sec: now.as_secs() as u32,
-            nsec: now.subsec_nanos(),
-        };
+        let stamp = crate::wall_stamp();
         self.conn.send_keepalive(stamp)?;
         self.flush()?;
         Ok(stamp)

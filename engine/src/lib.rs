@@ -104,3 +104,13 @@ pub use msgr2_codec::compress::Method as CompressMethod;
 pub use msgr2_codec::payload::UTime;
 pub use msgr2_proto::{CompressMode, CompressionConfig, Message, ModeConfig, PeerInfo, Policy};
 pub use reactor::{BreakAt, BreakPoint};
+
+/// KEEPALIVE2's stamp: the wall clock as a `utime_t` (the engine reads clocks; the protocol
+/// core and codec never do).
+pub(crate) fn wall_stamp() -> msgr2_codec::payload::UTime {
+    msgr2_codec::payload::UTime::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}

@@ -6,9 +6,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
 use std::time::Duration;
@@ -24,15 +23,7 @@ fn sock_path(tag: &str) -> PathBuf {
 
 /// Sends `req` raw and returns the reply body, or None if the socket closed unanswered.
 fn raw(path: &Path, req: &[u8]) -> Option<String> {
-    let mut s = UnixStream::connect(path).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    let _ = s.write_all(req);
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).unwrap();
-    Some(String::from_utf8(body).unwrap())
+    msgr2_engine::admin::request(path, req, T).unwrap()
 }
 
 fn cmd(path: &Path, json: &str) -> serde_json::Value {

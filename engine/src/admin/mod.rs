@@ -13,6 +13,7 @@
 //! mode 0600 before it listens; a stale socket at the path (nobody answering) is replaced, a
 //! live one is an error; the file is removed at shutdown if it is still ours.
 
+mod client;
 pub(crate) mod commands;
 mod json;
 mod path;
@@ -35,6 +36,7 @@ use tracing::{debug, info, warn};
 
 use crate::api::Probe;
 
+pub use client::request;
 pub use path::{MetaVars, DEFAULT_ADMIN_SOCKET, DEFAULT_RUN_DIR};
 pub use request::MAX_REQUEST;
 

@@ -142,13 +142,7 @@ impl ConnHandle {
         if self.0.shared.stopped.load(Ordering::Relaxed) {
             return Err(EngineError::Shutdown);
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let stamp = UTime {
-            sec: now.as_secs() as u32,
-            nsec: now.subsec_nanos(),
-        };
+        let stamp = crate::wall_stamp();
         route(
             &self.0.shared,
             self.0.core,
