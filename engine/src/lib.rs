@@ -28,26 +28,10 @@
 //! page-aligned buffers (copied once from the provided receive buffer).
 //! `SEND_ZC` (with `IORING_SEND_ZC_REPORT_USAGE`, fixed buffers when the batch is one arena
 //! slot) is used above [`MessengerBuilder::send_zc_threshold`]; it is off by default because
-//! on loopback the kernel copies anyway and zero-copy measured slower (see `examples/
-//! sendzc_probe.rs`). The batch stays alive until the kernel's notification.
-//!
-//! ## Measurements (this 2-vCPU VM, loopback, `examples/loopback.rs`, shared machine: ±30 %)
-//! * Syscalls per 4 KiB message (`perf stat -e raw_syscalls:sys_enter`, both messengers, the
-//!   acknowledgement messages included, 4 connections × depth 64): raw 0.57, crc 1.14,
-//!   secure 1.19; all but ~0.4 % are `io_uring_enter`. The sending side enters 0.01 times per
-//!   message (≈ 60 frames per send, one send per connection per wake); the receiving side
-//!   enters more because with DEFER_TASKRUN every arriving skb's recv completion is task work
-//!   run by an enter, and the spinning reactor enters as soon as it is flagged.
-//! * SEND_ZC threshold: none on loopback. Forcing zero-copy on every send
-//!   (`MSGR2_SEND_ZC_THRESHOLD=0`, raw streaming) cost 43 % at 4 KiB (156k → 89k msg/s,
-//!   registered staging buffers), 30 % at 64 KiB (0.70 → 0.49 GB/s), 39 % at 1 MiB
-//!   (0.74 → 0.45 GB/s) and 28 % at 4 MiB (0.85 → 0.62 GB/s), and the kernel reported
-//!   `IORING_NOTIF_USAGE_ZC_COPIED` on 100 % of them (4334/4335, 1638/1634, 292/293,
-//!   227/227): loopback always copies, zero-copy only adds the notification round. Default
-//!   off; enable it per deployment on a real NIC after measuring there.
-//! * Cross-CPU wakeup: a parked core costs ~80 µs to wake here (blocking-socket ping-pong
-//!   across cores: 5.9k round trips/s), hence [`MessengerBuilder::spin_before_park`]
-//!   (100 µs default): 4 KiB ping-pong 5.5k → 23.8k round trips/s.
+//! on loopback the kernel copies anyway and zero-copy measured slower (figures in
+//! `bench/RESULTS.md`). The batch stays alive until the kernel's notification. A parked core
+//! takes tens of microseconds to wake, so a reactor spins briefly before it parks
+//! ([`MessengerBuilder::spin_before_park`]).
 //!
 //! ## Cross-core path
 //! A connection, its protocol state and its queues live on one core. [`ConnHandle::send`]
@@ -78,6 +62,23 @@
 //! shut the socket down after one in N socket operations, as Ceph does), `ms_inject_delay_*`
 //! ([`MessengerBuilder::inject_delay`]) and named break points per protocol state
 //! ([`MessengerBuilder::break_point`]). `tests/sessions.rs` and `msgr2 soak` use them.
+//!
+//! ## Errors
+//! Configuration and start-up failures are [`EngineError`]s that name their fix. A
+//! connection's failure reaches the [`Dispatcher`] as a [`ConnError`]: the protocol's own
+//! [`msgr2_proto::ProtoError`] kept whole, a socket operation with its errno, or a session
+//! reset with its cause and the number of messages it dropped.
+//!
+//! ## Layout
+//! `api/` (the [`Dispatcher`] trait, [`MessengerBuilder`], [`Messenger`], [`ConnHandle`],
+//! counters), `reactor/` (one core's loop, split by job: `event_loop`, `lifecycle`,
+//! `sessions`, `conn`, `completions`, `events`, `send`, `slab`), `arena.rs` and `bufring.rs`
+//! (registered memory, the provided-buffer ring), `spsc.rs` (core-pair queues), `bind.rs`, `conf.rs` (a builder from a Ceph conf), `admin/` (the admin socket),
+//! `mon_auth.rs` (a daemon's cephx session with its mon), `blocking.rs` (a blocking driver
+//! for tests and tools), `alloc_count.rs` (an opt-in counting allocator), `malloc.rs`. The
+//! `unsafe` blocks are in the buffer and ring code (arena, provided buffers, core-pair
+//! queues, the reactor's submissions), the allocator
+//! wrapper and malloc tuning, each with its `// SAFETY:` argument.
 
 pub mod admin;
 pub mod alloc_count;
