@@ -91,6 +91,14 @@ fn check_doc(doc: &Value, sizes: &[u64], modes: &[&str]) {
                 ] {
                     assert!(c[k].as_f64().is_some_and(f64::is_finite), "{k}: {c}");
                 }
+                // per CPU, both sides: the server on CPU 0, the client on CPU 1 (2+ CPUs)
+                let per_core = c["per_core"].as_array().expect("per_core");
+                for side in ["server", "client"] {
+                    let mine: Vec<_> = per_core.iter().filter(|p| p["side"] == side).collect();
+                    assert!(!mine.is_empty(), "no {side} cores: {c}");
+                    let msgs: f64 = mine.iter().filter_map(|p| p["msgs_per_s"].as_f64()).sum();
+                    assert!(msgs > 0.0, "{side} handled nothing: {c}");
+                }
             }
             assert!(
                 c["p50_us"].as_f64().unwrap() <= c["p999_us"].as_f64().unwrap(),

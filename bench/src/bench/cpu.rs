@@ -83,6 +83,29 @@ pub struct CpuSide {
     live: Mutex<Vec<i32>>,
     exited_ns: AtomicU64,
     alloc_slots: Mutex<Vec<usize>>,
+    cores: Mutex<Vec<Arc<CoreSlot>>>,
+}
+
+/// One reactor thread of a side: the CPU it runs on, its kernel thread id, and the bench
+/// messages it handled (bumped by its dispatcher).
+#[derive(Debug)]
+pub struct CoreSlot {
+    cpu: usize,
+    tid: i32,
+    /// Messages handled on this thread so far.
+    pub msgs: AtomicU64,
+}
+
+/// What one CPU of a side did so far: messages handled and CPU nanoseconds of its reactor
+/// threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreFigures {
+    /// The CPU.
+    pub cpu: u64,
+    /// Messages handled.
+    pub msgs: u64,
+    /// CPU nanoseconds of its threads.
+    pub cpu_ns: u64,
 }
 
 /// Registration of the calling thread with a [`CpuSide`]; dropping it (on the same thread)
@@ -116,6 +139,38 @@ impl CpuSide {
         let s = self.alloc_slots.lock().ok()?;
         (alloc_count::installed() && !s.is_empty())
             .then(|| s.iter().map(|&i| alloc_count::slot_allocations(i)).sum())
+    }
+
+    /// Registers the calling thread as the side's reactor on `cpu` (for the per-core
+    /// figures); its dispatcher bumps the returned slot's messages.
+    pub fn register_core(&self, cpu: usize) -> Arc<CoreSlot> {
+        let slot = Arc::new(CoreSlot {
+            cpu,
+            tid: gettid(),
+            msgs: AtomicU64::new(0),
+        });
+        if let Ok(mut c) = self.cores.lock() {
+            c.push(slot.clone());
+        }
+        slot
+    }
+
+    /// Per CPU, in CPU order: messages and CPU time so far of the side's reactor threads there.
+    pub fn per_core(&self) -> Vec<CoreFigures> {
+        let Ok(c) = self.cores.lock() else {
+            return Vec::new();
+        };
+        let mut by_cpu: std::collections::BTreeMap<usize, CoreFigures> = Default::default();
+        for s in c.iter() {
+            let f = by_cpu.entry(s.cpu).or_insert(CoreFigures {
+                cpu: s.cpu as u64,
+                msgs: 0,
+                cpu_ns: 0,
+            });
+            f.msgs += s.msgs.load(Ordering::Relaxed);
+            f.cpu_ns += thread_cpu_ns(s.tid).unwrap_or(0);
+        }
+        by_cpu.into_values().collect()
     }
 
     /// Registers the calling thread until the guard drops.

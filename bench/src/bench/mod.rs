@@ -668,6 +668,7 @@ fn run_cell(
         .collect();
     let s0 = conns.server_stats()?;
     let a0 = copts.cpu.total_allocs();
+    let pc0 = copts.cpu.per_core();
     let io0 = conns.io_counts();
     let c0 = copts.cpu.total_ns();
     let load0 = cpu::machine_and_self_cpu_s();
@@ -717,6 +718,7 @@ fn run_cell(
     let load1 = cpu::machine_and_self_cpu_s();
     let c1 = copts.cpu.total_ns();
     let a1 = copts.cpu.total_allocs();
+    let pc1 = copts.cpu.per_core();
     let io1 = conns.io_counts();
     let workloads = result?;
     let s1 = conns.server_stats()?;
@@ -739,6 +741,10 @@ fn run_cell(
         client_allocs: a0.zip(a1).map(|(a, b)| b.saturating_sub(a)),
         server_allocs: s0.allocs.zip(s1.allocs).map(|(a, b)| b.saturating_sub(a)),
         heap_bytes_per_conn: heap_per_conn,
+        per_core: report::per_core_delta("server", &s0.cores, &s1.cores)
+            .into_iter()
+            .chain(report::per_core_delta("client", &pc0, &pc1))
+            .collect(),
         client_io: io0.zip(io1).map(|(a, b)| IoCounts {
             enters: b.enters.saturating_sub(a.enters),
             send_ops: b.send_ops.saturating_sub(a.send_ops),

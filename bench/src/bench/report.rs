@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+use super::cpu::CoreFigures;
 use super::spec::{size_label, Mode};
 use super::transport::IoCounts;
 
@@ -30,6 +31,8 @@ pub struct Measure {
     /// Heap bytes the process kept per connection once the cell's connections were up (both
     /// ends in a loopback run, the client's in `bench client`), counting allocator.
     pub heap_bytes_per_conn: Option<f64>,
+    /// Per side and CPU: what its reactor threads did during the cell (engine transport).
+    pub per_core: Vec<CoreCell>,
     /// The client transport's I/O counters during the cell, where it keeps them.
     pub client_io: Option<IoCounts>,
     /// CPUs kept busy by other processes during the cell, on average (0 = a quiet machine).
@@ -84,6 +87,41 @@ pub struct CellResult {
     pub allocs_per_msg: (Option<f64>, Option<f64>),
     /// See [`Measure::heap_bytes_per_conn`].
     pub heap_bytes_per_conn: Option<f64>,
+    /// See [`Measure::per_core`].
+    pub per_core: Vec<CoreCell>,
+}
+
+/// What one side's reactor threads on one CPU did during a cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoreCell {
+    /// `client` or `server`.
+    pub side: &'static str,
+    /// The CPU.
+    pub cpu: u64,
+    /// Messages handled there (data received by the server, replies by the client).
+    pub msgs: u64,
+    /// CPU nanoseconds its threads used.
+    pub cpu_ns: u64,
+}
+
+/// The per-CPU figures of `side` during a cell, from snapshots before and after it.
+pub fn per_core_delta(
+    side: &'static str,
+    before: &[CoreFigures],
+    after: &[CoreFigures],
+) -> Vec<CoreCell> {
+    after
+        .iter()
+        .map(|a| {
+            let b = before.iter().find(|b| b.cpu == a.cpu);
+            CoreCell {
+                side,
+                cpu: a.cpu,
+                msgs: a.msgs.saturating_sub(b.map_or(0, |b| b.msgs)),
+                cpu_ns: a.cpu_ns.saturating_sub(b.map_or(0, |b| b.cpu_ns)),
+            }
+        })
+        .collect()
 }
 
 impl CellResult {
@@ -129,6 +167,7 @@ impl CellResult {
             ratio_to_tcp: None,
             other_cpus: m.other_cpus,
             heap_bytes_per_conn: m.heap_bytes_per_conn,
+            per_core: m.per_core.clone(),
             allocs_per_msg: {
                 let per =
                     |a: Option<u64>| a.filter(|_| m.msgs > 0).map(|a| a as f64 / m.msgs as f64);
@@ -172,6 +211,12 @@ impl CellResult {
             "allocs_per_msg_client": self.allocs_per_msg.0.map(|x| round(x, 3)),
             "allocs_per_msg_server": self.allocs_per_msg.1.map(|x| round(x, 3)),
             "heap_bytes_per_conn": self.heap_bytes_per_conn.map(|x| round(x, 0)),
+            "per_core": self.per_core.iter().map(|c| json!({
+                "side": c.side,
+                "cpu": c.cpu,
+                "msgs_per_s": round(c.msgs as f64 / self.elapsed_s.max(1e-9), 1),
+                "cpu_busy": round(c.cpu_ns as f64 / 1e9 / self.elapsed_s.max(1e-9), 3),
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -405,6 +450,7 @@ mod tests {
             client_allocs: None,
             server_allocs: None,
             heap_bytes_per_conn: None,
+            per_core: Vec::new(),
             server_cpu_ns: bytes,
             client_io: Some(IoCounts {
                 enters: bytes / 4096 / 2,

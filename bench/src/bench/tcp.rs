@@ -101,6 +101,7 @@ pub fn measure(
         client_allocs: None,
         server_allocs: None,
         heap_bytes_per_conn: None,
+        per_core: Vec::new(),
         server_cpu_ns: server_ns,
         client_io: None,
         other_cpus: load0

@@ -13,7 +13,7 @@
 use msgr2_codec::data::Data;
 use msgr2_proto::Message;
 
-use super::cpu::CpuSide;
+use super::cpu::{CoreFigures, CpuSide};
 use super::error::BenchError;
 
 /// A bench message kind.
@@ -74,13 +74,7 @@ impl Kind {
 pub fn server_answer(kind: Kind, cpu: &CpuSide) -> Result<(Kind, Vec<u8>), BenchError> {
     match kind {
         Kind::Data => Ok((Kind::Reply, Vec::new())),
-        Kind::Stats => {
-            let mut p = cpu.total_ns().to_le_bytes().to_vec();
-            if let Some(a) = cpu.total_allocs() {
-                p.extend_from_slice(&a.to_le_bytes());
-            }
-            Ok((Kind::StatsReply, p))
-        }
+        Kind::Stats => Ok((Kind::StatsReply, stats_reply(cpu))),
         other => Err(BenchError::Peer(format!(
             "client sent {other:?}, which only a server sends"
         ))),
@@ -88,32 +82,69 @@ pub fn server_answer(kind: Kind, cpu: &CpuSide) -> Result<(Kind, Vec<u8>), Bench
 }
 
 /// What a server reports of its side in a `StatsReply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerStats {
     /// CPU nanoseconds of the server side's threads so far.
     pub cpu_ns: u64,
     /// Heap allocations of those threads so far, when the server counts them.
     pub allocs: Option<u64>,
+    /// Per CPU: messages and CPU time of its reactor threads (engine transport).
+    pub cores: Vec<CoreFigures>,
 }
 
-/// The figures in a `StatsReply` payload: CPU nanoseconds as a little-endian `u64`, then
-/// optionally the allocation count as another.
-pub fn parse_stats_reply(payload: &[u8]) -> Result<ServerStats, BenchError> {
-    let word = |i: usize| {
-        payload
-            .get(i * 8..i * 8 + 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_le_bytes)
-    };
-    match payload.len() {
-        8 | 16 => Ok(ServerStats {
-            cpu_ns: word(0).unwrap_or_default(),
-            allocs: word(1),
-        }),
-        n => Err(BenchError::Peer(format!(
-            "stats reply of {n} bytes (expected 8 or 16)"
-        ))),
+/// Most per-core entries a stats reply may carry.
+const MAX_CORES: u64 = 4096;
+
+/// The `StatsReply` payload for a side: little-endian `u64`s: CPU nanoseconds, allocations
+/// (`u64::MAX`: not counted), the number of per-core entries, then per core its CPU,
+/// messages and CPU nanoseconds.
+pub fn stats_reply(cpu: &CpuSide) -> Vec<u8> {
+    let cores = cpu.per_core();
+    let mut words = vec![
+        cpu.total_ns(),
+        cpu.total_allocs().unwrap_or(u64::MAX),
+        cores.len() as u64,
+    ];
+    for c in &cores {
+        words.extend([c.cpu, c.msgs, c.cpu_ns]);
     }
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// The figures in a `StatsReply` payload (see [`stats_reply`]; the first word alone, or the
+/// first two, are accepted from older servers).
+pub fn parse_stats_reply(payload: &[u8]) -> Result<ServerStats, BenchError> {
+    let bad = || {
+        BenchError::Peer(format!(
+            "stats reply of {} bytes does not hold the stats words",
+            payload.len()
+        ))
+    };
+    if payload.len() % 8 != 0 || payload.is_empty() {
+        return Err(bad());
+    }
+    let words: Vec<u64> = payload
+        .chunks_exact(8)
+        .filter_map(|b| <[u8; 8]>::try_from(b).ok().map(u64::from_le_bytes))
+        .collect();
+    let n = words.get(2).copied().unwrap_or(0);
+    if n > MAX_CORES || (words.len() > 2 && words.len() as u64 != 3 + 3 * n) {
+        return Err(bad());
+    }
+    Ok(ServerStats {
+        cpu_ns: words[0],
+        allocs: words.get(1).copied().filter(|&a| a != u64::MAX),
+        cores: words
+            .get(3..)
+            .unwrap_or_default()
+            .chunks_exact(3)
+            .map(|c| CoreFigures {
+                cpu: c[0],
+                msgs: c[1],
+                cpu_ns: c[2],
+            })
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -136,6 +167,19 @@ mod tests {
         assert_eq!(k, Kind::StatsReply);
         assert!(parse_stats_reply(&p).is_ok());
         assert!(parse_stats_reply(&[1, 2]).is_err());
+        // a core of this thread's, counted
+        let slot = cpu.register_core(3);
+        slot.msgs.fetch_add(5, std::sync::atomic::Ordering::Relaxed);
+        let s = parse_stats_reply(&stats_reply(&cpu)).expect("parses");
+        assert_eq!(s.cores.len(), 1);
+        assert_eq!((s.cores[0].cpu, s.cores[0].msgs), (3, 5));
+        // older servers: CPU alone, CPU and allocations
+        let old = parse_stats_reply(&7u64.to_le_bytes()).expect("one word");
+        assert_eq!((old.cpu_ns, old.allocs, old.cores.len()), (7, None, 0));
+        // a count of cores that the payload does not hold
+        let mut lie = stats_reply(&cpu);
+        lie[16] = 9;
+        assert!(parse_stats_reply(&lie).is_err());
         assert!(server_answer(Kind::Reply, &cpu).is_err());
     }
 }

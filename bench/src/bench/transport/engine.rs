@@ -15,6 +15,7 @@
 //! dispatcher factory, which the engine calls on each core's own thread.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ use msgr2_engine::{
 };
 
 use super::{ClientConns, ConnectOptions, IoCounts, ServeOptions, Server, Target, Transport};
-use crate::bench::cpu::{gettid, CpuSide};
+use crate::bench::cpu::{gettid, CoreSlot, CpuSide};
 use crate::bench::error::BenchError;
 use crate::bench::spec::Mode;
 use crate::bench::wire::{parse_stats_reply, server_answer, Kind, ServerStats};
@@ -98,6 +99,7 @@ impl Transport for Engine {
 
 struct ServerDispatcher {
     cpu: Arc<CpuSide>,
+    core: Arc<CoreSlot>,
     recycle: Option<Arc<PayloadPool>>,
 }
 
@@ -107,6 +109,9 @@ impl Dispatcher for ServerDispatcher {
             conn.mark_down();
             return;
         };
+        if kind == Kind::Data {
+            self.core.msgs.fetch_add(1, Ordering::Relaxed);
+        }
         match server_answer(kind, &self.cpu) {
             Ok((k, payload)) => {
                 let _ = conn.send(k.message(msg.header.tid, payload));
@@ -131,9 +136,10 @@ impl EngineServer {
         let tids = Arc::new(Mutex::new(Vec::new()));
         let factory = |opts: &ServeOptions| {
             let (cpu, recycle, tids) = (opts.cpu.clone(), opts.recycle.clone(), tids.clone());
-            move |_core: usize| {
+            move |core: usize| {
                 register(&cpu, &tids);
                 Box::new(ServerDispatcher {
+                    core: cpu.register_core(core),
                     cpu: cpu.clone(),
                     recycle: recycle.clone(),
                 }) as Box<dyn Dispatcher>
@@ -298,6 +304,7 @@ impl ClientShared {
 
 struct ClientDispatcher {
     shared: Arc<ClientShared>,
+    core: Arc<CoreSlot>,
     template: Arc<Vec<u8>>,
 }
 
@@ -307,6 +314,7 @@ impl Dispatcher for ClientDispatcher {
         match Kind::from_msg_type(msg.header.msg_type) {
             Some(Kind::Reply) => {
                 let now = Instant::now();
+                self.core.msgs.fetch_add(1, Ordering::Relaxed);
                 let Some(&slot) = sh.index.get().and_then(|m| m.get(&conn.id())) else {
                     return;
                 };
@@ -383,9 +391,10 @@ impl EngineClient {
         let tids = Arc::new(Mutex::new(Vec::new()));
         let factory = {
             let (shared, cpu, tids) = (shared.clone(), opts.cpu.clone(), tids.clone());
-            move |_core: usize| {
+            move |core: usize| {
                 register(&cpu, &tids);
                 Box::new(ClientDispatcher {
+                    core: cpu.register_core(core),
                     shared: shared.clone(),
                     template: Arc::new(Vec::new()),
                 }) as Box<dyn Dispatcher>
