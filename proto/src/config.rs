@@ -377,6 +377,8 @@ pub struct Config {
     /// [`crate::Connection::client`] / [`crate::Connection::server`] raises it; SERVER_IDENT
     /// and SESSION_RETRY_GLOBAL take fresh values from it.
     pub global_seq: Arc<GlobalSeq>,
+    /// Where session cookies and an unset nonce come from (seed it for exact replays).
+    pub random: RandomSource,
     /// On-wire compression (`ms_osd_compress_*`, `ms_compress_secure`) and whether the banner
     /// advertises it.
     pub compression: CompressionConfig,
@@ -440,6 +442,48 @@ impl Config {
             session_lookup: false,
             compression: CompressionConfig::default(),
             global_seq: Arc::new(GlobalSeq::default()),
+            random: RandomSource::System,
+        }
+    }
+}
+
+/// Where a connection's random values come from (session cookies, and the address nonce
+/// when [`Config::nonce`] is 0): the system's RNG, or a seeded sequence so that a simulation
+/// replays exactly. Cryptographic randomness (cephx challenges, secure-mode keys) belongs to
+/// the auth providers and never comes from here.
+#[derive(Debug, Clone, Default)]
+pub enum RandomSource {
+    /// The operating system's RNG.
+    #[default]
+    System,
+    /// A deterministic sequence (splitmix64) from a seed, shared by every connection with
+    /// this configuration.
+    Seeded(Arc<AtomicU64>),
+}
+
+impl RandomSource {
+    /// A deterministic source starting at `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        RandomSource::Seeded(Arc::new(AtomicU64::new(seed)))
+    }
+
+    /// The next value.
+    pub fn next_u64(&self) -> u64 {
+        match self {
+            RandomSource::System => {
+                let mut b = [0u8; 8];
+                // A failing system RNG leaves zeros; callers map 0 to 1 where zero matters.
+                let _ = aws_lc_rs::rand::fill(&mut b);
+                u64::from_le_bytes(b)
+            }
+            RandomSource::Seeded(state) => {
+                let x = state
+                    .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+                    .wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                x ^ (x >> 31)
+            }
         }
     }
 }

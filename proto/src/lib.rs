@@ -45,7 +45,7 @@ pub mod session;
 pub mod throttle;
 
 pub use compression::{CompressMode, CompressionConfig};
-pub use config::{Config, GlobalSeq, ModeConfig, Policy, PolicySet, SharedGid};
+pub use config::{Config, GlobalSeq, ModeConfig, Policy, PolicySet, RandomSource, SharedGid};
 pub use connection::{Connection, Event, ExistingFate, Lookup, PeerInfo, Role, VECTORED_MIN};
 pub use error::ProtoError;
 pub use message::Message;

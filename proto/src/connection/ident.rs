@@ -10,7 +10,7 @@ use msgr2_codec::payload::{self as p, Control, IDENT_FLAG_LOSSY};
 use msgr2_crypto::signature::verify_auth_signature;
 use tracing::debug;
 
-use super::{random_u64, Connection, Event, PeerInfo, Pending, Phase, Role};
+use super::{Connection, Event, PeerInfo, Pending, Phase, Role};
 use crate::config::FEATURE_MSG_ADDR2;
 use crate::error::ProtoError;
 use crate::session::{
@@ -119,7 +119,7 @@ impl Connection {
 
     fn send_client_ident(&mut self) -> Result<(), ProtoError> {
         if !self.session.lossy && self.session.client_cookie == 0 {
-            self.session.client_cookie = random_u64().max(1);
+            self.session.client_cookie = self.config.random.next_u64().max(1);
         }
         let target_addr = self.target.unwrap_or(EntityAddr {
             ty: AddrType::Msgr2,
@@ -528,7 +528,7 @@ impl Connection {
         self.session.server_cookie = if self.policy.lossy {
             0
         } else {
-            random_u64().max(1)
+            self.config.random.next_u64().max(1)
         };
         // a fresh value: newer than any connection we dialled before (stale detection)
         self.global_seq = self.config.global_seq.next();

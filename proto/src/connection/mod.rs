@@ -281,13 +281,6 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    // A failing system RNG leaves zeros; callers map 0 to 1 where zero is meaningful.
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    u64::from_le_bytes(b)
-}
-
 impl Connection {
     fn new(role: Role, config: Arc<Config>, global_seq: u64, now: Instant) -> Self {
         let mut out = Vec::with_capacity(256);
@@ -297,7 +290,7 @@ impl Connection {
         let local_nonce = if config.nonce != 0 {
             config.nonce
         } else {
-            (random_u64() as u32).max(1)
+            (config.random.next_u64() as u32).max(1)
         };
         Self {
             role,

@@ -326,6 +326,8 @@ impl Sim {
         let mut c = Config::new(name.clone());
         c.gid.set(name.num().unwrap_or(idx as i64));
         c.nonce = 2000 + idx as u32;
+        // cookies from a per-node seed: a schedule replays exactly
+        c.random = msgr2_proto::config::RandomSource::seeded(0x5eed_0000 + idx as u64);
         c.client_auth = Some(Arc::new(NoneClientProvider::new(name.clone())));
         c.server_auth = Some(Arc::new(NoneServerProvider::new(4000 + idx as u64)));
         c.policies = policies;
