@@ -70,8 +70,9 @@
 //! reset with its cause and the number of messages it dropped.
 //!
 //! ## Layout
-//! `api/` (the [`Dispatcher`] trait, [`MessengerBuilder`], [`Messenger`], [`ConnHandle`],
-//! counters), `reactor/` (one core's loop, split by job: `event_loop`, `lifecycle`,
+//! `dispatch.rs` (the [`Dispatcher`] trait), `api/` ([`MessengerBuilder`], [`Messenger`]),
+//! `shared/` (what the application's threads and the reactors share: commands, per-core
+//! queues and counters, [`ConnHandle`]), `options.rs` (every reactor's settings), `reactor/` (one core's loop, split by job: `event_loop`, `lifecycle`,
 //! `sessions`, `conn`, `completions`, `events`, `send`, `slab`), `arena.rs` and `bufring.rs`
 //! (registered memory, the provided-buffer ring), `spsc.rs` (core-pair queues), `bind.rs`, `conf.rs` (a builder from a Ceph conf), `admin/` (the admin socket),
 //! `mon_auth.rs` (a daemon's cephx session with its mon), `blocking.rs` (a blocking driver
@@ -88,23 +89,28 @@ mod bind;
 pub mod blocking;
 mod bufring;
 mod conf;
+mod dispatch;
 mod error;
 mod malloc;
 pub mod mon_auth;
+mod options;
 mod reactor;
+mod shared;
 mod spsc;
 
 pub use alloc_count::CountingAlloc;
-pub use api::{ConnHandle, Counters, Dispatcher, Messenger, MessengerBuilder, CON_MODE_RAW};
+pub use api::{Messenger, MessengerBuilder};
 pub use bind::{BindOptions, BindSpec, MON_PORT_LEGACY, MON_PORT_MSGR2};
 pub use conf::{bind_options, FromConfError};
+pub use dispatch::{Dispatcher, CON_MODE_RAW};
 pub use error::{ConnError, EngineError, ResetCause, SocketOp};
 pub use malloc::tune_malloc_for_large_messages;
 pub use msgr2_codec::banner::Banner;
 pub use msgr2_codec::compress::Method as CompressMethod;
 pub use msgr2_codec::payload::UTime;
 pub use msgr2_proto::{CompressMode, CompressionConfig, Message, ModeConfig, PeerInfo, Policy};
-pub use reactor::{BreakAt, BreakPoint};
+pub use options::{BreakAt, BreakPoint};
+pub use shared::{ConnHandle, Counters};
 
 /// KEEPALIVE2's stamp: the wall clock as a `utime_t` (the engine reads clocks; the protocol
 /// core and codec never do).

@@ -27,8 +27,8 @@ use msgr2_crypto::cephx::{
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 use thiserror::Error;
 
-use crate::api::{ConnHandle, Dispatcher, Messenger, MessengerBuilder};
 use crate::error::EngineError;
+use crate::{ConnHandle, Dispatcher, Messenger, MessengerBuilder};
 use msgr2_proto::{Message, PeerInfo};
 
 /// Why the monitor session failed.

@@ -350,7 +350,7 @@ fn status(w: &mut JsonWriter, view: &DaemonView<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Counters;
+    use crate::shared::Counters;
 
     fn view(config: &[(String, String)]) -> DaemonView<'_> {
         let c = Counters {

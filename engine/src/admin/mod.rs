@@ -18,6 +18,7 @@ pub(crate) mod commands;
 mod json;
 mod path;
 mod perf;
+mod probe;
 mod request;
 
 use std::io::Write;
@@ -34,7 +35,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use crate::api::Probe;
+pub(crate) use self::probe::Probe;
 
 pub use client::request;
 pub use path::{MetaVars, DEFAULT_ADMIN_SOCKET, DEFAULT_RUN_DIR};

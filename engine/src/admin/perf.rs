@@ -7,7 +7,7 @@
 //! Ceph counters the engine does not measure (`msgr_running_*_time`, the latency averages,
 //! the encrypted byte counts) are left out rather than reported as zero.
 
-use crate::api::Counters;
+use crate::shared::Counters;
 
 use super::json::JsonWriter;
 

@@ -176,7 +176,7 @@ impl MessengerBuilder {
     }
 
     /// `ms_dispatch_throttle_bytes`: messenger-wide budget of received message bytes not yet
-    /// released by the application (dropping a [`Message`] releases it); a connection whose
+    /// released by the application (dropping a [`Message`](msgr2_proto::Message) releases it); a connection whose
     /// message would exceed it stops reading until bytes are released. Default 100 MiB, as in
     /// Ceph. Per-peer-type byte and message throttles come with the [`Policy`].
     pub fn dispatch_throttle_bytes(mut self, bytes: u64) -> Self {
@@ -376,7 +376,7 @@ impl MessengerBuilder {
     /// [`BreakAt::BeforeSend`], [`BreakAt::AfterSend`] or [`BreakAt::MidSend`] (mid-message in
     /// `READY`). Counted in `injected_socket_failures`.
     pub fn break_point(mut self, state: &str, at: BreakAt, times: u32) -> Self {
-        self.rc.break_points.push(crate::reactor::BreakPoint {
+        self.rc.break_points.push(crate::options::BreakPoint {
             state: state.to_owned(),
             at,
             times,
@@ -389,7 +389,7 @@ impl MessengerBuilder {
     /// up to `max` (messages behind it wait too, so order is kept). Off by default.
     pub fn inject_delay(mut self, types: Vec<EntityType>, max: Duration, probability: f64) -> Self {
         self.rc.inject_delay =
-            (!types.is_empty() && probability > 0.0).then_some(crate::reactor::InjectDelay {
+            (!types.is_empty() && probability > 0.0).then_some(crate::options::InjectDelay {
                 types,
                 max,
                 probability,

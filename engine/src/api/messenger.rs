@@ -13,77 +13,6 @@ pub struct Messenger {
     pub(super) admin: Option<crate::admin::AdminSocket>,
 }
 
-/// A read-only view of a messenger for the admin socket: the same relaxed counter loads as
-/// [`Messenger::counters`], the session registry's size and the throttles.
-#[derive(Clone)]
-pub(crate) struct Probe {
-    shared: Arc<Shared>,
-    proto: Arc<Config>,
-    name: EntityName,
-    addrs: EntityAddrVec,
-}
-
-impl Probe {
-    pub(crate) fn core_count(&self) -> usize {
-        self.shared.cores.len()
-    }
-    pub(crate) fn name(&self) -> String {
-        self.name.to_string()
-    }
-    pub(crate) fn addrs(&self) -> String {
-        self.addrs.to_string()
-    }
-    pub(crate) fn stopped(&self) -> bool {
-        self.shared.stopped.load(Ordering::Relaxed)
-    }
-    /// (CPU, counters) per core.
-    pub(crate) fn core_counters(&self) -> Vec<(usize, Counters)> {
-        core_counters(&self.shared)
-    }
-    pub(crate) fn sessions(&self) -> usize {
-        self.shared
-            .sessions
-            .lock()
-            .map(|s| s.len())
-            .unwrap_or_else(|p| p.into_inner().len())
-    }
-    pub(crate) fn dispatch_throttle(&self) -> (u64, u64) {
-        let t = &self.proto.dispatch_throttle;
-        (t.current(), t.max())
-    }
-    /// Per peer type with a policy throttle: (type, bytes (taken, max), messages (taken, max)).
-    pub(crate) fn policy_throttles(&self) -> Vec<crate::admin::commands::PolicyThrottle> {
-        let state = |t: &Option<Arc<msgr2_proto::throttle::Throttle>>| {
-            t.as_ref().map(|t| (t.current(), t.max()))
-        };
-        self.proto
-            .policies
-            .by_type
-            .iter()
-            .filter(|(_, p)| p.throttler_bytes.is_some() || p.throttler_messages.is_some())
-            .map(|(ty, p)| {
-                (
-                    ty.as_str().to_owned(),
-                    state(&p.throttler_bytes),
-                    state(&p.throttler_messages),
-                )
-            })
-            .collect()
-    }
-}
-
-fn core_counters(shared: &Shared) -> Vec<(usize, Counters)> {
-    shared
-        .cores
-        .iter()
-        .map(|core| {
-            let mut c = Counters::default();
-            c.add(&core.counters);
-            (core.cpu, c)
-        })
-        .collect()
-}
-
 impl std::fmt::Debug for Messenger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Messenger")
@@ -161,8 +90,8 @@ impl Messenger {
         self.admin.as_ref()
     }
 
-    pub(crate) fn probe(&self) -> Probe {
-        Probe {
+    pub(crate) fn probe(&self) -> crate::admin::Probe {
+        crate::admin::Probe {
             shared: Arc::clone(&self.shared),
             proto: Arc::clone(&self.proto),
             name: self.name.clone(),

@@ -1,21 +1,15 @@
 //! The public Messenger API: builder, dispatcher trait, connection handles, counters.
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
-use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
+use msgr2_codec::addr::EntityAddrVec;
 use msgr2_codec::banner::Banner;
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::Limits;
-use msgr2_codec::payload::UTime;
 use msgr2_crypto::auth::{
     ClientAuthProvider, NoneClientProvider, NoneServerProvider, ServerAuthProvider,
 };
@@ -23,115 +17,20 @@ use msgr2_crypto::cephx::{
     CephxClientProvider, CephxServerProvider, MonServerContext, TicketStore,
 };
 use msgr2_crypto::keyring::Keyring;
-use msgr2_proto::{
-    CompressionConfig, Config, Connection, Lookup, Message, ModeConfig, PeerInfo, Policy,
-};
+use msgr2_proto::{CompressionConfig, Config, ModeConfig, Policy};
 use tracing::info;
 
 use crate::bind::{bind_all, BindSpec};
-use crate::error::{ConnError, EngineError};
-use crate::reactor::{self, BreakAt, ReactorConfig};
+use crate::error::EngineError;
+use crate::options::{BreakAt, ReactorConfig};
+use crate::reactor;
 use crate::spsc::Spsc;
 
+use crate::dispatch::{Dispatcher, Factory, NullDispatcher};
+use crate::shared::*;
+
 mod builder;
-mod counters;
-mod handle;
 mod messenger;
 
 pub use self::builder::MessengerBuilder;
-pub use self::counters::Counters;
-pub(crate) use self::counters::{bump, drop_by, CoreCounters};
-pub use self::handle::ConnHandle;
-pub(crate) use self::handle::{route, ConnShared, CoreShared, Shared, CURRENT, OUTBOX};
 pub use self::messenger::Messenger;
-pub(crate) use self::messenger::Probe;
-
-/// `PeerInfo::con_mode` of a raw-baseline connection (no msgr2 framing at all).
-pub const CON_MODE_RAW: u32 = 0;
-
-/// Receives a core's connection events. One instance per core, created on that core by the
-/// factory given to [`MessengerBuilder::dispatcher`]; it is only ever called from that core's
-/// reactor thread, so it needs no locking and need not be `Send`.
-///
-/// Callbacks run inside the reactor loop: keep them short. [`ConnHandle::send`] called from a
-/// callback is queued and applied when the callback returns (directly for connections of this
-/// core, through the core-pair queue otherwise), before the next submission.
-pub trait Dispatcher {
-    /// A message arrived on `conn`.
-    fn on_message(&mut self, conn: &ConnHandle, msg: Message);
-    /// An outgoing connection completed its handshake.
-    fn on_connect(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
-        let _ = (conn, peer);
-    }
-    /// An accepted connection completed its handshake.
-    fn on_accept(&mut self, conn: &ConnHandle, peer: &PeerInfo) {
-        let _ = (conn, peer);
-    }
-    /// The connection failed (peer closed, protocol error, handshake timeout) and is closed,
-    /// or its session was reset (a lossy connection faulted, the peer reset the session).
-    /// Not called after [`ConnHandle::mark_down`] or at shutdown, nor for faults a lossless
-    /// session survives (it reconnects and replays; [`Dispatcher::on_connect`] /
-    /// [`Dispatcher::on_accept`] report it ready again with `reconnected` set).
-    fn on_reset(&mut self, conn: &ConnHandle, error: &ConnError) {
-        let _ = (conn, error);
-    }
-    /// An accepted connection failed before its handshake completed (so the application never
-    /// saw it): bad banner, failed authentication, handshake timeout, a stale or duplicate
-    /// connection. `peer` is its socket address.
-    fn on_accept_failed(&mut self, peer: Option<SocketAddr>, error: &ConnError) {
-        let _ = (peer, error);
-    }
-    /// The connection faulted with `error` but keeps its session, and the engine redials
-    /// (after backoff): a lossless session, or a client connection that failed before its
-    /// handshake completed (refused, timed out, dropped), which Ceph retries too. Purely
-    /// informative, like Ceph's `ms_handle_refused`; a caller that would rather give up (a
-    /// one-shot tool such as `msgr2 ping`) calls [`ConnHandle::mark_down`].
-    fn on_fault(&mut self, conn: &ConnHandle, error: &ConnError) {
-        let _ = (conn, error);
-    }
-    /// The peer sent KEEPALIVE2 with `stamp` (already answered with KEEPALIVE2_ACK).
-    fn on_keepalive(&mut self, conn: &ConnHandle, stamp: UTime) {
-        let _ = (conn, stamp);
-    }
-    /// The peer acknowledged our KEEPALIVE2 stamped `stamp` (see [`ConnHandle::keepalive`]).
-    fn on_keepalive_ack(&mut self, conn: &ConnHandle, stamp: UTime) {
-        let _ = (conn, stamp);
-    }
-}
-
-/// A dispatcher that drops everything (the default when none is configured).
-struct NullDispatcher;
-impl Dispatcher for NullDispatcher {
-    fn on_message(&mut self, _conn: &ConnHandle, _msg: Message) {}
-}
-
-pub(crate) type Factory = dyn Fn(usize) -> Box<dyn Dispatcher> + Send + Sync;
-
-/// Work sent to a core.
-pub(crate) enum Cmd {
-    /// Queue a message on a connection.
-    Send { id: u64, msg: Message },
-    /// Close a connection without a reset callback.
-    MarkDown { id: u64 },
-    /// Send KEEPALIVE2 with this stamp (at once when ready, else once ready).
-    Keepalive { id: u64, stamp: UTime },
-    /// Open an outgoing connection owned by the target core.
-    Connect {
-        handle: ConnHandle,
-        target: EntityAddr,
-        peer_type: EntityType,
-    },
-    /// Take over an accepted socket.
-    Adopt { fd: OwnedFd, peer: SocketAddr },
-    /// Take over an accepted connection that is waiting for its session lookup, because the
-    /// session it names lives on this core (see [`crate::reactor`], "Session lookup").
-    MoveIn {
-        fd: OwnedFd,
-        proto: Box<Connection>,
-        peer: Option<SocketAddr>,
-        lookup: Lookup,
-        hops: u8,
-    },
-    /// Drain and stop.
-    Shutdown,
-}

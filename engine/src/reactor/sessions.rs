@@ -345,7 +345,7 @@ impl Reactor {
 
     pub(super) fn new_handle(&self, peer_sock: Option<SocketAddr>) -> ConnHandle {
         let id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
-        ConnHandle(Arc::new(crate::api::ConnShared {
+        ConnHandle(Arc::new(crate::shared::ConnShared {
             id,
             core: self.idx,
             shared: Arc::clone(&self.shared),

@@ -166,3 +166,15 @@ impl Counters {
         self.arena_leaked_bytes += l(&c.arena_leaked_bytes);
     }
 }
+
+pub(crate) fn core_counters(shared: &Shared) -> Vec<(usize, Counters)> {
+    shared
+        .cores
+        .iter()
+        .map(|core| {
+            let mut c = Counters::default();
+            c.add(&core.counters);
+            (core.cpu, c)
+        })
+        .collect()
+}

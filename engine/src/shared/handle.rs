@@ -111,7 +111,7 @@ impl Eq for ConnHandle {}
 
 impl ConnHandle {
     /// Queues `msg`. Fails only if the connection or the messenger is already closed; a
-    /// connection that fails later reports it through [`Dispatcher::on_reset`].
+    /// connection that fails later reports it through [`crate::Dispatcher::on_reset`].
     ///
     /// In raw mode only `header.tid`, `header.msg_type` (carried in the raw flags) and `data`
     /// travel; `front` and `middle` are not sent.
@@ -132,7 +132,7 @@ impl ConnHandle {
 
     /// Sends KEEPALIVE2 stamped with the wall clock (at once when the connection is ready,
     /// otherwise as soon as it is) and returns the stamp; the peer's answer arrives as
-    /// [`Dispatcher::on_keepalive_ack`] with the same stamp. Fails only if the connection or
+    /// [`crate::Dispatcher::on_keepalive_ack`] with the same stamp. Fails only if the connection or
     /// the messenger is already closed. Raw-mode connections have no keepalives: nothing is
     /// sent and no ack comes.
     pub fn keepalive(&self) -> Result<UTime, EngineError> {
@@ -161,7 +161,7 @@ impl ConnHandle {
         }
     }
 
-    /// The CPU (as given to [`MessengerBuilder::cores`]) of the core that owns the connection.
+    /// The CPU (as given to [`MessengerBuilder::cores`](crate::MessengerBuilder::cores)) of the core that owns the connection.
     pub fn core(&self) -> usize {
         self.0.shared.cores[self.0.core].cpu
     }
@@ -172,12 +172,12 @@ impl ConnHandle {
     }
 
     /// What the handshake negotiated (mode, revision, features, peer identity), once ready.
-    /// `con_mode` is [`CON_MODE_RAW`] on raw-baseline connections.
+    /// `con_mode` is [`CON_MODE_RAW`](crate::CON_MODE_RAW) on raw-baseline connections.
     pub fn peer_info(&self) -> Option<&PeerInfo> {
         self.0.info.get()
     }
 
-    /// The peer's socket address: the address dialled by [`Messenger::connect`], or where an
+    /// The peer's socket address: the address dialled by [`Messenger::connect`](crate::Messenger::connect), or where an
     /// accepted connection came from. Known before the handshake completes (unlike
     /// [`ConnHandle::peer_info`]), so it can name a peer whose handshake failed.
     pub fn peer_socket(&self) -> Option<SocketAddr> {
