@@ -1,64 +1,43 @@
-//! A slab: a vector of slots reused through a free list (connections by slot number).
+//! The reactor's slot tables (connections, in-flight operations) on the `slab` crate: stable
+//! indices while occupied, vacant indices reused, and lookups of a vacated slot answered with
+//! `None` instead of a panic (a completion may name a slot its connection already left).
 
-/// A vector with a free list; indices are stable while occupied.
-pub(super) struct Slab<T> {
-    items: Vec<Option<T>>,
-    free: Vec<usize>,
-    len: usize,
-}
+/// A slab whose accessors never panic on a vacant or out-of-range index.
+pub(super) struct Slab<T>(slab::Slab<T>);
 
 impl<T> Slab<T> {
     pub(super) fn new() -> Self {
-        Self {
-            items: Vec::new(),
-            free: Vec::new(),
-            len: 0,
-        }
+        Slab(slab::Slab::new())
     }
     pub(super) fn insert(&mut self, v: T) -> usize {
-        self.len += 1;
-        if let Some(i) = self.free.pop() {
-            self.items[i] = Some(v);
-            i
-        } else {
-            self.items.push(Some(v));
-            self.items.len() - 1
-        }
+        self.0.insert(v)
     }
     pub(super) fn get(&self, i: usize) -> Option<&T> {
-        self.items.get(i).and_then(|x| x.as_ref())
+        self.0.get(i)
     }
     pub(super) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        self.items.get_mut(i).and_then(|x| x.as_mut())
+        self.0.get_mut(i)
     }
     pub(super) fn remove(&mut self, i: usize) -> Option<T> {
-        let v = self.items.get_mut(i).and_then(|x| x.take());
-        if v.is_some() {
-            self.len -= 1;
-            self.free.push(i);
-        }
-        v
+        self.0.try_remove(i)
     }
     pub(super) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.0.is_empty()
     }
     /// Two distinct occupied entries at once.
     pub(super) fn two_mut(&mut self, a: usize, b: usize) -> (Option<&mut T>, Option<&mut T>) {
-        if a == b || a >= self.items.len() || b >= self.items.len() {
+        // get2_mut asserts distinct keys and indexes past the end on a key out of range
+        if a == b || !self.0.contains(a) || !self.0.contains(b) {
             return (None, None);
         }
-        if a < b {
-            let (x, y) = self.items.split_at_mut(b);
-            (x[a].as_mut(), y[0].as_mut())
-        } else {
-            let (x, y) = self.items.split_at_mut(a);
-            (y[0].as_mut(), x[b].as_mut())
+        match self.0.get2_mut(a, b) {
+            Some((x, y)) => (Some(x), Some(y)),
+            None => (None, None),
         }
     }
+    /// The occupied indices.
     pub(super) fn slots(&self) -> Vec<usize> {
-        (0..self.items.len())
-            .filter(|i| self.items[*i].is_some())
-            .collect()
+        self.0.iter().map(|(i, _)| i).collect()
     }
 }
 
@@ -90,7 +69,9 @@ mod tests {
         }
         assert_eq!(s.get(a), Some(&"b"));
         assert_eq!(s.get(b), Some(&"c"));
-        assert!(matches!(s.two_mut(a, a), (Some(_), None) | (None, None)));
+        assert!(matches!(s.two_mut(a, a), (None, None)));
+        assert!(matches!(s.two_mut(a, 99), (None, None)));
         assert_eq!(s.get_mut(99), None);
+        assert_eq!(s.remove(99), None);
     }
 }
