@@ -7,7 +7,7 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use socket2::{Domain, Socket, Type};
 use tracing::debug;
 
-use crate::error::EngineError;
+use crate::error::{BadListenAddr, EngineError, NothingToBind};
 
 /// Ceph's msgr2 monitor port.
 pub const MON_PORT_MSGR2: u16 = 3300;
@@ -148,7 +148,7 @@ fn wants(name: &EntityName, spec: &BindSpec) -> Result<Vec<Want>, EngineError> {
         BindSpec::Addrs(text) => {
             let v = EntityAddrVec::parse(text).map_err(|e| EngineError::BadAddress {
                 text: text.clone(),
-                reason: e.to_string(),
+                reason: e.into(),
             })?;
             let mut out = Vec::new();
             for a in v.0 {
@@ -158,13 +158,13 @@ fn wants(name: &EntityName, spec: &BindSpec) -> Result<Vec<Want>, EngineError> {
                     other => {
                         return Err(EngineError::BadAddress {
                             text: text.clone(),
-                            reason: format!("cannot listen on a {} address", other.name()),
+                            reason: BadListenAddr::Type(other),
                         })
                     }
                 }
                 let sock = a.sock.ok_or_else(|| EngineError::BadAddress {
                     text: text.clone(),
-                    reason: "no IP address".into(),
+                    reason: BadListenAddr::NoIp,
                 })?;
                 out.push(Want {
                     ip: sock.ip(),
@@ -180,15 +180,13 @@ fn wants(name: &EntityName, spec: &BindSpec) -> Result<Vec<Want>, EngineError> {
                 return Err(EngineError::Msgr1Unsupported);
             }
             if !o.ms_bind_msgr2 {
-                return Err(EngineError::NothingToBind(
-                    "ms_bind_msgr2 is false and msgr1 is not implemented".into(),
-                ));
+                return Err(EngineError::NothingToBind(NothingToBind::Msgr2Off));
             }
             if o.ms_bind_port_min > o.ms_bind_port_max {
-                return Err(EngineError::NothingToBind(format!(
-                    "ms_bind_port_min {} > ms_bind_port_max {}",
-                    o.ms_bind_port_min, o.ms_bind_port_max
-                )));
+                return Err(EngineError::NothingToBind(NothingToBind::EmptyPortRange {
+                    min: o.ms_bind_port_min,
+                    max: o.ms_bind_port_max,
+                }));
             }
             // Monitors listen on the well-known port unless told otherwise.
             let fixed = |p: u16| -> Option<u16> {
@@ -204,9 +202,7 @@ fn wants(name: &EntityName, spec: &BindSpec) -> Result<Vec<Want>, EngineError> {
             match o.public_addr {
                 Some(sa) => {
                     if (sa.is_ipv4() && !o.ms_bind_ipv4) || (sa.is_ipv6() && !o.ms_bind_ipv6) {
-                        return Err(EngineError::NothingToBind(format!(
-                            "public_addr {sa} is of a family disabled by ms_bind_ipv4/ipv6"
-                        )));
+                        return Err(EngineError::NothingToBind(NothingToBind::FamilyOff(sa)));
                     }
                     out.push(Want {
                         ip: sa.ip(),
@@ -233,9 +229,7 @@ fn wants(name: &EntityName, spec: &BindSpec) -> Result<Vec<Want>, EngineError> {
                         });
                     }
                     if out.is_empty() {
-                        return Err(EngineError::NothingToBind(
-                            "both ms_bind_ipv4 and ms_bind_ipv6 are false".into(),
-                        ));
+                        return Err(EngineError::NothingToBind(NothingToBind::NoFamily));
                     }
                 }
             }

@@ -2,8 +2,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use msgr2_codec::addr::EntityAddr;
+use msgr2_codec::addr::{AddrParseError, AddrType, EntityAddr, EntityAddrVec};
 use msgr2_codec::encoding::DecodeError;
+use msgr2_crypto::auth::AuthError;
+use msgr2_crypto::key::KeyError;
 use msgr2_proto::ProtoError;
 use thiserror::Error;
 
@@ -83,35 +85,41 @@ pub enum EngineError {
     Msgr1Unsupported,
     /// The bind options leave nothing to bind.
     #[error("nothing to bind: {0}")]
-    NothingToBind(String),
-    /// An address string did not parse.
+    NothingToBind(NothingToBind),
+    /// An address to listen on is unusable.
     #[error("bad address {text:?}: {reason}")]
     BadAddress {
         /// The text.
         text: String,
         /// Why.
-        reason: String,
+        reason: BadListenAddr,
     },
     /// The target address vector has no msgr2 address with an IP and port.
     #[error("{0} has no v2 address with an IP and port to connect to")]
-    NoMsgr2Address(String),
-    /// Authentication could not be configured.
+    NoMsgr2Address(EntityAddrVec),
+    /// Our own key could not be used for cephx.
     #[error("auth: {0}")]
-    Auth(String),
+    Auth(#[source] AuthError),
+    /// The keyring could not serve as a mon-style cephx server's.
+    #[error("auth: {0}")]
+    Keyring(#[source] KeyError),
     /// The messenger or the connection is shut down.
     #[error("the messenger is shut down")]
     Shutdown,
     /// The connection was closed (marked down, reset or failed).
     #[error("connection {0} is closed")]
     ConnectionClosed(u64),
-    /// A reactor thread could not be started or died.
-    #[error("reactor for core {core}: {reason}")]
-    Reactor {
+    /// A reactor thread could not be spawned.
+    #[error("reactor for core {core}: cannot spawn thread: {source}")]
+    ReactorSpawn {
         /// The core.
         core: usize,
-        /// What happened.
-        reason: String,
+        /// The OS error.
+        source: std::io::Error,
     },
+    /// A reactor thread died while starting.
+    #[error("reactor for core {0}: a reactor thread died during start")]
+    ReactorDied(usize),
     /// The admin socket could not be opened.
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
@@ -123,6 +131,44 @@ pub enum EngineError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+/// Why the bind options leave nothing to bind, in an [`EngineError::NothingToBind`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum NothingToBind {
+    /// `ms_bind_msgr2 = false`, and msgr1 does not exist here.
+    #[error("ms_bind_msgr2 is false and msgr1 is not implemented")]
+    Msgr2Off,
+    /// The port range is empty.
+    #[error("ms_bind_port_min {min} > ms_bind_port_max {max}")]
+    EmptyPortRange {
+        /// `ms_bind_port_min`.
+        min: u16,
+        /// `ms_bind_port_max`.
+        max: u16,
+    },
+    /// `public_addr` is of an address family `ms_bind_ipv4`/`ms_bind_ipv6` turn off.
+    #[error("public_addr {0} is of a family disabled by ms_bind_ipv4/ipv6")]
+    FamilyOff(SocketAddr),
+    /// Both address families are off.
+    #[error("both ms_bind_ipv4 and ms_bind_ipv6 are false")]
+    NoFamily,
+}
+
+/// Why an address to listen on is unusable, in an [`EngineError::BadAddress`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BadListenAddr {
+    /// It does not parse.
+    #[error(transparent)]
+    Parse(#[from] AddrParseError),
+    /// Not an address type one listens on.
+    #[error("cannot listen on a {} address", .0.name())]
+    Type(AddrType),
+    /// No IP address in it.
+    #[error("no IP address")]
+    NoIp,
 }
 
 /// A socket operation named by a [`ConnError::Io`].

@@ -103,7 +103,7 @@ pub use api::{Messenger, MessengerBuilder};
 pub use bind::{BindOptions, BindSpec, MON_PORT_LEGACY, MON_PORT_MSGR2};
 pub use conf::{bind_options, FromConfError};
 pub use dispatch::{Dispatcher, CON_MODE_RAW};
-pub use error::{ConnError, EngineError, ResetCause, SocketOp};
+pub use error::{BadListenAddr, ConnError, EngineError, NothingToBind, ResetCause, SocketOp};
 pub use malloc::tune_malloc_for_large_messages;
 pub use msgr2_codec::banner::Banner;
 pub use msgr2_codec::compress::Method as CompressMethod;

@@ -429,11 +429,11 @@ impl MessengerBuilder {
                 if k.get(&self.name).is_some() {
                     let p =
                         CephxClientProvider::from_keyring(k, self.name.clone(), TicketStore::new())
-                            .map_err(|e| EngineError::Auth(e.to_string()))?;
+                            .map_err(EngineError::Auth)?;
                     c.client_auth = Some(Arc::new(p));
                 }
-                let ctx = MonServerContext::new(Arc::new(k.clone()))
-                    .map_err(|e| EngineError::Auth(e.to_string()))?;
+                let ctx =
+                    MonServerContext::new(Arc::new(k.clone())).map_err(EngineError::Keyring)?;
                 c.server_auth = Some(Arc::new(CephxServerProvider::new(Arc::new(ctx))));
             }
         }
@@ -554,10 +554,7 @@ impl MessengerBuilder {
             let t = std::thread::Builder::new()
                 .name(format!("msgr2-{}-{cpu}", self.name))
                 .spawn(move || reactor::run(idx, shared, rc, ls, factory, tx))
-                .map_err(|e| EngineError::Reactor {
-                    core: cpu,
-                    reason: format!("cannot spawn thread: {e}"),
-                })?;
+                .map_err(|source| EngineError::ReactorSpawn { core: cpu, source })?;
             threads.push(t);
         }
         drop(tx);
@@ -569,10 +566,7 @@ impl MessengerBuilder {
                     first_err.get_or_insert(e);
                 }
                 Err(_) => {
-                    first_err.get_or_insert(EngineError::Reactor {
-                        core: cores[0],
-                        reason: "a reactor thread died during start".into(),
-                    });
+                    first_err.get_or_insert(EngineError::ReactorDied(cores[0]));
                     break;
                 }
             }

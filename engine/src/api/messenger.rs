@@ -52,7 +52,7 @@ impl Messenger {
             .or_else(|| addrs.0.iter().find(|a| a.ty == msgr2_codec::AddrType::Any))
             .filter(|a| a.sock.is_some())
             .copied()
-            .ok_or_else(|| EngineError::NoMsgr2Address(addrs.to_string()))?;
+            .ok_or_else(|| EngineError::NoMsgr2Address(addrs.clone()))?;
         let n = self.shared.cores.len();
         let core = match CURRENT.get() {
             Some((mid, me)) if mid == self.shared.id => me,
