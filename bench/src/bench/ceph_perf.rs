@@ -457,7 +457,10 @@ pub fn run_client(
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    let data = Data::zeroed_aligned(usize::try_from(plan.size).unwrap_or(usize::MAX));
+    let mut data = Data::zeroed_aligned(usize::try_from(plan.size).unwrap_or(usize::MAX));
+    // Every op sends the same buffer: its crc is computed once and travels with the clones,
+    // as Ceph's client's shared bufferptr keeps its crc in the buffer's crc cache.
+    data.ensure_segment_crc();
     let lock_err = || CephPerfError::Engine("job state lock poisoned".into());
     let start = Instant::now();
     for (conn, job) in &conns {
