@@ -83,6 +83,9 @@ pub(crate) struct ReactorConfig {
     /// Receive the rest of a data segment with a targeted recv when at least this much of it
     /// is still to come (None: always through the provided buffers).
     pub zero_copy_recv_min: Option<usize>,
+    /// A targeted receive asks for at most this many bytes (the rest of the segment follows
+    /// in further ones), so the protocol checks each run's crc while it is still in cache.
+    pub rx_loan_chunk: usize,
 }
 
 /// Where a [`BreakPoint`] cuts the connection relative to what it was about to send.
@@ -140,6 +143,7 @@ impl Default for ReactorConfig {
             backoff: None,
             break_points: Vec::new(),
             zero_copy_recv_min: Some(256 << 10),
+            rx_loan_chunk: 512 << 10,
         }
     }
 }
@@ -2233,7 +2237,14 @@ impl Reactor {
             return;
         };
         let rest = &mut buf.make_mut()[off..];
-        let (ptr, len) = (rest.as_mut_ptr(), rest.len() as u32);
+        // One chunk, unless what would remain after it is too short for another loan.
+        let chunk = self.rc.rx_loan_chunk.max(1);
+        let len = if rest.len() >= chunk.saturating_add(min) {
+            chunk
+        } else {
+            rest.len()
+        };
+        let (ptr, len) = (rest.as_mut_ptr(), len as u32);
         c.rx_loan = true;
         let gen = c.gen;
         let e = with_fd!(c, |fd| opcode::Recv::new(fd, ptr, len)
