@@ -407,6 +407,9 @@ pub(crate) struct Reactor {
     efd_buf: Box<[u8; 8]>,
     efd_armed: bool,
     cqes: Vec<(u64, i32, u32)>,
+    /// Targeted receives in flight: while one is, the reactor parks instead of spinning (it
+    /// completes only once a whole chunk of a large segment is in, far longer than a spin).
+    loans_out: usize,
     events: Vec<Event>,
     recycled: bool,
     stalled: Vec<usize>,
@@ -625,6 +628,7 @@ impl Reactor {
             efd_buf: Box::new([0; 8]),
             efd_armed: false,
             cqes: Vec::with_capacity(1024),
+            loans_out: 0,
             events: Vec::new(),
             recycled: false,
             stalled: Vec::new(),
@@ -871,7 +875,7 @@ impl Reactor {
         let Some(budget) = self.rc.spin_before_park.filter(|d| !d.is_zero()) else {
             return false;
         };
-        if self.shutting_down {
+        if self.shutting_down || self.loans_out > 0 {
             return false;
         }
         let until = Instant::now() + budget;
@@ -1950,6 +1954,7 @@ impl Reactor {
                 self.maybe_finalize(slot as usize);
             }
             OpKind::RecvInto(..) => {
+                self.loans_out = self.loans_out.saturating_sub(1);
                 let loan = match self.end_op(ud).map(|o| o.kind) {
                     Some(OpKind::RecvInto(buf, _)) => Some(buf),
                     _ => None,
@@ -2251,6 +2256,7 @@ impl Reactor {
             .flags(libc::MSG_WAITALL)
             .build());
         ctr!(self.zero_copy_recvs, 1);
+        self.loans_out += 1;
         let ud = self.new_op(OpKind::RecvInto(buf, off), slot as u32, gen);
         self.push_sqe(e.user_data(ud));
     }
