@@ -26,8 +26,8 @@ use msgr2_codec::encoding::DecodeError;
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::Limits;
 use msgr2_codec::messages::{
-    MOSDOp, MOSDOpReply, MessageFront, ObjectLocator, SPgId, MSG_OSD_OP, MSG_OSD_OPREPLY,
-    OSD_FLAG_ACK, OSD_FLAG_ONDISK, OSD_FLAG_ONNVRAM,
+    MOSDOp, MOSDOpHead, MOSDOpReply, MessageFront, ObjectLocator, PgId, SPgId, MSG_OSD_OP,
+    MSG_OSD_OPREPLY, OSD_FLAG_ACK, OSD_FLAG_ONDISK, OSD_FLAG_ONNVRAM,
 };
 use msgr2_codec::payload::{AUTH_NONE, CON_MODE_CRC};
 use msgr2_codec::Data;
@@ -104,11 +104,12 @@ fn limits(size: u64) -> Limits {
     }
 }
 
-/// The reply Ceph's `ceph_perf_msgr_server` sends for `op` (see the module docs).
-pub fn ceph_perf_reply(op: &MOSDOp) -> MOSDOpReply {
+/// The reply Ceph's `ceph_perf_msgr_server` sends for an op with this `head` (see the
+/// module docs).
+pub fn ceph_perf_reply(head: &MOSDOpHead) -> MOSDOpReply {
     MOSDOpReply {
-        pgid: op.pgid.pgid,
-        flags: i64::from(op.flags) & !(OSD_FLAG_ONDISK | OSD_FLAG_ONNVRAM | OSD_FLAG_ACK),
+        pgid: head.pgid.pgid,
+        flags: i64::from(head.flags) & !(OSD_FLAG_ONDISK | OSD_FLAG_ONNVRAM | OSD_FLAG_ACK),
         ..MOSDOpReply::default()
     }
 }
@@ -162,6 +163,9 @@ struct OsdEndpoint {
     stats: Arc<ServerStats>,
     /// Per connection: (MOSDOps received, replies queued).
     conns: HashMap<u64, (u64, u64)>,
+    /// The last reply front built, with the (pg, flags) it answers: a client's ops mostly
+    /// share both, so most replies are a copy of it instead of an encoding.
+    last_reply: Option<((PgId, u32), Vec<u8>)>,
 }
 
 impl OsdEndpoint {
@@ -187,12 +191,21 @@ impl Dispatcher for OsdEndpoint {
         if m.header.msg_type != MSG_OSD_OP {
             return;
         }
-        match MOSDOp::decode_front(&m.front, m.header.version) {
-            Ok(op) => {
-                let reply = ceph_perf_reply(&op);
+        // Like Ceph's server, answer from the leading fields alone (no allocation per op).
+        match MOSDOp::decode_head(&m.front, m.header.version) {
+            Ok(head) => {
+                let key = (head.pgid.pgid, head.flags);
+                let front = match &self.last_reply {
+                    Some((k, front)) if *k == key => front.clone(),
+                    _ => {
+                        let front = ceph_perf_reply(&head).front_bytes();
+                        self.last_reply = Some((key, front.clone()));
+                        front
+                    }
+                };
                 let msg = Message {
                     header: MOSDOpReply::header(m.header.tid),
-                    front: reply.front_bytes(),
+                    front,
                     ..Default::default()
                 };
                 self.stats.ops.fetch_add(1, Ordering::Relaxed);
@@ -236,6 +249,7 @@ pub fn start_server(listen: &str, cores: Vec<usize>) -> Result<Messenger, CephPe
             Box::new(OsdEndpoint {
                 stats: Arc::clone(&stats),
                 conns: HashMap::new(),
+                last_reply: None,
             }) as Box<dyn Dispatcher>
         })
         .start()
@@ -565,8 +579,9 @@ mod tests {
         // Ceph's server answered the captured ops (flags 0, default pg) with the all-default
         // reply (tests/data/ceph-perf); flags lose the ack bits.
         let mut op = MOSDOp::write("o", ObjectLocator::default(), SPgId::default(), 0, 1);
-        assert_eq!(ceph_perf_reply(&op), MOSDOpReply::default());
+        let head = |op: &MOSDOp| MOSDOp::decode_head(&op.front_bytes(), op.version).expect("ok");
+        assert_eq!(ceph_perf_reply(&head(&op)), MOSDOpReply::default());
         op.flags = 0x25;
-        assert_eq!(ceph_perf_reply(&op).flags, 0x20);
+        assert_eq!(ceph_perf_reply(&head(&op)).flags, 0x20);
     }
 }
