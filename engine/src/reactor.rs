@@ -53,6 +53,9 @@ const STAGE_SIZE: usize = 64 << 10;
 const RX_BUF: usize = 64 << 10;
 const SLOT_DRAIN: u32 = u32::MAX - 1;
 const NO_SLOT: u32 = u32::MAX;
+/// In a batch of at least twice this many received messages on one connection, what the
+/// first this many callbacks sent goes out before the rest are dispatched.
+const EARLY_FLUSH_AFTER: usize = 4;
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 const MAX_FIXED_FILES: u64 = 16384;
 
@@ -2348,6 +2351,21 @@ impl Reactor {
         }
     }
 
+    /// In a long batch of received messages, sends what the first [`EARLY_FLUSH_AFTER`]
+    /// callbacks queued on this connection before dispatching the rest: the peer starts on
+    /// those replies while we work through the batch, instead of the whole window bouncing
+    /// between the two sides as one block.
+    fn early_flush(&mut self, slot: usize) {
+        let ready = self
+            .conns
+            .get(slot)
+            .is_some_and(|c| c.dirty && c.state == St::Open && c.tx_batch.is_none());
+        if ready {
+            self.flush_one(slot);
+            self.enter(0);
+        }
+    }
+
     fn dispatch_events(&mut self, slot: usize) {
         if self.events.is_empty() {
             return;
@@ -2360,9 +2378,17 @@ impl Reactor {
         };
         let h = c.handle.clone();
         let server = c.server;
+        let total = events.len();
+        let mut delivered = 0usize;
         for ev in events.drain(..) {
             match ev {
-                Event::Message(m) => self.deliver(slot, &h, m),
+                Event::Message(m) => {
+                    self.deliver(slot, &h, m);
+                    delivered += 1;
+                    if delivered == EARLY_FLUSH_AFTER && total >= 2 * EARLY_FLUSH_AFTER {
+                        self.early_flush(slot);
+                    }
+                }
                 Event::Ready(info) => {
                     match info.con_mode {
                         CON_MODE_SECURE => ctr!(self.conns_secure, 1),
