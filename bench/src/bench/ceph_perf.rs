@@ -259,7 +259,7 @@ pub fn start_server(listen: &str, cores: Vec<usize>) -> Result<Messenger, CephPe
 /// What `msgr2 bench client --ceph-perf` runs.
 #[derive(Debug, Clone)]
 pub struct ClientPlan {
-    /// Connections, each driven by its own sender thread.
+    /// Connections (jobs), each driven from the reactor that owns it.
     pub jobs: usize,
     /// Ceph's "concurrency": a job waits while more than this many ops are unanswered.
     pub depth: u64,
