@@ -35,6 +35,9 @@ pub(crate) struct ReactorConfig {
     /// Receive the rest of a data segment with a targeted recv when at least this much of it
     /// is still to come (None: always through the provided buffers).
     pub zero_copy_recv_min: Option<usize>,
+    /// A targeted receive asks for at most this many bytes (the rest of the segment follows
+    /// in further ones), so the protocol checks each run's crc while it is still in cache.
+    pub rx_loan_chunk: usize,
 }
 
 /// Where a [`BreakPoint`] cuts the connection relative to what it was about to send.
@@ -92,6 +95,7 @@ impl Default for ReactorConfig {
             backoff: None,
             break_points: Vec::new(),
             zero_copy_recv_min: Some(256 << 10),
+            rx_loan_chunk: 512 << 10,
         }
     }
 }

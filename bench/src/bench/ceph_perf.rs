@@ -8,7 +8,9 @@
 //!   bits cleared), result 0, epoch 0, no oid and no ops.
 //! * Client: `--jobs` connections (one per job, lossless-client policy, peer type OSD); each
 //!   job sends `--ios` `MOSDOp` writes of `--size` zero bytes to `object-name` with up to
-//!   `--depth + 1` unanswered (Ceph's client waits while `inflight > concurrency`). Unlike
+//!   `--depth + 1` unanswered (Ceph's client waits while `inflight > concurrency`). The
+//!   first window is queued by the calling thread; every later op is sent by the reactor
+//!   that owns the connection as replies arrive (no thread hop or wakeup per op). Unlike
 //!   Ceph's client, which shuts its messenger down right after the last send, ours waits
 //!   until every op is answered (each with tid 1..=ios; a reply for a tid not outstanding on
 //!   that connection is [`CephPerfError::UnknownTid`]). It prints Ceph's line
@@ -24,8 +26,8 @@ use msgr2_codec::encoding::DecodeError;
 use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::Limits;
 use msgr2_codec::messages::{
-    MOSDOp, MOSDOpReply, MessageFront, ObjectLocator, SPgId, MSG_OSD_OP, MSG_OSD_OPREPLY,
-    OSD_FLAG_ACK, OSD_FLAG_ONDISK, OSD_FLAG_ONNVRAM,
+    MOSDOp, MOSDOpHead, MOSDOpReply, MessageFront, ObjectLocator, PgId, SPgId, MSG_OSD_OP,
+    MSG_OSD_OPREPLY, OSD_FLAG_ACK, OSD_FLAG_ONDISK, OSD_FLAG_ONNVRAM,
 };
 use msgr2_codec::payload::{AUTH_NONE, CON_MODE_CRC};
 use msgr2_codec::Data;
@@ -102,11 +104,12 @@ fn limits(size: u64) -> Limits {
     }
 }
 
-/// The reply Ceph's `ceph_perf_msgr_server` sends for `op` (see the module docs).
-pub fn ceph_perf_reply(op: &MOSDOp) -> MOSDOpReply {
+/// The reply Ceph's `ceph_perf_msgr_server` sends for an op with this `head` (see the
+/// module docs).
+pub fn ceph_perf_reply(head: &MOSDOpHead) -> MOSDOpReply {
     MOSDOpReply {
-        pgid: op.pgid.pgid,
-        flags: i64::from(op.flags) & !(OSD_FLAG_ONDISK | OSD_FLAG_ONNVRAM | OSD_FLAG_ACK),
+        pgid: head.pgid.pgid,
+        flags: i64::from(head.flags) & !(OSD_FLAG_ONDISK | OSD_FLAG_ONNVRAM | OSD_FLAG_ACK),
         ..MOSDOpReply::default()
     }
 }
@@ -160,6 +163,9 @@ struct OsdEndpoint {
     stats: Arc<ServerStats>,
     /// Per connection: (MOSDOps received, replies queued).
     conns: HashMap<u64, (u64, u64)>,
+    /// The last reply front built, with the (pg, flags) it answers: a client's ops mostly
+    /// share both, so most replies are a copy of it instead of an encoding.
+    last_reply: Option<((PgId, u32), Vec<u8>)>,
 }
 
 impl OsdEndpoint {
@@ -185,12 +191,21 @@ impl Dispatcher for OsdEndpoint {
         if m.header.msg_type != MSG_OSD_OP {
             return;
         }
-        match MOSDOp::decode_front(&m.front, m.header.version) {
-            Ok(op) => {
-                let reply = ceph_perf_reply(&op);
+        // Like Ceph's server, answer from the leading fields alone (no allocation per op).
+        match MOSDOp::decode_head(&m.front, m.header.version) {
+            Ok(head) => {
+                let key = (head.pgid.pgid, head.flags);
+                let front = match &self.last_reply {
+                    Some((k, front)) if *k == key => front.clone(),
+                    _ => {
+                        let front = ceph_perf_reply(&head).front_bytes();
+                        self.last_reply = Some((key, front.clone()));
+                        front
+                    }
+                };
                 let msg = Message {
                     header: MOSDOpReply::header(m.header.tid),
-                    front: reply.front_bytes(),
+                    front,
                     ..Default::default()
                 };
                 self.stats.ops.fetch_add(1, Ordering::Relaxed);
@@ -234,6 +249,7 @@ pub fn start_server(listen: &str, cores: Vec<usize>) -> Result<Messenger, CephPe
             Box::new(OsdEndpoint {
                 stats: Arc::clone(&stats),
                 conns: HashMap::new(),
+                last_reply: None,
             }) as Box<dyn Dispatcher>
         })
         .start()
@@ -243,7 +259,7 @@ pub fn start_server(listen: &str, cores: Vec<usize>) -> Result<Messenger, CephPe
 /// What `msgr2 bench client --ceph-perf` runs.
 #[derive(Debug, Clone)]
 pub struct ClientPlan {
-    /// Connections, each driven by its own sender thread.
+    /// Connections (jobs), each driven from the reactor that owns it.
     pub jobs: usize,
     /// Ceph's "concurrency": a job waits while more than this many ops are unanswered.
     pub depth: u64,
@@ -257,7 +273,18 @@ pub struct ClientPlan {
     pub timeout: Duration,
 }
 
-/// One job's state, shared by its sender thread and the dispatcher.
+/// What every op of a job shares: the encoded front, the header's version and the data.
+struct OpTemplate {
+    op: MOSDOp,
+    front: Vec<u8>,
+    data: Data,
+    ios: u64,
+    depth: u64,
+}
+
+/// One job's state, shared by the thread that starts it and the reactor that owns its
+/// connection: the reactor sends every op after the first window from its dispatcher, as
+/// replies arrive (no thread hop per op), and wakes the starting thread only at the end.
 struct Job {
     index: usize,
     state: Mutex<JobState>,
@@ -266,18 +293,69 @@ struct Job {
 
 #[derive(Default)]
 struct JobState {
+    /// Set before the first send.
+    template: Option<Arc<OpTemplate>>,
+    /// Tids sent and not yet answered, oldest first.
     outstanding: VecDeque<u64>,
+    /// The next tid to send (tids are 1..=ios).
+    next_tid: u64,
     answered: u64,
+    /// When the last op was queued.
+    sent_at: Option<Instant>,
+    /// When the last reply arrived.
+    done_at: Option<Instant>,
     error: Option<CephPerfError>,
+}
+
+impl JobState {
+    /// Sends ops while at most `depth` are unanswered (so up to `depth + 1` in flight, as
+    /// Ceph's client, which waits while `inflight > concurrency`).
+    fn fill_window(&mut self, conn: &ConnHandle) {
+        let Some(t) = self.template.clone() else {
+            return;
+        };
+        while self.next_tid <= t.ios
+            && self.outstanding.len() as u64 <= t.depth
+            && self.error.is_none()
+        {
+            let tid = self.next_tid;
+            self.next_tid += 1;
+            self.outstanding.push_back(tid);
+            let msg = Message {
+                header: t.op.header_for(tid),
+                front: t.front.clone(),
+                data: t.data.clone(),
+                ..Default::default()
+            };
+            if let Err(e) = conn.send(msg) {
+                self.error = Some(CephPerfError::Engine(e.to_string()));
+            }
+            if tid == t.ios {
+                self.sent_at = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Whether the starting thread has something to wake up for.
+    fn finished(&self) -> bool {
+        self.error.is_some() || self.done_at.is_some()
+    }
 }
 
 struct OsdClient {
     jobs: Arc<RwLock<HashMap<u64, Arc<Job>>>>,
+    /// This reactor's jobs, looked up once per connection.
+    mine: HashMap<u64, Arc<Job>>,
 }
 
 impl OsdClient {
-    fn job(&self, conn: &ConnHandle) -> Option<Arc<Job>> {
-        self.jobs.read().ok()?.get(&conn.id()).cloned()
+    fn job(&mut self, conn: &ConnHandle) -> Option<Arc<Job>> {
+        if let Some(j) = self.mine.get(&conn.id()) {
+            return Some(Arc::clone(j));
+        }
+        let j = self.jobs.read().ok()?.get(&conn.id()).cloned()?;
+        self.mine.insert(conn.id(), Arc::clone(&j));
+        Some(j)
     }
 }
 
@@ -297,14 +375,23 @@ impl Dispatcher for OsdClient {
             // Replies come in order on one connection: this is almost always the front.
             st.outstanding.remove(pos);
             st.answered += 1;
+            let ios = st.template.as_ref().map_or(0, |t| t.ios);
+            if st.answered >= ios {
+                st.done_at = Some(Instant::now());
+            } else {
+                st.fill_window(conn);
+            }
         } else {
             st.error.get_or_insert(CephPerfError::UnknownTid {
                 job: job.index,
                 tid: m.header.tid,
             });
         }
+        let wake = st.finished();
         drop(st);
-        job.cond.notify_all();
+        if wake {
+            job.cond.notify_all();
+        }
     }
 
     fn on_reset(&mut self, conn: &ConnHandle, error: &msgr2_engine::ConnError) {
@@ -351,6 +438,7 @@ pub fn run_client(
         .dispatcher(move |_core| {
             Box::new(OsdClient {
                 jobs: Arc::clone(&for_dispatch),
+                mine: HashMap::new(),
             }) as Box<dyn Dispatcher>
         })
         .start()
@@ -383,102 +471,78 @@ pub fn run_client(
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    let data = Data::zeroed_aligned(usize::try_from(plan.size).unwrap_or(usize::MAX));
+    let mut data = Data::zeroed_aligned(usize::try_from(plan.size).unwrap_or(usize::MAX));
+    // Every op sends the same buffer: its crc is computed once and travels with the clones,
+    // as Ceph's client's shared bufferptr keeps its crc in the buffer's crc cache.
+    data.ensure_segment_crc();
+    let lock_err = || CephPerfError::Engine("job state lock poisoned".into());
     let start = Instant::now();
-    let results: Vec<Result<(Duration, Duration, u64), CephPerfError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = conns
-            .iter()
-            .map(|(conn, job)| {
-                let data = data.clone();
-                s.spawn(move || run_job(conn, job, plan, data, start))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(CephPerfError::Engine("job thread panicked".into())))
-            })
-            .collect()
-    });
-    let _ = messenger.shutdown();
+    for (conn, job) in &conns {
+        let features = conn.peer_info().map_or(0, |i| i.features);
+        let op = MOSDOp {
+            version: MOSDOp::version_for(features),
+            features,
+            ..MOSDOp::write(
+                "object-name",
+                ObjectLocator::default(),
+                SPgId::default(),
+                0,
+                plan.size,
+            )
+        };
+        let front = op.front_bytes();
+        let mut st = job.state.lock().map_err(|_| lock_err())?;
+        st.template = Some(Arc::new(OpTemplate {
+            op,
+            front,
+            data: data.clone(),
+            ios: plan.ios,
+            depth: plan.depth,
+        }));
+        st.next_tid = 1;
+        st.fill_window(conn);
+    }
     let mut out = ClientResult {
         elapsed: Duration::ZERO,
         send_elapsed: Duration::ZERO,
         answered: 0,
     };
-    for r in results {
-        let (sent, done, answered) = r?;
-        out.send_elapsed = out.send_elapsed.max(sent);
-        out.elapsed = out.elapsed.max(done);
-        out.answered += answered;
-    }
-    Ok(out)
-}
-
-/// One job: send `ios` writes keeping at most `depth + 1` unanswered, then wait for the rest.
-/// Returns (time to the last send, time to the last reply, replies).
-fn run_job(
-    conn: &ConnHandle,
-    job: &Job,
-    plan: &ClientPlan,
-    data: Data,
-    start: Instant,
-) -> Result<(Duration, Duration, u64), CephPerfError> {
-    let features = conn.peer_info().map_or(0, |i| i.features);
-    let op = MOSDOp {
-        version: MOSDOp::version_for(features),
-        features,
-        ..MOSDOp::write(
-            "object-name",
-            ObjectLocator::default(),
-            SPgId::default(),
-            0,
-            plan.size,
-        )
-    };
-    let front = op.front_bytes();
-    let lock_err = || CephPerfError::Engine("job state lock poisoned".into());
-    let mut st = job.state.lock().map_err(|_| lock_err())?;
-    for tid in 1..=plan.ios {
-        while st.outstanding.len() as u64 > plan.depth && st.error.is_none() {
-            st = job.cond.wait(st).map_err(|_| lock_err())?;
+    let deadline = Instant::now() + plan.timeout;
+    let mut failed = None;
+    for (_, job) in &conns {
+        let mut st = job.state.lock().map_err(|_| lock_err())?;
+        while !st.finished() {
+            let now = Instant::now();
+            if now >= deadline {
+                st.error = Some(CephPerfError::Timeout {
+                    job: job.index,
+                    answered: st.answered,
+                    ios: plan.ios,
+                    secs: plan.timeout.as_secs(),
+                });
+                break;
+            }
+            st = job
+                .cond
+                .wait_timeout(st, deadline - now)
+                .map_err(|_| lock_err())?
+                .0;
         }
         if let Some(e) = st.error.take() {
-            return Err(e);
+            failed.get_or_insert(e);
+            break;
         }
-        st.outstanding.push_back(tid);
-        let msg = Message {
-            header: op.header_for(tid),
-            front: front.clone(),
-            data: data.clone(),
-            ..Default::default()
-        };
-        conn.send(msg)
-            .map_err(|e| CephPerfError::Engine(e.to_string()))?;
+        let since =
+            |t: Option<Instant>| t.map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
+        out.send_elapsed = out.send_elapsed.max(since(st.sent_at));
+        out.elapsed = out.elapsed.max(since(st.done_at));
+        out.answered += st.answered;
     }
-    let sent = start.elapsed();
-    let deadline = Instant::now() + plan.timeout;
-    while st.answered < plan.ios && st.error.is_none() {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(CephPerfError::Timeout {
-                job: job.index,
-                answered: st.answered,
-                ios: plan.ios,
-                secs: plan.timeout.as_secs(),
-            });
-        }
-        st = job
-            .cond
-            .wait_timeout(st, deadline - now)
-            .map_err(|_| lock_err())?
-            .0;
+    let _ = messenger.shutdown();
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    if let Some(e) = st.error.take() {
-        return Err(e);
-    }
-    Ok((sent, start.elapsed(), st.answered))
 }
 
 /// Ceph's output line and our JSON cell for a finished run.
@@ -515,8 +579,9 @@ mod tests {
         // Ceph's server answered the captured ops (flags 0, default pg) with the all-default
         // reply (tests/data/ceph-perf); flags lose the ack bits.
         let mut op = MOSDOp::write("o", ObjectLocator::default(), SPgId::default(), 0, 1);
-        assert_eq!(ceph_perf_reply(&op), MOSDOpReply::default());
+        let head = |op: &MOSDOp| MOSDOp::decode_head(&op.front_bytes(), op.version).expect("ok");
+        assert_eq!(ceph_perf_reply(&head(&op)), MOSDOpReply::default());
         op.flags = 0x25;
-        assert_eq!(ceph_perf_reply(&op).flags, 0x20);
+        assert_eq!(ceph_perf_reply(&head(&op)).flags, 0x20);
     }
 }

@@ -6,6 +6,8 @@
 //! receive straight into it ([`dest`] + [`advance`]): a 4 MiB data segment lands in the buffer
 //! its [`SegmentAlloc`] returned (page-aligned, registered, ...) with no intermediate copy.
 //! Segment buffers are allocated only after the preamble passed its crc and the [`Limits`].
+//! Each segment's crc32c is computed as its bytes arrive (over every [`advance`]d run, while
+//! they are still in cache), not in a second pass once the whole segment is in.
 //!
 //! [`feed`]: FrameDecoder::feed
 //! [`dest`]: FrameDecoder::dest
@@ -115,6 +117,8 @@ pub struct FrameDecoder<A: SegmentAlloc = VecAlloc> {
     filled: usize,
     preamble: Option<Preamble>,
     segments: [A::Buf; MAX_SEGMENTS],
+    /// Running crc32c (segment seed) of the bytes of each segment received so far.
+    crcs: [u32; MAX_SEGMENTS],
     failed: Option<FrameError>,
     aborted: u64,
     /// The current segment's buffer is lent out ([`FrameDecoder::lend_segment`]).
@@ -140,6 +144,7 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
             filled: 0,
             preamble: None,
             segments: Default::default(),
+            crcs: [SEGMENT_SEED; MAX_SEGMENTS],
             failed: None,
             aborted: 0,
             lent: false,
@@ -229,6 +234,10 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
             return Ok(None);
         }
         let n = n.min(self.item_len() - self.filled);
+        if let Stage::Segment(i) = self.stage {
+            let run = &self.segments[i].as_ref()[self.filled..self.filled + n];
+            self.crcs[i] = crc32c(self.crcs[i], run);
+        }
         self.filled += n;
         if self.filled < self.item_len() {
             return Ok(None);
@@ -309,6 +318,7 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
                 let mut b = [0u8; PREAMBLE_LEN];
                 b.copy_from_slice(&self.small);
                 let p = Preamble::decode(&b, &self.limits)?;
+                self.crcs = [SEGMENT_SEED; MAX_SEGMENTS];
                 for (i, d) in p.counted().iter().enumerate() {
                     self.segments[i] = if d.len == 0 {
                         A::Buf::default()
@@ -362,7 +372,7 @@ impl<A: SegmentAlloc> FrameDecoder<A> {
     }
 
     fn check_crc(&mut self, index: usize, wire: u32) -> Result<(), FrameError> {
-        let computed = crc32c(SEGMENT_SEED, self.segments[index].as_ref());
+        let computed = self.crcs[index];
         if wire != computed {
             return Err(FrameError::SegmentCrc {
                 index,

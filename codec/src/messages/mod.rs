@@ -43,9 +43,9 @@ pub use monmap::{
     ceph_release_name, MMonMap, MonInfo, MonMap, MONMAP_AUTH_VERSION, MONMAP_ENCODING_VERSION,
 };
 pub use osd::{
-    BlkinTrace, EVersion, MOSDOp, MOSDOpReply, ObjectLocator, OpaqueStruct, OsdOp, PgId, ReqId,
-    SPgId, FEATURE_SERVER_SQUID, MAX_OSD_OPS, MAX_SNAPS, MSG_OSD_OP, MSG_OSD_OPREPLY, NOSNAP,
-    NO_SHARD, OSD_FLAG_ACK, OSD_FLAG_ONDISK, OSD_FLAG_ONNVRAM, OSD_OP_ARGS_LEN, OSD_OP_LEN,
+    BlkinTrace, EVersion, MOSDOp, MOSDOpHead, MOSDOpReply, ObjectLocator, OpaqueStruct, OsdOp,
+    PgId, ReqId, SPgId, FEATURE_SERVER_SQUID, MAX_OSD_OPS, MAX_SNAPS, MSG_OSD_OP, MSG_OSD_OPREPLY,
+    NOSNAP, NO_SHARD, OSD_FLAG_ACK, OSD_FLAG_ONDISK, OSD_FLAG_ONNVRAM, OSD_OP_ARGS_LEN, OSD_OP_LEN,
     OSD_OP_READ, OSD_OP_WRITE,
 };
 pub use stamp::CephStamp;

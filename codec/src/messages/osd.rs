@@ -14,6 +14,9 @@
 //! Every fixed-size piece is checked against the bytes present before anything is allocated;
 //! more than [`MAX_OSD_OPS`] ops is [`DecodeError::TooLong`].
 
+mod head;
+pub use head::MOSDOpHead;
+
 use super::{put_string, MessageFront};
 use crate::encoding::{len_u32, DecodeError, Decoder, Encode};
 use crate::msg::PRIO_DEFAULT;

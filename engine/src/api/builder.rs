@@ -56,6 +56,12 @@ impl MessengerBuilder {
             // "off" (or anything not a number) disables targeted receives.
             rc.zero_copy_recv_min = v.parse().ok();
         }
+        if let Some(v) = std::env::var("MSGR2_RX_LOAN_CHUNK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            rc.rx_loan_chunk = v;
+        }
         if let Some(v) = std::env::var("MSGR2_SEND_ZC_THRESHOLD")
             .ok()
             .and_then(|v| v.parse().ok())

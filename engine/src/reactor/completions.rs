@@ -63,6 +63,7 @@ impl Reactor {
                 self.maybe_finalize(slot as usize);
             }
             OpKind::RecvInto(..) => {
+                self.loans_out = self.loans_out.saturating_sub(1);
                 let loan = match self.end_op(ud).map(|o| o.kind) {
                     Some(OpKind::RecvInto(buf, _)) => Some(buf),
                     _ => None,
@@ -355,13 +356,21 @@ impl Reactor {
             return;
         };
         let rest = &mut buf.make_mut()[off..];
-        let (ptr, len) = (rest.as_mut_ptr(), rest.len() as u32);
+        // One chunk, unless what would remain after it is too short for another loan.
+        let chunk = self.rc.rx_loan_chunk.max(1);
+        let len = if rest.len() >= chunk.saturating_add(min) {
+            chunk
+        } else {
+            rest.len()
+        };
+        let (ptr, len) = (rest.as_mut_ptr(), len as u32);
         c.rx_loan = true;
         let gen = c.gen;
         let e = with_fd!(c, |fd| opcode::Recv::new(fd, ptr, len)
             .flags(libc::MSG_WAITALL)
             .build());
         ctr!(self.zero_copy_recvs, 1);
+        self.loans_out += 1;
         let ud = self.new_op(OpKind::RecvInto(buf, off), slot as u32, gen);
         self.push_sqe(e.user_data(ud));
     }

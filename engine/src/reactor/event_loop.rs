@@ -123,6 +123,7 @@ impl Reactor {
             efd_buf: Box::new([0; 8]),
             efd_armed: false,
             cqes: Vec::with_capacity(1024),
+            loans_out: 0,
             events: Vec::new(),
             recycled: false,
             stalled: Vec::new(),
@@ -369,7 +370,7 @@ impl Reactor {
         let Some(budget) = self.rc.spin_before_park.filter(|d| !d.is_zero()) else {
             return false;
         };
-        if self.shutting_down {
+        if self.shutting_down || self.loans_out > 0 {
             return false;
         }
         let until = Instant::now() + budget;

@@ -3,6 +3,21 @@
 use super::*;
 
 impl Reactor {
+    /// In a long batch of received messages, sends what the first [`EARLY_FLUSH_AFTER`]
+    /// callbacks queued on this connection before dispatching the rest: the peer starts on
+    /// those replies while we work through the batch, instead of the whole window bouncing
+    /// between the two sides as one block.
+    fn early_flush(&mut self, slot: usize) {
+        let ready = self
+            .conns
+            .get(slot)
+            .is_some_and(|c| c.dirty && c.state == St::Open && c.tx_batch.is_none());
+        if ready {
+            self.flush_one(slot);
+            self.enter(0);
+        }
+    }
+
     pub(super) fn dispatch_events(&mut self, slot: usize) {
         if self.events.is_empty() {
             return;
@@ -15,9 +30,17 @@ impl Reactor {
         };
         let h = c.handle.clone();
         let server = c.server;
+        let total = events.len();
+        let mut delivered = 0usize;
         for ev in events.drain(..) {
             match ev {
-                Event::Message(m) => self.deliver(slot, &h, m),
+                Event::Message(m) => {
+                    self.deliver(slot, &h, m);
+                    delivered += 1;
+                    if delivered == EARLY_FLUSH_AFTER && total >= 2 * EARLY_FLUSH_AFTER {
+                        self.early_flush(slot);
+                    }
+                }
                 Event::Ready(info) => {
                     match info.con_mode {
                         CON_MODE_SECURE => ctr!(self.conns_secure, 1),

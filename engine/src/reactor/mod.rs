@@ -59,6 +59,10 @@ const STAGE_SIZE: usize = 64 << 10;
 const RX_BUF: usize = 64 << 10;
 const SLOT_DRAIN: u32 = u32::MAX - 1;
 const NO_SLOT: u32 = u32::MAX;
+/// In a batch of at least twice this many received messages on one connection, what the
+/// first this many callbacks sent goes out before the rest are dispatched (a depth-16 window
+/// then travels as two halves; 8 beat 6, which beat 4 and 2, on ceph-perf 4 KiB).
+const EARLY_FLUSH_AFTER: usize = 8;
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 const MAX_FIXED_FILES: u64 = 16384;
 
@@ -254,6 +258,9 @@ pub(crate) struct Reactor {
     efd_buf: Box<[u8; 8]>,
     efd_armed: bool,
     cqes: Vec<(u64, i32, u32)>,
+    /// Targeted receives in flight: while one is, the reactor parks instead of spinning (it
+    /// completes only once a whole chunk of a large segment is in, far longer than a spin).
+    loans_out: usize,
     events: Vec<Event>,
     recycled: bool,
     stalled: Vec<usize>,
