@@ -113,9 +113,11 @@ start_server() {  # start_server ceph|ours
     sleep 0.2
 }
 
-stop_server() {
+stop_server() {  # and wait until the port is free for the next server
     kill "$server_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+    for _ in $(seq 100); do ss -ltn "sport = :$PORT" | grep -q LISTEN || break; sleep 0.1; done
     server_pid=
 }
 
