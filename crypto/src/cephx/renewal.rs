@@ -10,9 +10,11 @@
 //! ticket (its global id must match the session's) and answers in the `MAuthReply`'s
 //! `result_bl` with the login's layout: the new AUTH ticket's `CephXServiceTicket` sealed with
 //! the principal's secret, its ticket blob sealed with the *old* AUTH session key
-//! (`ticket_enc = 1`), then `cbl` (empty: no connection secret over `MAuth`) and the other
-//! tickets sealed with the *new* AUTH session key. From then on the new AUTH ticket and
-//! session key authorize `CEPHX_GET_PRINCIPAL_SESSION_KEY` requests and open their replies.
+//! (`ticket_enc = 1`), possibly followed by `cbl` and the other tickets sealed with the *new*
+//! AUTH session key (Ceph 16 and 20 mons send neither over `MAuth`, and Ceph's `MonClient`
+//! would not read them: the other services due are then renewed with
+//! `CEPHX_GET_PRINCIPAL_SESSION_KEY`). From then on the new AUTH ticket and session key
+//! authorize `CEPHX_GET_PRINCIPAL_SESSION_KEY` requests and open their replies.
 //!
 //! Building and parsing reuse the login's [`build_authenticate`] and
 //! [`parse_mon_auth_done`], so `aes` and `aes256k` principals are handled alike.
