@@ -6,8 +6,13 @@
 //! before and after each rotation, a long-lived client session renews its tickets
 //! (`CEPHX_GET_PRINCIPAL_SESSION_KEY`) and keeps its connection, a stale ticket is refused
 //! (expired or rotated out: [`AuthError::TicketExpired`] / [`AuthError::UnknownSecret`]) and
-//! so is a foreign one. A missing Ceph is a failure, not a skip; `MSGR2_CEPH_VERSIONS`
-//! limits the versions.
+//! so is a foreign one. The AUTH (mon) ticket lives only a few seconds
+//! (`auth_mon_ticket_ttl`): both mon sessions renew it over the session
+//! (`CEPHX_GET_AUTH_SESSION_KEY` with the old ticket) at least twice, its expiry moving forward
+//! each time, and keep working under the new AUTH session key: the daemon fetches rotating
+//! secrets after its second renewal, the client renews its OSD ticket
+//! (`CEPHX_GET_PRINCIPAL_SESSION_KEY`) after its second and still reaches READY with it. A
+//! missing Ceph is a failure, not a skip; `MSGR2_CEPH_VERSIONS` limits the versions.
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,6 +40,9 @@ use msgr2_proto::Message;
 /// `auth_service_ticket_ttl` of the test clusters, seconds: the mon rotates the OSD secret
 /// about this often (checked at its 5 s tick).
 const TTL: u64 = 10;
+/// `auth_mon_ticket_ttl` of the test clusters, seconds: the AUTH ticket's validity (renewed at
+/// three quarters of it). Ceph enforces no minimum.
+const MON_TTL: u64 = 12;
 const TIMEOUT: Duration = Duration::from_secs(20);
 const OSD_BIT: u32 = EntityType::Osd as u32;
 const MON_BIT: u32 = EntityType::Mon as u32;
@@ -113,6 +121,7 @@ fn max_id(ids: &[u64]) -> u64 {
 fn run(version: u32) {
     let t0 = Instant::now();
     let ttl = format!("auth_service_ticket_ttl={TTL}");
+    let mon_ttl = format!("auth_mon_ticket_ttl={MON_TTL}");
     // A nearly full disk must not stop the mon (it refuses to start under 5 % free).
     let c = Cluster::start_on(
         version,
@@ -122,6 +131,8 @@ fn run(version: u32) {
             "none",
             "--conf",
             &ttl,
+            "--conf",
+            &mon_ttl,
             "--conf",
             "mon_data_avail_crit=1",
         ],
@@ -152,6 +163,13 @@ fn run(version: u32) {
     eprintln!("ceph {version}: osd.7 holds rotating secrets {first_ids:?}");
     assert!(!first_ids.is_empty());
     let daemon_first = daemon.store().get(EntityType::Osd).unwrap().expires;
+    let auth_expiry = |s: &MonAuthSession| s.store().get_even_expired(EntityType::Auth).unwrap();
+    let first_auth = auth_expiry(&daemon);
+    assert!(
+        (1..=MON_TTL).contains(&u64::from(first_auth.validity.sec)),
+        "ceph {version}: the daemon's AUTH ticket is valid {:?}",
+        first_auth.validity
+    );
     let _renewer = daemon.spawn_renewer(Duration::from_secs(1), Duration::from_secs(2));
 
     // Our OSD-style server, one per mode, verifying with the rotating keyring.
@@ -208,15 +226,52 @@ fn run(version: u32) {
     let mut last_max = max_id(&first_ids);
     let mut renewals = 0;
     let mut rounds = 0;
+    // AUTH renewals: the client session's (from `tick`) and the daemon's (its renewer thread,
+    // seen as its AUTH ticket's expiry moving forward); then proof the sessions still work.
+    let mut session_auth = Vec::new();
+    let mut renewed_after_auth = false;
+    let mut daemon_auth = vec![first_auth.expires];
+    let mut rotated_after_auth = false;
     let deadline = Instant::now() + Duration::from_secs(8 * TTL);
-    while rotations < 2 || !first_ticket.is_expired(SystemTime::now()) {
+    while rotations < 2
+        || !first_ticket.is_expired(SystemTime::now())
+        || !renewed_after_auth
+        || !rotated_after_auth
+    {
         assert!(
             Instant::now() < deadline,
             "ceph {version}: only {rotations} rotations seen"
         );
-        let out = session.tick(SystemTime::now(), Duration::ZERO).unwrap();
+        let before = auth_expiry(&session);
+        let out = session
+            .tick(SystemTime::now(), Duration::ZERO)
+            .unwrap_or_else(|e| panic!("ceph {version} round {rounds}: tick: {e}"));
         if !out.renewed.is_empty() {
             renewals += 1;
+            renewed_after_auth |= session_auth.len() >= 2;
+        }
+        if let Some(a) = &out.auth {
+            let now = auth_expiry(&session);
+            assert_eq!(now.expires, a.expires);
+            assert!(
+                now.expires > before.expires && now.session_key != before.session_key,
+                "ceph {version}: AUTH renewal did not replace the ticket"
+            );
+            session_auth.push(a.expires);
+            eprintln!(
+                "ceph {version}: client AUTH ticket renewed at {:?} (secret {}, with {:?})",
+                t0.elapsed(),
+                now.ticket.secret_id,
+                a.services
+            );
+        }
+        let d = auth_expiry(&daemon).expires;
+        if daemon_auth.last().is_some_and(|l| d > *l) {
+            daemon_auth.push(d);
+            eprintln!(
+                "ceph {version}: osd.7 AUTH ticket renewed by {:?}",
+                t0.elapsed()
+            );
         }
         for (mode, _, srx, addrs) in &servers {
             let (m, rx) = client(&admin, admin_key.clone(), session.store().clone(), *mode);
@@ -239,6 +294,7 @@ fn run(version: u32) {
         let ids = rotating.secret_ids();
         if max_id(&ids) > last_max {
             rotations += 1;
+            rotated_after_auth |= daemon_auth.len() >= 3;
             eprintln!(
                 "ceph {version}: rotation {rotations} at {:?}: {ids:?}",
                 t0.elapsed()
@@ -252,6 +308,7 @@ fn run(version: u32) {
         renewals >= 1,
         "ceph {version}: the client's OSD ticket was never renewed"
     );
+    assert!(session_auth.len() >= 2 && daemon_auth.len() >= 3);
     let daemon_now = daemon.store().get(EntityType::Osd).unwrap().expires;
     assert!(
         daemon_now > daemon_first,
@@ -309,7 +366,9 @@ fn run(version: u32) {
         m.shutdown();
     }
     eprintln!(
-        "ceph {version}: {rotations} rotations, {rounds} rounds x 2 modes READY, {renewals} ticket renewals, in {:?}",
+        "ceph {version}: {rotations} rotations, {rounds} rounds x 2 modes READY, {renewals} ticket renewals, AUTH renewals: client {} osd.7 {}, in {:?}",
+        session_auth.len(),
+        daemon_auth.len() - 1,
         t0.elapsed()
     );
     for (_, m, _, _) in servers {

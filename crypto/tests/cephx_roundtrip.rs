@@ -95,6 +95,8 @@ fn mon_login_crc_and_secure_then_osd_and_mgr_authorizers() {
         assert_ne!(c.global_id, 0);
         assert_eq!(store.global_id(), c.global_id);
         assert_eq!(store.services(), vec![0x01, 0x04, 0x10, 0x20]);
+        // Kept for renewing the AUTH ticket over this session.
+        assert!(store.server_challenge().is_some());
         assert_eq!(
             store.get(EntityType::Auth).unwrap().session_key.secret(),
             c.session_key.as_slice()

@@ -1,7 +1,9 @@
 //! A daemon's (or a long-lived client's) cephx identity in a real cluster: one session with a
-//! real monitor over which it fetches the rotating service secrets (`CEPHX_GET_ROTATING_KEY`)
-//! and renews its service tickets (`CEPHX_GET_PRINCIPAL_SESSION_KEY`), both carried in
-//! `MAuth` and answered in `MAuthReply`.
+//! real monitor over which it fetches the rotating service secrets (`CEPHX_GET_ROTATING_KEY`),
+//! renews its AUTH (mon) ticket (`CEPHX_GET_AUTH_SESSION_KEY` with the old ticket, proven over
+//! the login's server challenge) and its service tickets (`CEPHX_GET_PRINCIPAL_SESSION_KEY`,
+//! authorized by the current AUTH ticket), all carried in `MAuth` and answered in
+//! `MAuthReply`.
 //!
 //! The sans-IO pieces live in `msgr2_crypto::cephx` (request builders, reply parsers, the
 //! [`RotatingKeyring`]); this module does the I/O and owns the clock: [`MonAuthSession::tick`]
@@ -21,8 +23,9 @@ use msgr2_codec::messages::{MAuth, MAuthReply, MessageFront, MSG_AUTH_REPLY};
 use msgr2_codec::payload::AUTH_CEPHX;
 use msgr2_crypto::auth::AuthError;
 use msgr2_crypto::cephx::{
-    build_rotating_request, build_ticket_renewal_request, handle_ticket_renewal_reply,
-    parse_rotating_reply, utime_of, CephxClientProvider, RotatingKeyring, TicketStore,
+    build_auth_renewal_request, build_rotating_request, build_ticket_renewal_request,
+    handle_auth_renewal_reply, handle_ticket_renewal_reply, parse_rotating_reply, utime_of,
+    AuthRenewal, AuthRenewalError, CephxClientProvider, RotatingKeyring, TicketStore,
 };
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 use thiserror::Error;
@@ -42,7 +45,13 @@ pub enum MonAuthError {
     Engine(#[from] EngineError),
     /// The monitor connection failed or was reset.
     #[error("monitor connection failed: {0}")]
-    Connection(String),
+    Connection(crate::ConnError),
+    /// The session's event queue was poisoned (a thread panicked holding it).
+    #[error("monitor session: event queue poisoned")]
+    QueuePoisoned,
+    /// The messenger stopped under the session.
+    #[error("monitor session: messenger stopped")]
+    MessengerStopped,
     /// Nothing arrived within the timeout.
     #[error("timed out after {0:?} waiting for the monitor")]
     Timeout(Duration),
@@ -60,12 +69,15 @@ pub enum MonAuthError {
     /// The cephx reply did not verify or decode.
     #[error("cephx reply: {0}")]
     Auth(#[from] AuthError),
+    /// The AUTH ticket could not be renewed (no login state, or a bad reply).
+    #[error(transparent)]
+    AuthRenewal(#[from] AuthRenewalError),
 }
 
 enum Ev {
     Ready,
     Reply(Message),
-    Failed(String),
+    Failed(crate::ConnError),
 }
 
 struct Fwd(Sender<Ev>);
@@ -80,16 +92,20 @@ impl Dispatcher for Fwd {
         let _ = self.0.send(Ev::Ready);
     }
     fn on_reset(&mut self, _conn: &ConnHandle, error: &crate::ConnError) {
-        let _ = self.0.send(Ev::Failed(error.to_string()));
+        let _ = self.0.send(Ev::Failed(error.clone()));
     }
 }
 
 /// What one [`MonAuthSession::tick`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickOutcome {
+    /// The AUTH ticket's renewal, if it was due: its new expiry and the services whose
+    /// tickets came with it.
+    pub auth: Option<AuthRenewal>,
     /// Secret ids now held, if the rotating secrets were refreshed.
     pub rotated: Option<Vec<u64>>,
-    /// Services (`CEPH_ENTITY_TYPE_*`) whose tickets were renewed.
+    /// Services (`CEPH_ENTITY_TYPE_*`) whose tickets were renewed with
+    /// `CEPHX_GET_PRINCIPAL_SESSION_KEY` (under the AUTH ticket then current).
     pub renewed: Vec<u32>,
 }
 
@@ -176,7 +192,7 @@ impl MonAuthSession {
         let rx = self
             .events
             .lock()
-            .map_err(|_| MonAuthError::Connection("event queue poisoned".into()))?;
+            .map_err(|_| MonAuthError::QueuePoisoned)?;
         let deadline = Instant::now() + self.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -188,9 +204,7 @@ impl MonAuthSession {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => return Err(MonAuthError::Timeout(self.timeout)),
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(MonAuthError::Connection("messenger stopped".into()))
-                }
+                Err(RecvTimeoutError::Disconnected) => return Err(MonAuthError::MessengerStopped),
             }
         }
     }
@@ -242,16 +256,19 @@ impl MonAuthSession {
         Ok(handle_ticket_renewal_reply(&self.store, &bl, now)?)
     }
 
-    /// Renews what is due at `now`: the rotating secrets when the current one is within
-    /// `margin` of expiry (or fewer than three are held), and the service tickets of
-    /// `want_keys` past their renewal point (Ceph's: three quarters of the validity).
-    pub fn tick(&self, now: SystemTime, margin: Duration) -> Result<TickOutcome, MonAuthError> {
-        let mut out = TickOutcome::default();
-        if let Some(k) = &self.rotating {
-            if k.need_new_secrets(utime_of(now + margin)) {
-                out.rotated = Some(self.fetch_rotating()?);
-            }
-        }
+    /// Renews the AUTH ticket now (`CEPHX_GET_AUTH_SESSION_KEY` over this session, with the
+    /// current AUTH ticket as `old_ticket`), also asking for the services in `keys`. The new
+    /// AUTH ticket and session key replace the old ones in the [`TicketStore`]: later
+    /// service-ticket renewals present it, and their replies open with its session key.
+    pub fn renew_auth(&self, keys: u32, now: SystemTime) -> Result<AuthRenewal, MonAuthError> {
+        let req = build_auth_renewal_request(&self.key, &self.store, keys)?;
+        let bl = self.call(req)?;
+        Ok(handle_auth_renewal_reply(&self.key, &self.store, &bl, now)?)
+    }
+
+    /// Services of `want_keys` (AUTH aside) whose tickets are missing or past their renewal
+    /// point at `now`.
+    fn services_due(&self, now: SystemTime) -> u32 {
         let mut due = 0u32;
         for bit in 0..8 {
             let ty = 1u32 << bit;
@@ -269,6 +286,29 @@ impl MonAuthSession {
                 due |= ty;
             }
         }
+        due
+    }
+
+    /// Renews what is due at `now`, in Ceph's order: the AUTH ticket past three quarters of
+    /// its validity (asking for the services also due, as Ceph's `need` does), the rotating
+    /// secrets when the current one is within `margin` of expiry (or fewer than three are
+    /// held), and the service tickets of `want_keys` still past their renewal point (Ceph's:
+    /// three quarters of the validity).
+    pub fn tick(&self, now: SystemTime, margin: Duration) -> Result<TickOutcome, MonAuthError> {
+        let mut out = TickOutcome::default();
+        if self
+            .store
+            .get_even_expired(EntityType::Auth)
+            .is_some_and(|t| t.needs_renewal(now))
+        {
+            out.auth = Some(self.renew_auth(self.services_due(now), now)?);
+        }
+        if let Some(k) = &self.rotating {
+            if k.need_new_secrets(utime_of(now + margin)) {
+                out.rotated = Some(self.fetch_rotating()?);
+            }
+        }
+        let due = self.services_due(now);
         if due != 0 {
             out.renewed = self.renew_tickets(due, now)?;
         }
@@ -285,7 +325,7 @@ impl MonAuthSession {
             while !st.load(Ordering::Relaxed) {
                 match s.tick(SystemTime::now(), margin) {
                     Ok(o) if o != TickOutcome::default() => {
-                        tracing::info!(rotated = ?o.rotated, renewed = ?o.renewed, "cephx: renewed")
+                        tracing::info!(auth = ?o.auth, rotated = ?o.rotated, renewed = ?o.renewed, "cephx: renewed")
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cephx: renewal failed"),

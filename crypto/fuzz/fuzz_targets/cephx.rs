@@ -1,6 +1,8 @@
 //! cephx decoders never panic on arbitrary payloads: the client's AUTH_DONE parser, the
 //! mon-style server's request handling, the authorizer server (fixed secrets and a rotating
-//! keyring), the rotating-secrets and ticket-renewal replies, and keyring parsing, with
+//! keyring), the rotating-secrets, ticket-renewal and AUTH-ticket renewal replies (the latter
+//! against a store holding an AUTH ticket, so that the old session key is tried), and keyring
+//! parsing, with
 //! `aes` keys and (selector bit 0x20) `aes256k` keys, plus the aes256k cipher itself.
 #![no_main]
 use std::sync::Arc;
@@ -13,8 +15,10 @@ use msgr2_crypto::cephx::{parse_mon_auth_done, AuthorizerServerAuth, MonServerAu
 use msgr2_crypto::cephx::{unseal, KeyUsage};
 use msgr2_crypto::cephx::types::CephxEncode;
 use msgr2_crypto::cephx::{
-    handle_ticket_renewal_reply, parse_rotating_reply, RotatingKeyring, RotatingSecrets, TicketStore,
+    handle_auth_renewal_reply, handle_ticket_renewal_reply, parse_rotating_reply, RotatingKeyring,
+    RotatingSecrets, ServiceTicket, TicketStore,
 };
+use msgr2_crypto::cephx::types::{CephXTicketBlob, TicketGrant};
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 use msgr2_codec::payload::UTime;
 
@@ -31,6 +35,18 @@ fuzz_target!(|data: &[u8]| {
             let _ = parse_rotating_reply(&key, rest);
             let _ = RotatingSecrets::from_bytes(rest);
             let _ = handle_ticket_renewal_reply(&TicketStore::new(), rest, std::time::UNIX_EPOCH);
+            let store = TicketStore::new();
+            store.set_server_challenge(1);
+            store.insert(ServiceTicket::from_grant(
+                TicketGrant {
+                    service_id: 0x20,
+                    session_key: key.clone(),
+                    validity: UTime { sec: u32::MAX, nsec: 0 },
+                    ticket: CephXTicketBlob::default(),
+                },
+                std::time::UNIX_EPOCH,
+            ));
+            let _ = handle_auth_renewal_reply(&key, &store, rest, std::time::UNIX_EPOCH);
             let _ = unseal(&key, KeyUsage::TicketSessionKey, rest);
             let _ = msgr2_crypto::aes256k::decrypt(&[7; 32], u32::from(sel), rest);
         }

@@ -28,7 +28,7 @@ pub const DEFAULT_WANT_KEYS: u32 = EntityType::Auth as u32
     | EntityType::Osd as u32
     | EntityType::Mgr as u32;
 
-fn random_u64() -> Result<u64, AuthError> {
+pub(crate) fn random_u64() -> Result<u64, AuthError> {
     let mut b = [0u8; 8];
     aws_lc_rs::rand::fill(&mut b)
         .map_err(|_| AuthError::Crypto("random number generator failed"))?;
@@ -134,6 +134,25 @@ pub fn parse_mon_auth_done(
     })
 }
 
+/// Stores the tickets of a [`MonAuthReply`] received at `now` (the AUTH ticket, then the
+/// service tickets of `extra`, an AUTH entry there aside: the AUTH ticket is the first part's);
+/// returns the service ids stored, AUTH first. Shared by the login and AUTH-ticket renewal.
+pub(crate) fn store_mon_auth_reply(
+    store: &TicketStore,
+    reply: MonAuthReply,
+    now: SystemTime,
+) -> Vec<u32> {
+    let mut stored = vec![reply.auth.service_id];
+    store.insert(ServiceTicket::from_grant(reply.auth, now));
+    for g in reply.extra {
+        if g.service_id != SERVICE_AUTH {
+            stored.push(g.service_id);
+            store.insert(ServiceTicket::from_grant(g, now));
+        }
+    }
+    stored
+}
+
 enum MonState {
     Init,
     Requested {
@@ -141,6 +160,7 @@ enum MonState {
     },
     Authenticating {
         old_session_key: Option<CryptoKey>,
+        server_challenge: u64,
     },
     Done,
 }
@@ -241,7 +261,10 @@ impl ClientAuth for MonClientAuth {
             &old_ticket,
             self.want_keys,
         )?;
-        self.state = MonState::Authenticating { old_session_key };
+        self.state = MonState::Authenticating {
+            old_session_key,
+            server_challenge: ch.server_challenge,
+        };
         Ok(out)
     }
 
@@ -251,28 +274,26 @@ impl ClientAuth for MonClientAuth {
         con_mode: u32,
         payload: &[u8],
     ) -> Result<AuthResult, AuthError> {
-        let MonState::Authenticating { old_session_key } =
-            std::mem::replace(&mut self.state, MonState::Done)
+        let MonState::Authenticating {
+            old_session_key,
+            server_challenge,
+        } = std::mem::replace(&mut self.state, MonState::Done)
         else {
             return Err(AuthError::Unexpected(
                 "AUTH_DONE before the cephx challenge round",
             ));
         };
-        let reply = parse_mon_auth_done(&self.key, old_session_key.as_ref(), payload)?;
-        let connection_secret = reply.connection_secret.unwrap_or_default();
+        let mut reply = parse_mon_auth_done(&self.key, old_session_key.as_ref(), payload)?;
+        let connection_secret = reply.connection_secret.take().unwrap_or_default();
         if con_mode == CON_MODE_SECURE && connection_secret.is_empty() {
             return Err(AuthError::Unexpected(
                 "secure mode chosen but the mon sent no connection secret",
             ));
         }
         let session_key = reply.auth.session_key.secret().to_vec();
-        let now = SystemTime::now();
         self.store.set_global_id(global_id);
-        self.store
-            .insert(ServiceTicket::from_grant(reply.auth, now));
-        for g in reply.extra {
-            self.store.insert(ServiceTicket::from_grant(g, now));
-        }
+        self.store.set_server_challenge(server_challenge);
+        store_mon_auth_reply(&self.store, reply, SystemTime::now());
         Ok(AuthResult {
             global_id,
             con_mode,

@@ -12,6 +12,8 @@
 //! - [`AuthorizerServerAuth`]: authorizer verification for an OSD-style daemon.
 //! - [`RotatingKeyring`], [`RotatingServerProvider`]: a daemon's rotating service secrets
 //!   fetched from a real mon, and ticket renewal over the mon session (`rotating`).
+//! - [`build_auth_renewal_request`], [`handle_auth_renewal_reply`]: renewal of the AUTH
+//!   (mon) ticket over an established mon session (`renewal`).
 //! - [`CephxClientProvider`], [`CephxServerProvider`]: the handshake's entry points.
 //!
 //! Tickets issued by [`MonServerAuth`] are sealed with its own [`ServiceSecrets`]; a real
@@ -20,6 +22,7 @@
 
 mod client;
 mod provider;
+mod renewal;
 mod rotating;
 pub mod seal;
 mod server;
@@ -31,6 +34,9 @@ pub use client::{
     DEFAULT_WANT_KEYS, SERVICE_AUTH,
 };
 pub use provider::{CephxClientProvider, CephxServerProvider};
+pub use renewal::{
+    build_auth_renewal_request, handle_auth_renewal_reply, AuthRenewal, AuthRenewalError,
+};
 pub use rotating::{
     build_rotating_request, build_ticket_renewal_request, handle_ticket_renewal_reply,
     parse_rotating_reply, utime_of, ExpiringCryptoKey, RotatingKeyring, RotatingSecrets,

@@ -78,6 +78,8 @@ impl ServiceTicket {
 #[derive(Default)]
 struct Inner {
     global_id: u64,
+    /// The mon's `CephXServerChallenge` of the last login (0: none; a mon never sends 0).
+    server_challenge: u64,
     tickets: BTreeMap<u32, ServiceTicket>,
 }
 
@@ -119,6 +121,17 @@ impl TicketStore {
         self.lock().global_id = global_id;
     }
 
+    /// The server challenge of the last successful mon login, kept for renewing the AUTH
+    /// ticket over the same session (Ceph's `CephxClientHandler::server_challenge`).
+    pub fn server_challenge(&self) -> Option<u64> {
+        Some(self.lock().server_challenge).filter(|c| *c != 0)
+    }
+
+    /// Records the server challenge of a successful mon login.
+    pub fn set_server_challenge(&self, challenge: u64) {
+        self.lock().server_challenge = challenge;
+    }
+
     /// The unexpired ticket for `service`, if any.
     pub fn get(&self, service: EntityType) -> Option<ServiceTicket> {
         let now = SystemTime::now();
@@ -145,11 +158,12 @@ impl TicketStore {
         self.lock().tickets.remove(&u32::from(service as u8))
     }
 
-    /// Forgets everything (tickets and global id).
+    /// Forgets everything (tickets, global id and server challenge).
     pub fn clear(&self) {
         let mut g = self.lock();
         g.tickets.clear();
         g.global_id = 0;
+        g.server_challenge = 0;
     }
 
     /// Service ids of the stored tickets.
