@@ -13,7 +13,15 @@ use msgr2_engine::admin::MetaVars;
 /// --name osd.3` opens `admin socket` of `[osd.3]`), or `None` when neither the file nor
 /// a flag sets `admin_socket` (Ceph's daemon default is not acted on: a tool does not open
 /// `/var/run/ceph/...` unasked). Conf errors (a bad file, `-c` naming none) are returned.
-pub fn from_conf(ceph: &CephArgs, name: &EntityName) -> Result<Option<String>, ConfError> {
+/// `flag` (`--admin-socket`) wins when given.
+pub fn from_flag_or_conf(
+    flag: Option<&str>,
+    ceph: &CephArgs,
+    name: &EntityName,
+) -> Result<Option<String>, ConfError> {
+    if let Some(p) = flag {
+        return Ok(Some(p.to_owned()));
+    }
     let mut args = ceph.clone();
     args.name = Some(name.to_string());
     args.id = None;

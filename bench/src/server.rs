@@ -201,10 +201,8 @@ impl MonEndpoint {
 pub fn run(a: ServerArgs, ceph: &CephArgs) -> Result<(), String> {
     let _ = a.events;
     let name: EntityName = a.name.parse().map_err(|e| format!("--name: {e}"))?;
-    let admin_socket = match &a.admin_socket {
-        Some(p) => Some(p.clone()),
-        None => crate::asok::from_conf(ceph, &name).map_err(|e| e.to_string())?,
-    };
+    let admin_socket = crate::asok::from_flag_or_conf(a.admin_socket.as_deref(), ceph, &name)
+        .map_err(|e| e.to_string())?;
     let listen: EntityAddrVec = a
         .listen
         .parse()

@@ -91,7 +91,8 @@ pub struct CpuSide {
 #[derive(Debug)]
 pub struct CoreSlot {
     cpu: usize,
-    tid: i32,
+    /// The thread's kernel id.
+    pub tid: i32,
     /// Messages handled on this thread so far.
     pub msgs: AtomicU64,
 }
@@ -141,12 +142,16 @@ impl CpuSide {
             .then(|| s.iter().map(|&i| alloc_count::slot_allocations(i)).sum())
     }
 
-    /// Registers the calling thread as the side's reactor on `cpu` (for the per-core
-    /// figures); its dispatcher bumps the returned slot's messages.
+    /// Registers the calling thread as the side's reactor on `cpu`: its CPU time, its heap
+    /// allocations and the per-core figures (its dispatcher bumps the returned slot's
+    /// messages).
     pub fn register_core(&self, cpu: usize) -> Arc<CoreSlot> {
+        let tid = gettid();
+        self.register(tid);
+        self.count_allocs_of_this_thread();
         let slot = Arc::new(CoreSlot {
             cpu,
-            tid: gettid(),
+            tid,
             msgs: AtomicU64::new(0),
         });
         if let Ok(mut c) = self.cores.lock() {

@@ -357,11 +357,9 @@ fn server_admin_socket(
     ceph: &msgr2_conf::CephArgs,
     entity: &(EntityType, &str),
 ) -> Result<Option<String>, BenchError> {
-    match flag {
-        Some(p) => Ok(Some(p.clone())),
-        None => crate::asok::from_conf(ceph, &EntityName::new(entity.0, entity.1))
-            .map_err(|e| BenchError::Usage(e.to_string())),
-    }
+    let name = EntityName::new(entity.0, entity.1);
+    crate::asok::from_flag_or_conf(flag.as_deref(), ceph, &name)
+        .map_err(|e| BenchError::Usage(e.to_string()))
 }
 
 /// `msgr2 bench server --ceph-perf`: serves until killed.

@@ -28,7 +28,7 @@ use msgr2_engine::{
 };
 
 use super::{ClientConns, ConnectOptions, IoCounts, ServeOptions, Server, Target, Transport};
-use crate::bench::cpu::{gettid, CoreSlot, CpuSide};
+use crate::bench::cpu::{CoreSlot, CpuSide};
 use crate::bench::error::BenchError;
 use crate::bench::spec::Mode;
 use crate::bench::wire::{parse_stats_reply, server_answer, Kind, ServerStats};
@@ -66,14 +66,13 @@ fn limits(max_size: u64) -> Limits {
     }
 }
 
-/// Registers the calling (reactor) thread with `cpu` and remembers its id.
-fn register(cpu: &CpuSide, tids: &Mutex<Vec<i32>>) {
-    let tid = gettid();
-    cpu.register(tid);
-    cpu.count_allocs_of_this_thread();
+/// Registers the calling reactor thread on `core` with `cpu` and remembers its id.
+fn register(cpu: &CpuSide, tids: &Mutex<Vec<i32>>, core: usize) -> Arc<CoreSlot> {
+    let slot = cpu.register_core(core);
     if let Ok(mut t) = tids.lock() {
-        t.push(tid);
+        t.push(slot.tid);
     }
+    slot
 }
 
 impl Transport for Engine {
@@ -137,9 +136,9 @@ impl EngineServer {
         let factory = |opts: &ServeOptions| {
             let (cpu, recycle, tids) = (opts.cpu.clone(), opts.recycle.clone(), tids.clone());
             move |core: usize| {
-                register(&cpu, &tids);
+                let core = register(&cpu, &tids, core);
                 Box::new(ServerDispatcher {
-                    core: cpu.register_core(core),
+                    core,
                     cpu: cpu.clone(),
                     recycle: recycle.clone(),
                 }) as Box<dyn Dispatcher>
@@ -392,9 +391,9 @@ impl EngineClient {
         let factory = {
             let (shared, cpu, tids) = (shared.clone(), opts.cpu.clone(), tids.clone());
             move |core: usize| {
-                register(&cpu, &tids);
+                let core = register(&cpu, &tids, core);
                 Box::new(ClientDispatcher {
-                    core: cpu.register_core(core),
+                    core,
                     shared: shared.clone(),
                     template: Arc::new(Vec::new()),
                 }) as Box<dyn Dispatcher>
