@@ -29,6 +29,12 @@ section() { # file title how
     "\`cargo test -p msgr2-bench --test netns\` (iptables loss and an NFQUEUE delayer: this kernel has no netem)"
   section fuzz.md "Fuzzing (smoke run of the test command)" \
     "\`cargo fuzz run\` per target; the opt-in long campaign is \`bash tests/fuzz-long.sh\`"
+  section mutants.md "Mutation testing (rotating shard of the test command)" \
+    "\`bash tests/mutants.sh --shard\`: cargo-mutants over codec, crypto and proto, one round-robin shard per commit"
+  if [ -f tests/mutants.txt ]; then
+    printf '\n### Full mutation campaign (tests/mutants.txt)\n\n'
+    cat tests/mutants.txt
+  fi
   if [ -f tests/fuzz-long.txt ]; then
     printf '\n### Long fuzz campaign (tests/fuzz-long.txt)\n\n```\n'
     cat tests/fuzz-long.txt

@@ -3,8 +3,9 @@
 # (Ceph's Debian packages for the interop tests, iptables for the network-namespace tests,
 # cargo-fuzz, Debian chroots with Ceph 18 and 20 built once by tests/ceph/chroot.sh), then
 # formatting and lint checks, the unit/integration/property/interop tests of the whole
-# workspace (interop against Ceph 16, 18 and 20), and a bounded cargo-fuzz smoke run of every
-# fuzz target. A missing Ceph is a failure, never a skip.
+# workspace (interop against Ceph 16, 18 and 20), a bounded cargo-fuzz smoke run of every
+# fuzz target, and one rotating shard of the cargo-mutants campaign (cargo-mutants installed
+# if missing). A missing Ceph is a failure, never a skip.
 #
 # Usage: tests/run.sh            (FUZZ_SECONDS=N to change the per-target fuzz time, default 20;
 #                                 MSGR2_CEPH_VERSIONS=16,20 to test only those Ceph versions)
@@ -54,6 +55,12 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 cargo fuzz --version
 
+step "cargo-mutants (installed from crates.io if missing)"
+if ! cargo mutants --version >/dev/null 2>&1; then
+  cargo install cargo-mutants --locked
+fi
+cargo mutants --version
+
 step "format"
 cargo fmt --all --check
 
@@ -98,6 +105,17 @@ for target in $(cd "$fuzzdir" && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
 done
 done
 
+step "mutation testing: one rotating shard of codec, crypto and proto (tests/mutants.sh --shard)"
+# Fails when a mutant in the shard survives every test; the full campaign is opt-in
+# (bash tests/mutants.sh). The shard's line goes into RELIABILITY.md.
+mutants_failed=0
+bash tests/mutants.sh --shard 2>&1 | tee "$reliability/mutants-shard.log" || mutants_failed=1
+{
+  echo "<!-- written by tests/run.sh (mutants shard) -->"
+  grep '^mutants shard' "$reliability/mutants-shard.log" || echo "the shard did not finish"
+  [ "$mutants_failed" -eq 0 ] || echo "FAILED: see the missed mutants in the test log"
+} >"$reliability/mutants.md"
+
 step "RELIABILITY.md (from the tables the suites wrote to $reliability)"
 MSGR2_RELIABILITY_DIR="$reliability" bash tests/reliability.sh
 
@@ -106,6 +124,7 @@ failed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log"
 # a test binary that failed to build or crashed reports no "test result" line: count it
 if [ "$test_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 step "summary"
-echo "cargo tests: $passed passed, $failed failed; fuzz targets: $fuzz_passed passed, $fuzz_failed failed"
-echo "$((passed + fuzz_passed)) passed, $((failed + fuzz_failed)) failed"
-[ "$failed" -eq 0 ] && [ "$fuzz_failed" -eq 0 ]
+mutants_result=$([ "$mutants_failed" -eq 0 ] && echo passed || echo FAILED)
+echo "cargo tests: $passed passed, $failed failed; fuzz targets: $fuzz_passed passed, $fuzz_failed failed; mutants shard: $mutants_result"
+echo "$((passed + fuzz_passed + 1 - mutants_failed)) passed, $((failed + fuzz_failed + mutants_failed)) failed"
+[ "$failed" -eq 0 ] && [ "$fuzz_failed" -eq 0 ] && [ "$mutants_failed" -eq 0 ]

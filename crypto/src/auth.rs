@@ -327,12 +327,13 @@ impl ServerAuthProvider for NoneServerProvider {
         vec![AUTH_NONE]
     }
     fn start(&self, method: u32, _peer: EntityType) -> Option<Box<dyn ServerAuth>> {
-        let next_global_id = self
-            .next_global_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .max(1);
-        (method == AUTH_NONE)
-            .then(|| Box::new(NoneServer { next_global_id }) as Box<dyn ServerAuth>)
+        (method == AUTH_NONE).then(|| {
+            let next_global_id = self
+                .next_global_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .max(1);
+            Box::new(NoneServer { next_global_id }) as Box<dyn ServerAuth>
+        })
     }
 }
 
