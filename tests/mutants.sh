@@ -27,13 +27,17 @@ if ! cargo mutants --version >/dev/null 2>&1; then
   cargo install cargo-mutants --locked
 fi
 
-# counts DIR: "mutants caught missed unviable timeouts" from cargo-mutants' outcomes.json
+# counts DIR: "mutants caught missed unviable timeouts" from cargo-mutants' outcomes.json, plus
+# the mutants an earlier pass caught when the last pass ran with --iterate
 counts() {
-  python3 - "$1/mutants.out/outcomes.json" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
+  python3 - "$1/mutants.out" <<'EOF'
+import json, os, sys
+d = json.load(open(os.path.join(sys.argv[1], "outcomes.json")))
 c = {"CaughtMutant": 0, "MissedMutant": 0, "Unviable": 0, "Timeout": 0}
-n = 0
+prev = os.path.join(sys.argv[1], "previously_caught.txt")
+if os.path.exists(prev):
+    c["CaughtMutant"] = sum(1 for line in open(prev) if line.strip())
+n = c["CaughtMutant"]
 for o in d["outcomes"]:
     if o.get("scenario") == "Baseline":
         continue

@@ -473,6 +473,8 @@ fn parse_errors() {
         ),
         ("[v2:1.2.3.4:1,,v1:1.2.3.4:2]", E::BadIp { text: s("") }),
         ("[v2:1.2.3.4:1,foo]", E::BadIp { text: s("foo") }),
+        // A `]` after a comma is a missing address, not an empty vector.
+        ("[v2:1.2.3.4:1,]", E::BadIp { text: s("") }),
         ("[v2:1.2.3.4:1]x", E::TrailingCharacters { rest: s("x") }),
         (
             "v2:1.2.3.4:1,v1:1.2.3.4:2",
@@ -483,6 +485,63 @@ fn parse_errors() {
     ];
     for (input, want) in vcases {
         assert_eq!(EntityAddrVec::parse(input).unwrap_err(), want, "{input:?}");
+    }
+}
+
+/// `entity_addrvec_t::parse` reads `[1.2.3.4]:3300` as a bracketed vector (only an IPv6
+/// address may open with a bracket as a single address): `[v2:1.2.3.4:0]`, with `:3300` left
+/// unparsed.
+#[test]
+fn bracketed_ipv4_is_a_vector() {
+    let (v, n) = EntityAddrVec::parse_prefix("[1.2.3.4]:3300").unwrap();
+    assert_eq!((v.to_string(), n), ("v2:1.2.3.4:0/0".to_owned(), 9));
+    let (v, n) = EntityAddrVec::parse_prefix("[::1]:3300").unwrap();
+    assert_eq!((v.to_string(), n), ("v2:[::1]:3300/0".to_owned(), 10));
+}
+
+/// Decoding at the bounds Ceph's `entity_addr_t::decode` sets: a vector of minimal
+/// (sockaddr-less) addresses fills its count exactly; `sockaddr_len` 2 (family only) is valid,
+/// 1 is not.
+#[test]
+fn decode_bounds() {
+    let blank = EntityAddr {
+        ty: AddrType::None,
+        nonce: 7,
+        sock: None,
+    };
+    // Ceph writes a blank address with a 28-byte sockaddr; `sockaddr_len` 0 is the smallest.
+    let minimal = "01 01 01 0c000000 00000000 07000000 00000000";
+    let b = hex(&format!("02 03000000 {minimal} {minimal} {minimal}"));
+    assert_eq!(b.len(), 1 + 4 + 3 * MIN_ADDR_ENCODED_LEN);
+    let v = EntityAddrVec::decode(&mut Decoder::new(&b)).unwrap();
+    assert_eq!(v, EntityAddrVec(vec![blank; 3]));
+
+    // v2, nonce 0, sockaddr_len 2, AF_INET: 0.0.0.0:0.
+    let family_only = hex("01 01 01 0e000000 02000000 00000000 02000000 0200");
+    let a = EntityAddr::decode(&mut Decoder::new(&family_only)).unwrap();
+    assert_eq!(a.to_string(), "v2:0.0.0.0:0/0");
+    let too_short = hex("01 01 01 0d000000 02000000 00000000 01000000 02");
+    assert!(matches!(
+        EntityAddr::decode(&mut Decoder::new(&too_short)),
+        Err(DecodeError::InvalidValue {
+            what: "entity_addr_t sockaddr_len",
+            value: 1
+        })
+    ));
+}
+
+/// glibc prints `::a.b.c.d` only for the IPv4-compatible (six zero groups) and IPv4-mapped
+/// (five zero groups, then `ffff`) forms; five zero groups then anything else stay hex.
+#[test]
+fn ntop6_dotted_quads_only_for_compatible_and_mapped() {
+    for (ip, want) in [
+        ("::102:304", "::1.2.3.4"),
+        ("::ffff:102:304", "::ffff:1.2.3.4"),
+        ("::1234:102:304", "::1234:102:304"),
+        ("1::102:304", "1::102:304"),
+    ] {
+        let ip: Ipv6Addr = ip.parse().unwrap();
+        assert_eq!(Ntop6(ip).to_string(), want);
     }
 }
 

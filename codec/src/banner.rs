@@ -168,6 +168,30 @@ mod tests {
         0, 0, 0, 0, 0, 0, 0,
     ];
 
+    /// The payload length bounds are inclusive: 16 (Ceph's) and `MAX_BANNER_PAYLOAD` pass.
+    #[test]
+    fn payload_length_bounds() {
+        let prefix = |len: u16| {
+            let mut p = [0u8; BANNER_PREFIX_LEN];
+            p[..8].copy_from_slice(BANNER_PREFIX);
+            p[8..].copy_from_slice(&len.to_le_bytes());
+            p
+        };
+        assert_eq!(Banner::decode_prefix(&prefix(16)), Ok(16));
+        assert_eq!(
+            Banner::decode_prefix(&prefix(MAX_BANNER_PAYLOAD as u16)),
+            Ok(MAX_BANNER_PAYLOAD)
+        );
+        assert_eq!(
+            Banner::decode_prefix(&prefix(MAX_BANNER_PAYLOAD as u16 + 1)),
+            Err(BannerError::PayloadTooLong(MAX_BANNER_PAYLOAD + 1))
+        );
+        assert_eq!(
+            Banner::decode_prefix(&prefix(15)),
+            Err(BannerError::ShortPayload(15))
+        );
+    }
+
     #[test]
     fn pacific_bytes() {
         let mut b = Vec::new();

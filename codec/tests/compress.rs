@@ -151,6 +151,57 @@ fn decompression_bombs_stop_at_the_limit() {
     }
 }
 
+/// A zlib bomb stops with exactly `limit + 1` bytes inflated: the output buffer never grows
+/// past that.
+#[test]
+fn zlib_output_never_grows_past_the_limit() {
+    let mut c = Vec::new();
+    compress(Method::Zlib, &vec![0u8; 1 << 20], &mut c).unwrap();
+    for limit in [10_000, 64 << 10, 100_001] {
+        let e = decompress(Method::Zlib, &c, limit).unwrap_err();
+        assert_eq!(
+            e,
+            CompressError::TooLarge {
+                method: Method::Zlib,
+                len: limit as u64 + 1,
+                limit: limit as u64
+            }
+        );
+    }
+}
+
+/// Incompressible input (larger compressed than the output space deflate is first given, so
+/// it takes several passes), appended after bytes already in the buffer, round-trips through
+/// every method.
+#[test]
+fn incompressible_input_round_trips_after_a_prefix() {
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let data: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    for m in Method::ALL {
+        let mut c = b"prefix".to_vec();
+        compress(m, &data, &mut c).unwrap();
+        assert_eq!(&c[..6], b"prefix", "{m}");
+        assert_eq!(decompress(m, &c[6..], data.len()).unwrap(), data, "{m}");
+    }
+}
+
+/// Ceph's compressor names, as `ms_osd_compression_algorithm` and the admin socket print them.
+#[test]
+fn methods_print_as_ceph_names() {
+    let names: Vec<String> = Method::ALL.iter().map(|m| m.to_string()).collect();
+    assert_eq!(names, ["snappy", "zlib", "zstd", "lz4"]);
+    for m in Method::ALL {
+        assert_eq!(Method::from_name(&m.to_string()), Some(m));
+    }
+}
+
 #[test]
 fn truncated_and_corrupt_input_is_a_typed_error() {
     let data = text(20_000);

@@ -129,12 +129,10 @@ pub enum CompressError {
 pub fn compress(method: Method, input: &[u8], out: &mut Vec<u8>) -> Result<(), CompressError> {
     match method {
         Method::Snappy => {
-            let start = out.len();
-            out.resize(start + snap::raw::max_compress_len(input.len()), 0);
-            let n = snap::raw::Encoder::new()
-                .compress(input, &mut out[start..])
-                .map_err(|_| CompressError::Compress { method })?;
-            out.truncate(start + n);
+            append_with(out, snap::raw::max_compress_len(input.len()), |buf| {
+                snap::raw::Encoder::new().compress(input, buf).ok()
+            })
+            .ok_or(CompressError::Compress { method })?;
         }
         Method::Zlib => {
             // Variation mark 0 (zlib), then raw deflate.
@@ -144,21 +142,16 @@ pub fn compress(method: Method, input: &[u8], out: &mut Vec<u8>) -> Result<(), C
         Method::Zstd => {
             let len = u32::try_from(input.len()).map_err(|_| CompressError::Compress { method })?;
             out.extend_from_slice(&len.to_le_bytes());
-            let start = out.len();
-            out.resize(start + zstd::zstd_safe::compress_bound(input.len()), 0);
-            let n = ZSTD_TX
-                .with(|c| {
+            append_with(out, zstd::zstd_safe::compress_bound(input.len()), |buf| {
+                ZSTD_TX.with(|c| {
                     let mut c = c.borrow_mut();
                     if c.is_none() {
-                        *c = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
+                        *c = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
                     }
-                    match c.as_mut() {
-                        Some(c) => c.compress_to_buffer(input, &mut out[start..]),
-                        None => Err(std::io::ErrorKind::Other.into()),
-                    }
+                    c.as_mut()?.compress_to_buffer(input, buf).ok()
                 })
-                .map_err(|_| CompressError::Compress { method })?;
-            out.truncate(start + n);
+            })
+            .ok_or(CompressError::Compress { method })?;
         }
         Method::Lz4 => {
             // One block: Ceph makes its input contiguous first, so it sends one block too.
@@ -167,19 +160,31 @@ pub fn compress(method: Method, input: &[u8], out: &mut Vec<u8>) -> Result<(), C
             out.extend_from_slice(&1u32.to_le_bytes());
             out.extend_from_slice(&raw.to_le_bytes());
             out.extend_from_slice(&0u32.to_le_bytes());
-            let start = out.len();
-            out.resize(
-                start + lz4_flex::block::get_maximum_output_size(input.len()),
-                0,
-            );
-            let n = lz4_flex::block::compress_into(input, &mut out[start..])
-                .map_err(|_| CompressError::Compress { method })?;
-            out.truncate(start + n);
+            let n = append_with(
+                out,
+                lz4_flex::block::get_maximum_output_size(input.len()),
+                |buf| lz4_flex::block::compress_into(input, buf).ok(),
+            )
+            .ok_or(CompressError::Compress { method })?;
             let n = u32::try_from(n).map_err(|_| CompressError::Compress { method })?;
             out[at + 8..at + 12].copy_from_slice(&n.to_le_bytes());
         }
     }
     Ok(())
+}
+
+/// Appends up to `bound` bytes written by `write` (which returns how many it wrote) to `out`;
+/// returns that count, or `None` (with `out` as it was) when `write` failed.
+fn append_with(
+    out: &mut Vec<u8>,
+    bound: usize,
+    write: impl FnOnce(&mut [u8]) -> Option<usize>,
+) -> Option<usize> {
+    let start = out.len();
+    out.resize(start + bound, 0);
+    let n = write(&mut out[start..]);
+    out.truncate(start + n.unwrap_or(0));
+    n
 }
 
 /// Decompresses one segment compressed by Ceph with `method`. Output longer than `limit`
