@@ -142,7 +142,7 @@ impl Reactor {
         if c.gen != gen {
             return;
         }
-        if matches!(c.state, St::Closing | St::Faulted) {
+        if matches!(c.state, St::Closing | St::Faulted { .. }) {
             c.tx_batch = None;
             c.tx_sent = 0;
             return;
@@ -194,8 +194,7 @@ impl Reactor {
             return;
         }
         if !more {
-            c.recv_armed = false;
-            c.recv_ud = None;
+            c.rx.recv_ended();
         }
         let bid = cqueue::buffer_select(flags);
         if res > 0 {
@@ -204,14 +203,14 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if matches!(c.state, St::Closing | St::Faulted) {
+        if matches!(c.state, St::Closing | St::Faulted { .. }) {
             if let (Some(bid), Some(b)) = (bid, self.bufring.as_mut()) {
                 b.recycle(bid);
                 self.recycled = true;
             }
             return;
         }
-        let moving = c.state == St::Moving;
+        let moving = c.state.is_moving();
         if res > 0 {
             let (Some(bid), Some(br)) = (bid, self.bufring.as_mut()) else {
                 self.close(slot, Some(ConnError::RecvWithoutBuffer));
@@ -264,8 +263,9 @@ impl Reactor {
                 // A full buffer that started no targeted receive: small messages are
                 // streaming, which the multishot receive serves better. A short one (the
                 // socket ran dry, e.g. between two large messages) keeps single-shot.
-                if !c.rx_loan && !c.loan_wanted && res as usize == RX_BUF {
-                    c.rx_single = false;
+                // (`Rx::full_buffer` ignores it while stopping for, or running, a loan.)
+                if res as usize == RX_BUF {
+                    c.rx.full_buffer();
                 }
             }
             if self
@@ -325,8 +325,8 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if c.state != St::Open || c.rx_loan || c.draining {
-            c.loan_wanted = false;
+        if !c.state.is_open() || c.rx.is_loan() || c.draining {
+            c.rx.abandon_loan();
             return;
         }
         let left = match (c.proto.as_ref(), c.raw_rx.as_ref()) {
@@ -334,11 +334,10 @@ impl Reactor {
             (None, Some(r)) => r.payload_left(),
             (None, None) => return,
         };
-        if c.recv_armed {
-            // Stop the multishot receive only for a segment worth it.
-            if !c.loan_wanted && left > 0 && left >= min {
-                c.loan_wanted = true;
-                if let Some(ud) = c.recv_ud {
+        if c.rx.is_armed() {
+            // Stop the multishot receive only for a segment worth it (once).
+            if left > 0 && left >= min {
+                if let Some(ud) = c.rx.stop_for_loan() {
                     let gen = c.gen;
                     let cu = self.new_op(OpKind::Cancel, slot as u32, gen);
                     self.push_sqe(opcode::AsyncCancel::new(ud).build().user_data(cu));
@@ -346,7 +345,6 @@ impl Reactor {
             }
             return;
         }
-        c.loan_wanted = false;
         let lent = match (c.proto.as_mut(), c.raw_rx.as_mut()) {
             (Some(p), _) => p.lend_rx_segment(min),
             (None, Some(r)) => r.lend_payload(min),
@@ -364,7 +362,7 @@ impl Reactor {
             rest.len()
         };
         let (ptr, len) = (rest.as_mut_ptr(), len as u32);
-        c.rx_loan = true;
+        c.rx.lent();
         let gen = c.gen;
         let e = with_fd!(c, |fd| opcode::Recv::new(fd, ptr, len)
             .flags(libc::MSG_WAITALL)
@@ -383,9 +381,8 @@ impl Reactor {
         if c.gen != gen {
             return;
         }
-        c.rx_loan = false;
-        c.rx_single = true;
-        let open = c.state == St::Open;
+        c.rx.loan_done();
+        let open = c.state.is_open();
         let n = usize::try_from(res).unwrap_or(0);
         let r = match (c.proto.as_mut(), c.raw_rx.as_mut()) {
             (Some(p), _) => {

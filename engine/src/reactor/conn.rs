@@ -31,7 +31,7 @@ impl Reactor {
         if n == 0 || self.rand() % n != 0 {
             return;
         }
-        if let Some(c) = self.conns.get(slot).filter(|c| c.state == St::Open) {
+        if let Some(c) = self.conns.get(slot).filter(|c| c.state.is_open()) {
             debug!(conn = c.id, "injecting a socket failure");
             let _ = SockRef::from(&c.sock).shutdown(std::net::Shutdown::Both);
             ctr!(self.injected_failures, 1);
@@ -126,7 +126,7 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        c.state = St::Open;
+        c.state.open();
         let raw = c.proto.is_none();
         self.arm_recv(slot);
         if raw {
@@ -251,7 +251,7 @@ impl Reactor {
         }
         match c.state {
             St::Closing => {}
-            St::Moving => return self.finish_move(slot),
+            St::Moving { .. } => return self.finish_move(slot),
             _ => return,
         }
         if let Some(c) = self.conns.remove(slot) {

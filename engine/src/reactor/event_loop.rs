@@ -238,13 +238,14 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if c.recv_armed || c.state != St::Open || c.rx_loan {
+        if !c.state.is_open() {
             return;
         }
-        c.loan_wanted = false;
-        c.recv_armed = true;
+        let Some(mode) = c.rx.next_to_arm() else {
+            return;
+        };
         let gen = c.gen;
-        let e = if c.rx_single {
+        let e = if mode == RecvMode::SingleShot {
             with_fd!(c, |fd| opcode::Recv::new(
                 fd,
                 std::ptr::null_mut(),
@@ -258,7 +259,7 @@ impl Reactor {
         };
         let ud = self.new_op(OpKind::Recv, slot as u32, gen);
         if let Some(c) = self.conns.get_mut(slot) {
-            c.recv_ud = Some(ud);
+            c.rx.armed(ud);
         }
         self.push_sqe(e.user_data(ud));
     }
@@ -521,7 +522,7 @@ impl Reactor {
                         self.close(slot, Some(e.into()));
                         return;
                     }
-                    if c.state == St::Faulted {
+                    if c.state.is_faulted() {
                         // A parked (STANDBY) client session asks to dial again.
                         while let Some(ev) = p.poll_event() {
                             self.events.push(ev);
@@ -594,7 +595,7 @@ impl Reactor {
             };
             c.notify_reset = false;
             c.draining = true;
-            if matches!(c.state, St::Connecting | St::Faulted) {
+            if matches!(c.state, St::Connecting | St::Faulted { .. }) {
                 self.close(slot, None);
             } else {
                 self.mark_dirty(slot);

@@ -11,7 +11,7 @@ impl Reactor {
         let ready = self
             .conns
             .get(slot)
-            .is_some_and(|c| c.dirty && c.state == St::Open && c.tx_batch.is_none());
+            .is_some_and(|c| c.dirty && c.state.is_open() && c.tx_batch.is_none());
         if ready {
             self.flush_one(slot);
             self.enter(0);
@@ -91,7 +91,7 @@ impl Reactor {
                 Event::Reconnect { delay } => {
                     let at = Instant::now() + delay;
                     if let Some(c) = self.conns.get_mut(slot) {
-                        c.reconnect_at = Some(at);
+                        c.state.reconnect_at(at);
                         let gen = c.gen;
                         self.timers.push(Reverse((at, slot as u32, gen)));
                     }
@@ -133,8 +133,7 @@ impl Reactor {
                     if c.gen != gen || c.state == St::Closing {
                         continue;
                     }
-                    if c.state == St::Faulted && c.reconnect_at.is_some_and(|t| t <= now) {
-                        c.reconnect_at = None;
+                    if c.state.take_due_reconnect(now) {
                         self.do_reconnect(s);
                         continue;
                     }
@@ -144,7 +143,9 @@ impl Reactor {
                     let Some(c) = self.conns.get_mut(s) else {
                         continue;
                     };
-                    if c.deadline != Some(when) || !matches!(c.state, St::Open | St::Connecting) {
+                    if c.deadline != Some(when)
+                        || !matches!(c.state, St::Open { .. } | St::Connecting)
+                    {
                         continue;
                     }
                     c.deadline = None;

@@ -34,7 +34,7 @@ impl Reactor {
             raw_tx: Vec::new(),
             state: St::Connecting,
             ops: 0,
-            recv_armed: false,
+            rx: Rx::default(),
             tx_batch: None,
             tx_sent: 0,
             connect_addr: None,
@@ -45,17 +45,11 @@ impl Reactor {
             notify_reset: true,
             draining: false,
             dirty: false,
-            recv_ud: None,
-            reconnect_at: None,
             reg_keys: Vec::new(),
-            moving: None,
             detached: false,
             active: true,
             delayed: VecDeque::new(),
             break_after_send: false,
-            rx_loan: false,
-            loan_wanted: false,
-            rx_single: false,
         });
         self.by_id.insert(id, slot);
         if (slot as u32) < self.fixed_files {

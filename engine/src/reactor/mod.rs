@@ -18,8 +18,9 @@
 //! becoming slots), `sessions` (registry, faults that keep a session, reconnects, lookups,
 //! moves between cores), `conn` (delivery, injected faults and delays, deadlines, closing),
 //! `completions` (what each kind of completion does), `events` (protocol events to the
-//! dispatcher, timers), `send` (send batches) and `slab` (the slot table). This file holds
-//! the types they share.
+//! dispatcher, timers), `send` (send batches) and `slab` (the slot table). A connection's
+//! state enums and their transitions are in `conn_state` (its lifecycle) and `rx_state`
+//! (its receive side). This file holds the types they share.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -133,23 +134,6 @@ struct Op {
     zc_notif_pending: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum St {
-    /// The socket is connecting.
-    Connecting,
-    /// The socket is live.
-    Open,
-    /// The socket is gone (shut down, operations cancelled) but the lossless session is
-    /// kept: waiting for the reconnect timer (`reconnect_at`), a message to send (STANDBY) or
-    /// the peer to reconnect.
-    Faulted,
-    /// An accepted connection waiting for its operations to finish before it moves to the
-    /// core owning its session.
-    Moving,
-    /// Closing for good: freed once its operations completed.
-    Closing,
-}
-
 struct Conn {
     id: u64,
     gen: u32,
@@ -159,9 +143,11 @@ struct Conn {
     proto: Option<Connection>,
     raw_rx: Option<RawDecoder>,
     raw_tx: Vec<Message>,
+    /// Its lifecycle (see `conn_state`).
     state: St,
     ops: u32,
-    recv_armed: bool,
+    /// What reads the socket (see `rx_state`).
+    rx: Rx,
     tx_batch: Option<Rc<TxBatch>>,
     tx_sent: usize,
     connect_addr: Option<Box<SockAddr>>,
@@ -172,14 +158,8 @@ struct Conn {
     notify_reset: bool,
     draining: bool,
     dirty: bool,
-    /// The multishot receive in flight (for cancelling it alone).
-    recv_ud: Option<u64>,
-    /// When a faulted lossless session dials again.
-    reconnect_at: Option<Instant>,
     /// Registry keys this connection holds (see `Shared::sessions`).
     reg_keys: Vec<EntityAddr>,
-    /// Moving: the target core, the lookup to answer there, hops so far.
-    moving: Option<(usize, Lookup, u8)>,
     /// Closing without closing the handle: the session continues in another slot.
     detached: bool,
     /// Counted in `active_connections`.
@@ -188,17 +168,6 @@ struct Conn {
     delayed: VecDeque<(Instant, Message)>,
     /// A break point fires once the current batch is sent: shut the socket down then.
     break_after_send: bool,
-    /// A targeted receive into a lent segment buffer is in flight (no multishot meanwhile).
-    rx_loan: bool,
-    /// A large segment is arriving: stop the multishot receive and lend when it has ended.
-    loan_wanted: bool,
-    /// Large messages are streaming: receive one provided buffer at a time (single-shot)
-    /// rather than multishot, so that at most one buffer of the next large segment passes
-    /// through a copy before its targeted receive starts. A multishot receive keeps filling
-    /// buffers until its cancellation lands, which copied a large share of every 4 MiB
-    /// message. Set when a targeted receive completes; cleared by a receive that filled its
-    /// buffer without leading to one (small messages streaming go back to multishot).
-    rx_single: bool,
 }
 
 /// Builds an SQE against the connection's fixed slot or, without one, its raw fd.
@@ -225,13 +194,17 @@ macro_rules! ctr {
 
 mod completions;
 mod conn;
+mod conn_state;
 mod event_loop;
 mod events;
 mod lifecycle;
+mod rx_state;
 mod send;
 mod sessions;
 mod slab;
 
+use self::conn_state::St;
+use self::rx_state::{RecvMode, Rx};
 use self::send::raw_message;
 use self::slab::Slab;
 

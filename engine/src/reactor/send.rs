@@ -24,13 +24,13 @@ impl Reactor {
             return;
         };
         c.dirty = false;
-        if c.state != St::Open {
+        if !c.state.is_open() {
             return;
         }
         if c.proto.as_ref().is_some_and(|p| p.pending_input() > 0) {
             self.retry_input(slot);
         }
-        if !self.conns.get(slot).is_some_and(|c| c.recv_armed) {
+        if !self.conns.get(slot).is_some_and(|c| c.rx.is_armed()) {
             // Nothing reads the socket: a targeted receive if a large segment is arriving,
             // else the multishot receive.
             self.maybe_start_loan(slot);

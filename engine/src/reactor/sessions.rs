@@ -54,10 +54,10 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if matches!(c.state, St::Closing | St::Faulted) {
+        if matches!(c.state, St::Closing | St::Faulted { .. }) {
             return;
         }
-        let moving = c.state == St::Moving;
+        let moving = c.state.is_moving();
         if let Some(p) = c.proto.as_mut() {
             if !p.is_faulted() {
                 let _ = p.handle_socket_error(e.to_string());
@@ -85,12 +85,10 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if !matches!(c.state, St::Open | St::Connecting) {
+        if !c.state.fault() {
             return;
         }
-        c.state = St::Faulted;
-        c.recv_armed = false;
-        c.recv_ud = None;
+        c.rx.recv_ended();
         let _ = SockRef::from(&c.sock).shutdown(std::net::Shutdown::Both);
         let gen = c.gen;
         let cancel = (c.ops > 0).then(|| {
@@ -282,10 +280,13 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        c.state = St::Moving;
-        c.moving = Some((core, l, hops + 1));
+        c.state = St::Moving {
+            target: core,
+            lookup: l,
+            hops: hops + 1,
+        };
         let gen = c.gen;
-        if let Some(ud) = c.recv_ud {
+        if let Some(ud) = c.rx.armed_ud() {
             let cu = self.new_op(OpKind::Cancel, slot as u32, gen);
             self.push_sqe(opcode::AsyncCancel::new(ud).build().user_data(cu));
         }
@@ -307,12 +308,20 @@ impl Reactor {
             drop_by(&self.c().active_connections, 1);
         }
         c.handle.0.closed.store(true, Ordering::Relaxed);
-        let (Some((core, lookup, hops)), Some(proto)) = (c.moving, c.proto) else {
+        let (
+            St::Moving {
+                target,
+                lookup,
+                hops,
+            },
+            Some(proto),
+        ) = (c.state, c.proto)
+        else {
             return;
         };
         ctr!(self.moved, 1);
         self.send_remote(
-            core,
+            target,
             Cmd::MoveIn {
                 fd: c.sock,
                 proto: Box::new(proto),
