@@ -29,7 +29,7 @@ pub(super) enum St {
     /// the peer to reconnect.
     Faulted {
         /// When the session dials again (`Event::Reconnect`); `None` once dialled, or when
-        /// the protocol parks it (STANDBY).
+        /// the protocol asked for no redial (it waits in STANDBY or for the peer).
         reconnect_at: Option<Instant>,
     },
     /// An accepted connection waiting for its operations to finish before it moves to the
