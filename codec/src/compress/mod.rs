@@ -272,14 +272,14 @@ fn deflate_raw(input: &[u8], out: &mut Vec<u8>) -> Result<(), flate2::CompressEr
         let mut c = c.borrow_mut();
         let c = c.get_or_insert_with(|| Compress::new(Compression::new(ZLIB_LEVEL), false));
         c.reset();
-        let mut rest = input;
         loop {
+            // Since the reset, `total_in` counts the input consumed.
+            let rest = usize::try_from(c.total_in())
+                .ok()
+                .and_then(|used| input.get(used..))
+                .unwrap_or_default();
             out.reserve(rest.len() / 2 + 64);
-            let before = c.total_in();
-            let st = c.compress_vec(rest, out, FlushCompress::Finish)?;
-            let used = usize::try_from(c.total_in() - before).unwrap_or(rest.len());
-            rest = rest.get(used..).unwrap_or_default();
-            if st == Status::StreamEnd {
+            if c.compress_vec(rest, out, FlushCompress::Finish)? == Status::StreamEnd {
                 return Ok(());
             }
         }
@@ -325,8 +325,7 @@ fn inflate_with(
                     limit: limit as u64,
                 });
             }
-            let grow = out.len().max(4096).min(cap - out.len());
-            out.reserve_exact(grow);
+            out.reserve_exact(grow_step(out.len(), cap));
         }
         let (in0, out0) = (d.total_in(), out.len());
         let status = d
@@ -361,6 +360,12 @@ fn inflate_with(
             }
         }
     }
+}
+
+/// How much a full inflate buffer of `len` bytes grows: doubling from 4 KiB, never past `cap`
+/// (`len < cap`).
+fn grow_step(len: usize, cap: usize) -> usize {
+    len.max(4096).min(cap - len)
 }
 
 /// lz4: Ceph's block list; every block may refer back into the output of the ones before.
