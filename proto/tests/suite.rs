@@ -10,6 +10,8 @@ mod compression;
 mod handshake;
 #[path = "modes.rs"]
 mod modes;
+#[path = "options.rs"]
+mod options;
 #[path = "scenarios.rs"]
 mod scenarios;
 #[path = "secure.rs"]
