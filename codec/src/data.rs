@@ -301,4 +301,63 @@ mod tests {
         assert!(a.alloc(Tag::Message, 3, 8192, PAGE).is_page_aligned());
         assert_eq!(a.alloc(Tag::Message, 1, 100, 8).len(), 100);
     }
+
+    #[test]
+    fn sharing_counts_other_handles_only() {
+        for d in [Data::from(vec![1u8; 100]), Data::zeroed_aligned(100)] {
+            assert!(!d.is_shared());
+            let c = d.clone();
+            assert!(d.is_shared() && c.is_shared());
+            drop(c);
+            assert!(!d.is_shared());
+        }
+        // Small heap buffers are not page-aligned (malloc aligns them to 16 bytes); of four,
+        // at least one is not by chance.
+        let small: Vec<Data> = (0..4).map(|i| Data::from(vec![i; 100])).collect();
+        assert!(small.iter().any(|d| !d.is_page_aligned()));
+    }
+
+    #[test]
+    fn alloc_aligns_only_large_segments_that_ask() {
+        let mut a = DataAlloc::default();
+        let pages = |d: &Data| matches!(d.repr, Repr::Pages(..));
+        assert!(pages(&a.alloc(Tag::Message, 3, PAGE, PAGE)));
+        assert!(!pages(&a.alloc(Tag::Message, 3, PAGE - 1, PAGE)));
+        assert!(!pages(&a.alloc(Tag::Message, 1, 2 * PAGE, 8)));
+    }
+
+    #[test]
+    fn compares_by_bytes_with_slices_and_vecs() {
+        let d = Data::from(vec![1u8, 2, 3]);
+        let aligned = {
+            let mut a = Data::zeroed_aligned(3);
+            a.make_mut().copy_from_slice(&[1, 2, 3]);
+            a
+        };
+        assert_eq!(d, aligned);
+        assert!(d == *[1u8, 2, 3].as_slice());
+        assert!(d != *[1u8, 2, 4].as_slice());
+        assert!(d == vec![1u8, 2, 3]);
+        assert!(d != vec![1u8, 2]);
+        assert!(vec![1u8, 2, 3] == d);
+        assert!(vec![3u8, 2, 1] != d);
+    }
+
+    #[test]
+    fn segment_crc_is_remembered_and_forgotten_on_change() {
+        let mut d = Data::from(b"hello".to_vec());
+        let want = crc32c(SEGMENT_SEED, b"hello");
+        assert_eq!(d.known_segment_crc(), None);
+        assert_eq!(d.segment_crc(), want);
+        assert_eq!(d.known_segment_crc(), None, "segment_crc alone remembers nothing");
+        assert_eq!(d.ensure_segment_crc(), want);
+        assert_eq!(d.known_segment_crc(), Some(want));
+        // A decoder's verified crc is trusted as is.
+        <DataAlloc as SegmentAlloc>::verified(&mut d, 0x1234_5678);
+        assert_eq!(d.known_segment_crc(), Some(0x1234_5678));
+        assert_eq!(d.segment_crc(), 0x1234_5678);
+        d.make_mut()[0] = b'j';
+        assert_eq!(d.known_segment_crc(), None);
+        assert_eq!(d.segment_crc(), crc32c(SEGMENT_SEED, b"jello"));
+    }
 }

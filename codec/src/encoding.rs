@@ -300,6 +300,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn position_and_remaining_track_reads() {
+        let b = [1u8, 0, 0, 0, 9, 8];
+        let mut d = Decoder::new(&b);
+        assert_eq!((d.position(), d.remaining()), (0, 6));
+        assert_eq!(d.u32("x"), Ok(1));
+        assert_eq!((d.position(), d.remaining(), d.rest()), (4, 2, &b[4..]));
+    }
+
+    #[test]
     fn versioned_skips_unknown_trailing_fields() {
         let mut b = Vec::new();
         b.put_versioned(3, 1, |b| {

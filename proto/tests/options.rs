@@ -1,13 +1,16 @@
 //! Ceph option names, values and defaults other than the connection modes (those are in
-//! `modes.rs`): on-wire compression (`ms_osd_compress_*`, `ms_compress_secure`) and the
-//! dispatch throttle.
+//! `modes.rs`): on-wire compression (`ms_osd_compress_*`, `ms_compress_secure`), the
+//! dispatch throttle, Ceph's six named policies, and the messenger-wide counters
+//! (`global_seq`, our entity number).
 
 #![allow(clippy::unwrap_used)]
 
 use msgr2_codec::compress::Method;
 use msgr2_codec::entity::EntityType;
 use msgr2_proto::compression::CompressionConfigError;
-use msgr2_proto::{CompressMode, CompressionConfig, Config};
+use std::sync::Arc;
+
+use msgr2_proto::{CompressMode, CompressionConfig, Config, GlobalSeq, Policy, SharedGid, Throttle};
 
 #[test]
 fn dispatch_throttle_defaults_to_cephs_100_mib() {
@@ -106,4 +109,76 @@ fn algorithm_min_size_and_unknown_options() {
             "ms_osd_compress_level".to_owned()
         ))
     );
+}
+
+#[test]
+fn cephs_six_policies() {
+    // (lossy, server, standby, resetcheck), as Ceph's Messenger::Policy constructors.
+    let table = [
+        (Policy::stateful_server(0), (false, true, true, true)),
+        (Policy::stateless_server(0), (true, true, false, false)),
+        (Policy::lossless_peer(0), (false, false, true, false)),
+        (Policy::lossless_peer_reuse(0), (false, false, true, true)),
+        (Policy::lossy_client(0), (true, false, false, false)),
+        (Policy::lossless_client(0), (false, false, false, true)),
+    ];
+    for (i, (p, flags)) in table.iter().enumerate() {
+        assert_eq!((p.lossy, p.server, p.standby, p.resetcheck), *flags, "#{i}");
+        for (j, (q, _)) in table.iter().enumerate() {
+            assert_eq!(p == q, i == j, "#{i} == #{j}");
+        }
+    }
+    assert_eq!(Policy::default(), Policy::lossy_client(0));
+}
+
+#[test]
+fn policies_compare_features_by_value_and_throttles_by_identity() {
+    let base = Policy::lossless_peer(1);
+    assert_eq!(base, Policy::lossless_peer(1));
+    assert_ne!(base, Policy::lossless_peer(2));
+    let t = Arc::new(Throttle::new(100));
+    let bytes_only = Policy {
+        throttler_bytes: Some(t.clone()),
+        ..base.clone()
+    };
+    let msgs_only = Policy {
+        throttler_messages: Some(t.clone()),
+        ..base.clone()
+    };
+    assert_ne!(base, bytes_only);
+    assert_ne!(bytes_only, base);
+    assert_ne!(base, msgs_only);
+    assert_ne!(bytes_only, msgs_only);
+    assert_eq!(bytes_only, bytes_only.clone());
+    let other = Policy {
+        throttler_bytes: Some(Arc::new(Throttle::new(100))),
+        ..base.clone()
+    };
+    assert_ne!(bytes_only, other, "an equal limit is another throttle");
+}
+
+#[test]
+fn global_seq_counts_like_cephs_get_global_seq() {
+    let g = GlobalSeq::default();
+    assert_eq!(g.current(), 0);
+    assert_eq!(g.next(), 1);
+    assert_eq!(g.next(), 2);
+    assert_eq!(g.current(), 2);
+    // get_global_seq(old): above both the counter and the value seen.
+    assert_eq!(g.next_after(10), 11);
+    assert_eq!(g.next_after(5), 12);
+    g.observe(20);
+    assert_eq!(g.current(), 20);
+    g.observe(3);
+    assert_eq!(g.current(), 20);
+    assert_eq!(g.next(), 21);
+}
+
+#[test]
+fn shared_gid_is_one_number_for_every_clone() {
+    let a = SharedGid::new(-1);
+    let b = a.clone();
+    assert_eq!((a.get(), b.get()), (-1, -1));
+    a.set(4123);
+    assert_eq!(b.get(), 4123);
 }
