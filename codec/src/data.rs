@@ -349,7 +349,11 @@ mod tests {
         let want = crc32c(SEGMENT_SEED, b"hello");
         assert_eq!(d.known_segment_crc(), None);
         assert_eq!(d.segment_crc(), want);
-        assert_eq!(d.known_segment_crc(), None, "segment_crc alone remembers nothing");
+        assert_eq!(
+            d.known_segment_crc(),
+            None,
+            "segment_crc alone remembers nothing"
+        );
         assert_eq!(d.ensure_segment_crc(), want);
         assert_eq!(d.known_segment_crc(), Some(want));
         // A decoder's verified crc is trusted as is.
