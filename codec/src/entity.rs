@@ -181,6 +181,35 @@ mod tests {
         assert_eq!(n.to_string(), "client.admin");
     }
 
+    /// `CEPH_ENTITY_TYPE_*` values and names; `any` (0xff) has no parseable name, as in
+    /// Ceph's `str_to_ceph_entity_type`.
+    #[test]
+    fn type_values_and_names() {
+        use EntityType::*;
+        for (v, t, name) in [
+            (0x01, Mon, "mon"),
+            (0x02, Mds, "mds"),
+            (0x04, Osd, "osd"),
+            (0x08, Client, "client"),
+            (0x10, Mgr, "mgr"),
+            (0x20, Auth, "auth"),
+        ] {
+            assert_eq!(EntityType::from_u8(v), Some(t));
+            assert_eq!(EntityType::from_u32(u32::from(v)), Some(t));
+            assert_eq!((t.as_str(), t.to_string()), (name, name.to_owned()));
+            assert_eq!(name.parse::<EntityType>(), Ok(t));
+        }
+        assert_eq!(EntityType::from_u8(0xFF), Some(Any));
+        assert_eq!(
+            "any".parse::<EntityType>(),
+            Err(EntityNameError::UnknownType("any".to_owned()))
+        );
+        for v in [0u8, 3, 0x40, 0xFE] {
+            assert_eq!(EntityType::from_u8(v), None, "{v:#x}");
+        }
+        assert_eq!(EntityType::from_u32(0x101), None);
+    }
+
     #[test]
     fn bad_names() {
         assert!(matches!(

@@ -233,3 +233,22 @@ pub enum FrameError {
     #[error("decoder already failed: {0}")]
     Poisoned(Box<FrameError>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every tag's wire byte is its position in `ALL` (1-based) and it prints as Ceph's name.
+    #[test]
+    fn tags_round_trip_and_print_cephs_names() {
+        for (i, t) in Tag::ALL.iter().enumerate() {
+            let v = u8::try_from(i + 1).unwrap();
+            assert_eq!(*t as u8, v);
+            assert_eq!(Tag::from_u8(v), Some(*t));
+            assert_eq!(t.to_string(), t.name());
+        }
+        assert_eq!(Tag::Message.to_string(), "MESSAGE");
+        assert_eq!(Tag::from_u8(0), None);
+        assert_eq!(Tag::from_u8(23), None);
+    }
+}

@@ -175,3 +175,32 @@ fn string_map(
 fn i16(d: &mut Decoder<'_>, what: &'static str) -> Result<i16, DecodeError> {
     Ok(i16::from_le_bytes(d.array(what)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `map<string, string>` count is bounded by 8 bytes (two empty strings) per entry
+    /// before anything is allocated.
+    #[test]
+    fn string_map_count_is_bounded_by_two_strings_per_entry() {
+        let mut m = BTreeMap::new();
+        m.insert("k".to_owned(), "v".to_owned());
+        m.insert(String::new(), String::new());
+        let mut b = Vec::new();
+        put_string_map(&mut b, &m);
+        assert_eq!(string_map(&mut Decoder::new(&b), "m"), Ok(m));
+        // Two entries claimed, 10 bytes left: refused for want of 16.
+        let mut b = 2u32.to_le_bytes().to_vec();
+        b.extend_from_slice(&[0; 10]);
+        assert_eq!(
+            string_map(&mut Decoder::new(&b), "m"),
+            Err(DecodeError::Truncated {
+                what: "m",
+                offset: 4,
+                need: 16,
+                have: 10
+            })
+        );
+    }
+}
