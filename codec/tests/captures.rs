@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{connections, listing, Listed};
 use msgr2_codec::banner::{Banner, BANNER_PREFIX_LEN};

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{captures_dir, connections};
 use msgr2_codec::banner::BANNER_PREFIX_LEN;
