@@ -353,6 +353,36 @@ mod tests {
         }
     }
 
+    /// Text that is no valid DNS name (RFC 1123 labels of 1 to 63 letters, digits, `-`, `_`,
+    /// not starting or ending with `-`) or has a non-numeric port is a bad address, not a host
+    /// name to resolve.
+    #[test]
+    fn only_valid_dns_names_are_host_names() {
+        let long = "a".repeat(64);
+        let long_label = format!("{long}.example.com");
+        for input in [
+            "mon-a:33x0",
+            "mon!a.example.com",
+            "mon.-bad.com",
+            "mon.bad-.com",
+            "mon..example.com",
+            long_label.as_str(),
+        ] {
+            let e = parse_mon_host(input).unwrap_err();
+            assert!(
+                !matches!(e, AddrParseError::HostName { .. }),
+                "{input:?}: {e:?}"
+            );
+        }
+        let ok = format!("{}.example.com", "a".repeat(63));
+        assert_eq!(
+            parse_mon_host(&format!("mon_1.{ok}")).unwrap_err(),
+            AddrParseError::HostName {
+                host: format!("mon_1.{ok}")
+            }
+        );
+    }
+
     #[test]
     fn printed_monitors_parse_back() {
         for input in [

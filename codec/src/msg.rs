@@ -128,3 +128,46 @@ pub fn msg_type_name(t: u16) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names Ceph's messages print as (`Message::get_type_name`), by `CEPH_MSG_*` /
+    /// `MSG_*` value.
+    #[test]
+    fn message_type_names() {
+        let table: [(u16, &str); 24] = [
+            (0x01, "shutdown"),
+            (0x02, "ping"),
+            (0x04, "mon_map"),
+            (0x05, "mon_get_map"),
+            (0x06, "mon_get_osdmap"),
+            (0x07, "mon_metadata"),
+            (0x0d, "statfs"),
+            (0x0e, "statfs_reply"),
+            (0x0f, "mon_subscribe"),
+            (0x10, "mon_subscribe_ack"),
+            (0x11, "auth"),
+            (0x12, "auth_reply"),
+            (0x13, "mon_get_version"),
+            (0x14, "mon_get_version_reply"),
+            (0x29, "osd_map"),
+            (0x2a, "osd_op"),
+            (0x2b, "osd_opreply"),
+            (0x2c, "watch_notify"),
+            (0x32, "mon_command"),
+            (0x33, "mon_command_ack"),
+            (0x3e, "config"),
+            (0x3f, "get_config"),
+            (0x700, "mgr_open"),
+            (0x704, "mgr_map"),
+        ];
+        for (t, name) in table {
+            assert_eq!(msg_type_name(t), Some(name), "{t:#x}");
+        }
+        for t in [0, 3, 0x2d, 0x701, 0xffff] {
+            assert_eq!(msg_type_name(t), None, "{t:#x}");
+        }
+    }
+}

@@ -137,4 +137,15 @@ mod tests {
         P.give(vec![0u8; 1000]);
         assert_eq!(P.pooled()[5], 0);
     }
+
+    #[test]
+    fn the_largest_class_is_pooled_too() {
+        static P: PagePool<u8> = PagePool::new(4096);
+        let a = P.take(MAX_PAGES, |n| vec![0u8; n]);
+        assert_eq!(a.len(), MAX_PAGES);
+        P.give(a);
+        assert_eq!(P.pooled().len(), 9);
+        assert_eq!(P.pooled()[8], 1);
+        assert_eq!(P.take(MAX_PAGES + 1, |n| vec![0u8; n]).len(), MAX_PAGES + 1);
+    }
 }
