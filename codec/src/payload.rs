@@ -456,3 +456,17 @@ control_dispatch!(
     CompressionRequest,
     CompressionDone
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seconds wrap at 2^32 as Ceph's `utime_t` (u32 seconds) does; nanoseconds are kept.
+    #[test]
+    fn utime_from_unix_time() {
+        let t = UTime::from_unix(std::time::Duration::new(1_700_000_000, 123_456_789));
+        assert_eq!((t.sec, t.nsec), (1_700_000_000, 123_456_789));
+        let t = UTime::from_unix(std::time::Duration::new((1 << 32) + 5, 7));
+        assert_eq!((t.sec, t.nsec), (5, 7));
+    }
+}

@@ -177,6 +177,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn header_length_limit_is_inclusive() {
+        let h = RawHeader {
+            len: 4096,
+            flags: 2,
+            tid: 9,
+        };
+        let b = h.encode();
+        let back = RawHeader::decode(&b, 4096).unwrap();
+        assert_eq!((back.len, back.flags, back.tid), (4096, 2, 9));
+        assert_eq!(
+            RawHeader::decode(&b, 4095).map(|h| h.len),
+            Err(DecodeError::TooLong {
+                what: "raw payload",
+                len: 4096,
+                limit: 4095
+            })
+        );
+    }
+
+    #[test]
     fn any_split_decodes_and_limits_hold() {
         let mut wire = Vec::new();
         for (i, len) in [0usize, 1, 100, 70_000].iter().enumerate() {
