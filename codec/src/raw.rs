@@ -177,6 +177,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lends_when_exactly_min_bytes_are_to_come() {
+        let mut d = RawDecoder::new(1 << 20);
+        let h = RawHeader {
+            len: 100,
+            flags: 0,
+            tid: 1,
+        }
+        .encode();
+        assert_eq!(d.feed(&h).unwrap().0, RAW_HEADER_LEN);
+        assert_eq!(d.payload_left(), 100);
+        assert!(d.lend_payload(101).is_none());
+        let (buf, off) = d.lend_payload(100).unwrap();
+        assert_eq!((buf.len(), off), (100, 0));
+    }
+
+    #[test]
     fn header_length_limit_is_inclusive() {
         let h = RawHeader {
             len: 4096,
