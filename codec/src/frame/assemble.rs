@@ -143,3 +143,34 @@ pub fn assemble(revision: Revision, tag: Tag, segments: &[(&[u8], u16)], out: &m
         out.extend_from_slice(p);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `wire_len` and `pieces` describe exactly the bytes `assemble` writes, for both
+    /// revisions, one to four segments and empty ones among them; pieces are never empty.
+    #[test]
+    fn wire_len_and_pieces_match_the_assembled_frame() {
+        let (a, b, c) = ([1u8; 10], [2u8; 3], [3u8; 700]);
+        let layouts: [&[(&[u8], u16)]; 5] = [
+            &[(&a, 8)],
+            &[(&[], 8)],
+            &[(&a, 8), (&b, 8)],
+            &[(&[], 8), (&b, 8), (&[], 8), (&c, 4096)],
+            &[(&a, 8), (&b, 8), (&c, 8), (&a, 4096)],
+        ];
+        for rev in [Revision::Rev0, Revision::Rev1] {
+            for segs in layouts {
+                let mut wire = Vec::new();
+                assemble(rev, Tag::Message, segs, &mut wire);
+                let parts = FrameParts::new(rev, Tag::Message, segs);
+                let borrowed: Vec<&[u8]> = segs.iter().map(|s| s.0).collect();
+                let pieces = parts.pieces(&borrowed);
+                assert_eq!(parts.wire_len(), wire.len(), "{rev:?} {}", segs.len());
+                assert!(pieces.iter().all(|p| !p.is_empty()));
+                assert_eq!(pieces.concat(), wire);
+            }
+        }
+    }
+}
