@@ -2,11 +2,11 @@
 //! rebuilds and links one test crate instead of one per file (the mutation-testing campaign
 //! rebuilds per mutant). `autotests = false` in Cargo.toml: a new test file is a module here.
 
-mod common;
 #[path = "bad_input.rs"]
 mod bad_input;
 #[path = "captures.rs"]
 mod captures;
+mod common;
 #[path = "compress.rs"]
 mod compress;
 #[path = "golden.rs"]

@@ -2,7 +2,6 @@
 //! rebuilds and links one test crate instead of one per file (the mutation-testing campaign
 //! rebuilds per mutant). `autotests = false` in Cargo.toml: a new test file is a module here.
 
-mod sim;
 #[path = "bad_input.rs"]
 mod bad_input;
 #[path = "compression.rs"]
@@ -19,3 +18,4 @@ mod scenarios;
 mod secure;
 #[path = "session_props.rs"]
 mod session_props;
+mod sim;

@@ -438,3 +438,65 @@ impl<A: SegmentAlloc> Incremental for FrameDecoder<A> {
         FrameDecoder::advance(self, n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::assemble;
+
+    fn frame(rev: Revision, seg: &[u8]) -> Vec<u8> {
+        let mut w = Vec::new();
+        assemble(rev, Tag::Message, &[(seg, 8), (b"xy", 8)], &mut w);
+        w
+    }
+
+    /// Boundaries, revision switches and the aborted count seen from outside.
+    #[test]
+    fn boundary_revision_and_counters() {
+        let mut d = FrameDecoder::new(Revision::Rev1, Limits::default());
+        assert!(d.at_boundary());
+        assert_eq!(d.aborted_frames(), 0);
+        let w = frame(Revision::Rev1, &[7; 100]);
+        assert_eq!(d.feed(&w[..5]).unwrap(), (5, None));
+        assert!(!d.at_boundary(), "inside the preamble");
+        assert_eq!(
+            d.feed(&w[5..PREAMBLE_LEN]).unwrap(),
+            (PREAMBLE_LEN - 5, None)
+        );
+        assert!(!d.at_boundary(), "between the preamble and segment 0");
+        let (n, f) = d.feed(&w[PREAMBLE_LEN..]).unwrap();
+        assert_eq!(
+            (n, f.map(|f| f.segments[0].clone())),
+            (w.len() - PREAMBLE_LEN, Some(vec![7; 100]))
+        );
+        assert!(d.at_boundary());
+        // After switching, rev0 frames (no crc0, a 17-byte epilogue) decode.
+        d.set_revision(Revision::Rev0);
+        assert_eq!(d.revision(), Revision::Rev0);
+        let w = frame(Revision::Rev0, &[8; 50]);
+        let (n, f) = d.feed(&w).unwrap();
+        assert_eq!(
+            (n, f.map(|f| f.segments[1].clone())),
+            (w.len(), Some(b"xy".to_vec()))
+        );
+    }
+
+    /// A caller reporting more bytes than `dest` held is clamped to the current item.
+    #[test]
+    fn advance_is_clamped_to_the_current_item() {
+        let mut d = FrameDecoder::new(Revision::Rev1, Limits::default());
+        let w = frame(Revision::Rev1, &[9; 100]);
+        let mut at = 0;
+        let mut got = None;
+        while got.is_none() && at < w.len() {
+            let dest = d.dest();
+            let n = dest.len().min(7).min(w.len() - at);
+            dest[..n].copy_from_slice(&w[at..at + n]);
+            at += n;
+            // The first write of each item is reported exactly, the rest over-reported.
+            got = d.advance(if n == 7 { n } else { n + 1000 }).unwrap();
+        }
+        assert_eq!(got.map(|f| f.segments[0].clone()), Some(vec![9; 100]));
+        assert_eq!(at, w.len());
+    }
+}
