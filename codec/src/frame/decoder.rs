@@ -499,4 +499,41 @@ mod tests {
         assert_eq!(got.map(|f| f.segments[0].clone()), Some(vec![9; 100]));
         assert_eq!(at, w.len());
     }
+
+    /// Lending: only inside a segment with at least `min` (and at least one) bytes to come,
+    /// once at a time; the decoder reports how much is left and whether a buffer is out.
+    #[test]
+    fn lending_bounds_and_state() {
+        let mut d = FrameDecoder::new(Revision::Rev1, Limits::default());
+        let w = frame(Revision::Rev1, &[5; 100]);
+        assert_eq!(d.segment_left(), 0, "in the preamble");
+        assert!(d.lend_segment(0).is_none());
+        d.feed(&w[..PREAMBLE_LEN + 40]).unwrap();
+        assert_eq!(d.segment_left(), 60);
+        assert!(!d.is_lent());
+        assert!(d.lend_segment(61).is_none());
+        let (buf, off) = d.lend_segment(60).unwrap();
+        assert_eq!((buf.len(), off), (100, 40));
+        assert!(d.is_lent());
+        assert_eq!(d.segment_left(), 0, "nothing more to lend while lent");
+        assert!(d.lend_segment(1).is_none());
+        let mut buf = buf;
+        buf[40..].copy_from_slice(&w[PREAMBLE_LEN + 40..PREAMBLE_LEN + 100]);
+        assert_eq!(
+            d.return_segment(buf, 60)
+                .unwrap()
+                .map(|f| f.segments[0].clone()),
+            None
+        );
+        assert!(!d.is_lent());
+        assert_eq!(
+            d.return_segment(Vec::new(), 0).unwrap_err(),
+            FrameError::NotLent
+        );
+        // Segment 0 is done (crc0 next): nothing to lend at its end.
+        assert_eq!(d.segment_left(), 0);
+        assert!(d.lend_segment(0).is_none());
+        let (_, f) = d.feed(&w[PREAMBLE_LEN + 100..]).unwrap();
+        assert_eq!(f.map(|f| f.segments[0].clone()), Some(vec![5; 100]));
+    }
 }
