@@ -321,6 +321,19 @@ mod tests {
     /// The RFC 8009 test key as an aes256k keyring key (created = 0).
     const RFC_AES256K: &str = "AgAAAAAAAAAAACAAbUBNN/r3n53w0zVo0yBmmADrSDZHLqigJtFrcYJGDFI=";
 
+    /// `auth_allowed_ciphers` / `--key-type` names, both ways.
+    #[test]
+    fn key_type_names() {
+        for (t, name, len) in [(KeyType::Aes, "aes", 16), (KeyType::Aes256k, "aes256k", 32)] {
+            assert_eq!(
+                (t.name(), t.to_string(), t.secret_len()),
+                (name, name.to_owned(), len)
+            );
+            assert_eq!(name.parse::<KeyType>().unwrap(), t);
+        }
+        assert!("des".parse::<KeyType>().is_err());
+    }
+
     #[test]
     fn key_base64_round_trip() {
         let k = CryptoKey::from_base64(ADMIN).unwrap();

@@ -150,3 +150,53 @@ impl Preamble {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(len: u32) -> SegmentDesc {
+        SegmentDesc { len, align: 8 }
+    }
+
+    /// Every limit is inclusive: a segment or frame of exactly the limit passes, one byte
+    /// more is `SegmentTooLong`.
+    #[test]
+    fn limits_are_inclusive() {
+        let limits = Limits {
+            max_control_segment: 100,
+            max_message_segment: 1000,
+            max_message_total: 1500,
+        };
+        let decode = |tag, segs: &[SegmentDesc]| {
+            Preamble::decode(&Preamble::new(tag, segs).encode(), &limits)
+        };
+        assert!(decode(Tag::Hello, &[seg(100)]).is_ok());
+        assert!(matches!(
+            decode(Tag::Hello, &[seg(101)]),
+            Err(FrameError::SegmentTooLong {
+                len: 101,
+                limit: 100,
+                ..
+            })
+        ));
+        assert!(decode(Tag::Message, &[seg(1000), seg(500)]).is_ok());
+        assert!(matches!(
+            decode(Tag::Message, &[seg(1001)]),
+            Err(FrameError::SegmentTooLong {
+                len: 1001,
+                limit: 1000,
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode(Tag::Message, &[seg(1000), seg(501)]),
+            Err(FrameError::SegmentTooLong {
+                index: 1,
+                len: 1501,
+                limit: 1500,
+                ..
+            })
+        ));
+    }
+}

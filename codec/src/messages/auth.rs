@@ -118,6 +118,10 @@ mod tests {
         a.encode_front(&mut f);
         assert_eq!(f.len(), 18 + 4 + 4 + 2 + 4);
         assert_eq!(MAuth::decode_front(&f, 1).unwrap(), a);
+        // Without the trailing monmap epoch (older senders) it reads as 0.
+        let no_epoch = MAuth::decode_front(&f[..f.len() - 4], 1).unwrap();
+        assert_eq!(no_epoch.monmap_epoch, 0);
+        assert_eq!(no_epoch.auth_payload, vec![0, 4]);
         let r = MAuthReply {
             protocol: 2,
             result: 0,
