@@ -44,7 +44,7 @@ const SOCKADDR_IN6_LEN: usize = 28;
 const SOCKADDR_STORAGE_LEN: usize = 128;
 /// Smallest possible new-style `entity_addr_t` encoding (marker, header, 12 body bytes,
 /// `sockaddr_len` 0); used to bound vector counts before allocating.
-const MIN_ADDR_ENCODED_LEN: usize = 1 + 6 + 12;
+pub(crate) const MIN_ADDR_ENCODED_LEN: usize = 1 + 6 + 12;
 
 /// Length of [`EntityAddr::race_key`]: `sizeof(entity_addr_t)` on Linux (type, nonce, and the
 /// 28-byte sockaddr union).

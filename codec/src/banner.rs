@@ -18,7 +18,7 @@ pub const BANNER_PREFIX_LEN: usize = 10;
 pub const MAX_BANNER_PAYLOAD: usize = 4096;
 
 /// `CEPH_MSGR2_FEATURE_REVISION_1`: the peer speaks msgr2.1 framing.
-pub const FEATURE_REVISION_1: u64 = 1 << 0;
+pub const FEATURE_REVISION_1: u64 = 1; // bit 0
 /// `CEPH_MSGR2_FEATURE_COMPRESSION` (Quincy+): COMPRESSION_REQUEST/DONE after authentication
 /// and compressed frames (see [`crate::compress`]).
 pub const FEATURE_COMPRESSION: u64 = 1 << 1;

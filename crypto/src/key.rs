@@ -334,6 +334,29 @@ mod tests {
         assert!("des".parse::<KeyType>().is_err());
     }
 
+    /// `from_bytes` errors: a bare header claiming the wrong length is `BadLength`, extra
+    /// bytes are counted; `utime_now` is the wall clock.
+    #[test]
+    fn from_bytes_errors_and_the_clock() {
+        let mut header = vec![1u8, 0];
+        header.extend_from_slice(&[0; 8]);
+        header.extend_from_slice(&0u16.to_le_bytes());
+        assert_eq!(
+            CryptoKey::from_bytes(&header).unwrap_err(),
+            KeyError::BadLength {
+                ty: KeyType::Aes,
+                len: 0
+            }
+        );
+        let mut b = CryptoKey::from_base64(ADMIN).unwrap().to_bytes();
+        b.extend_from_slice(&[0; 3]);
+        assert_eq!(
+            CryptoKey::from_bytes(&b).unwrap_err(),
+            KeyError::TrailingBytes(3)
+        );
+        assert!(utime_now().sec > 1_700_000_000);
+    }
+
     #[test]
     fn key_base64_round_trip() {
         let k = CryptoKey::from_base64(ADMIN).unwrap();

@@ -115,3 +115,22 @@ impl fmt::Display for MonAuthPolicy {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cipher_names_and_allowed_types() {
+        assert_eq!(
+            [0, 1, 2, 3].map(cipher_name),
+            ["none", "aes", "aes256k", "unknown"]
+        );
+        let p = MonAuthPolicy {
+            allowed_ciphers: vec![CIPHER_AES256KRB5],
+            ..MonAuthPolicy::default()
+        };
+        assert!(p.allows(CIPHER_AES256KRB5));
+        assert!(!p.allows(CIPHER_AES));
+    }
+}

@@ -27,15 +27,15 @@ const MON_INFO_COMPAT: u8 = 1;
 const MON_INFO_TIME_ADDED_VERSION: u8 = 6;
 /// Highest `mon_info_t` version we decode fully (Ceph's `DECODE_START(6, ...)`).
 const MON_INFO_SUPPORTED: u8 = 6;
-/// Smallest encodings, for bounding hostile counts before allocating: an `entity_addr_t`
-/// (marker, `ENCODE_START` header, type, nonce, sockaddr length), a versioned struct header.
-const MIN_ADDR: usize = 1 + 6 + 12;
+/// Smallest encodings, for bounding hostile counts before allocating: an `entity_addr_t`,
+/// a versioned struct header.
+const MIN_ADDR: usize = crate::addr::MIN_ADDR_ENCODED_LEN;
 const MIN_VERSIONED: usize = 6;
 /// Election strategy `CLASSIC`, the default for maps older than version 8.
 const STRATEGY_CLASSIC: u8 = 1;
 
 /// `ceph::features::mon` bits used to infer `min_mon_release` from maps older than v7.
-const MON_FEATURE_KRAKEN: u64 = 1 << 0;
+const MON_FEATURE_KRAKEN: u64 = 1; // bit 0
 const MON_FEATURE_LUMINOUS: u64 = 1 << 1;
 const MON_FEATURE_MIMIC: u64 = 1 << 2;
 const MON_FEATURE_NAUTILUS: u64 = 1 << 4;
