@@ -31,6 +31,8 @@ const MON_INFO_SUPPORTED: u8 = 6;
 /// a versioned struct header.
 const MIN_ADDR: usize = crate::addr::MIN_ADDR_ENCODED_LEN;
 const MIN_VERSIONED: usize = 6;
+/// Smallest `map<string, mon_info_t>` entry: an empty name and a versioned header.
+const MIN_MON_INFO_ENTRY: usize = MIN_STRING + MIN_VERSIONED;
 /// Election strategy `CLASSIC`, the default for maps older than version 8.
 const STRATEGY_CLASSIC: u8 = 1;
 
@@ -351,7 +353,7 @@ impl MonMap {
                 mon_info.insert(name, info);
             }
         } else {
-            let n = d.count(MIN_STRING + MIN_VERSIONED, "MonMap mon_info")?;
+            let n = d.count(MIN_MON_INFO_ENTRY, "MonMap mon_info")?;
             for _ in 0..n {
                 let name = d.string("MonMap mon_info name")?;
                 let info = MonInfo::decode(d)?;
@@ -698,6 +700,79 @@ mod tests {
             m.mon_info["0"].public_addrs.to_string(),
             "v1:10.0.0.1:6789/0"
         );
+    }
+
+    /// Version 6 (Nautilus): `mon_info` and explicit ranks, no `min_mon_release` (inferred
+    /// from the features) nor the later fields; version 7 adds `min_mon_release`. Built from
+    /// the version 9 encoding without its tail (19 bytes for `sample`).
+    #[test]
+    fn v6_and_v7_maps() {
+        for (v, cut) in [(6u8, 19usize), (7, 18)] {
+            let mut b = sample().to_bytes();
+            b.truncate(b.len() - cut);
+            b[0] = v;
+            b[1] = 3;
+            let len = u32::try_from(b.len() - 6).unwrap();
+            b[2..6].copy_from_slice(&len.to_le_bytes());
+            assert_eq!(MonMap::decode(&b).unwrap(), sample(), "v{v}");
+        }
+    }
+
+    /// Version 5 (Mimic): a `map<name, addr>` before the stamps, then `mon_info`; ranks in
+    /// address order.
+    #[test]
+    fn v5_map() {
+        let want = sample();
+        let mut b = Vec::new();
+        b.put_versioned(5, 3, |b| {
+            want.fsid.encode(b);
+            b.put_u32(want.epoch);
+            b.put_u32(2);
+            for name in ["a", "b"] {
+                put_string(b, name);
+                want.mon_info[name].public_addrs.0[0].encode(b);
+            }
+            put_utime(b, want.last_changed);
+            put_utime(b, want.created);
+            put_mon_feature(b, want.persistent_features);
+            put_mon_feature(b, want.optional_features);
+            b.put_u32(2);
+            for (name, info) in &want.mon_info {
+                put_string(b, name);
+                info.encode(b);
+            }
+        });
+        let m = MonMap::decode(&b).unwrap();
+        assert_eq!(m.mon_info, want.mon_info);
+        assert_eq!(m.ranks, ["a", "b"]);
+        assert_eq!(m.min_mon_release, 16);
+    }
+
+    /// A legacy map whose entries are as small as they can be (empty sockaddr) still fits
+    /// the count bound.
+    #[test]
+    fn legacy_map_with_minimal_addresses() {
+        let mut b = vec![2, 0];
+        b.extend_from_slice(&[1; 16]);
+        b.put_u32(2);
+        b.put_u32(2);
+        for name in ["a", "b"] {
+            put_string(&mut b, name);
+            b.extend_from_slice(&[1, 1, 1, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        put_utime(&mut b, UTime::default());
+        put_utime(&mut b, UTime::default());
+        let m = MonMap::decode(&b).unwrap();
+        assert_eq!(m.mon_info.len(), 2);
+        assert_eq!(m.mon_info["a"].name, "a");
+    }
+
+    #[test]
+    fn disallowed_leaders_print_without_stretch_mode() {
+        let mut m = sample();
+        m.disallowed_leaders = vec!["a".into(), "b".into()];
+        assert!(m.to_string().contains("\ndisallowed_leaders a,b\n"));
+        assert!(!m.to_string().contains("tiebreaker_mon"));
     }
 
     #[test]
