@@ -290,3 +290,21 @@ fn mixed_key_types() {
         }
     ));
 }
+
+#[test]
+fn insert_remove_and_from_str() {
+    let text = "[client.admin]\n\tkey = AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\n";
+    let mut k: Keyring = text.parse().unwrap();
+    assert_eq!(k.len(), 1);
+    assert!(!k.is_empty());
+    assert_eq!(k.to_keyring_string(), text);
+    let admin = name("client.admin");
+    let e = k.remove(&admin).unwrap();
+    assert_eq!(
+        e.key.to_base64(),
+        "AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ=="
+    );
+    assert!(k.remove(&admin).is_none());
+    assert!(k.is_empty());
+    assert!(Keyring::new().is_empty());
+}

@@ -803,3 +803,6 @@ impl MessageFront for MOSDOpReply {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
