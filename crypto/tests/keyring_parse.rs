@@ -308,3 +308,18 @@ fn insert_remove_and_from_str() {
     assert!(k.is_empty());
     assert!(Keyring::new().is_empty());
 }
+
+/// Backslash-newline joins lines (Ceph's ConfFile), also on the file's last line.
+#[test]
+fn line_continuations() {
+    let text = "[client.admin]\n\tkey = AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\n\tcaps mon = \"allow \\\nr\"\n";
+    let k: Keyring = text.parse().unwrap();
+    let e = k.iter().next().unwrap();
+    assert_eq!(e.caps["mon"], "allow r");
+    let last = "[client.admin]\n\tkey = AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\\";
+    let k: Keyring = last.parse().unwrap();
+    assert_eq!(
+        k.get(&name("client.admin")).unwrap().to_base64(),
+        "AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ=="
+    );
+}
