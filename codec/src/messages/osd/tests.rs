@@ -96,3 +96,21 @@ fn op_and_snap_bounds_are_inclusive() {
         })
     ));
 }
+
+/// `MOSDOpReply(req, r, epoch, acktype)`: the request's oid, pg, ops (payload lengths
+/// zeroed) and retry attempt, its flags with the ack bits replaced by `acktype`.
+#[test]
+fn reply_for_request() {
+    let mut req = MOSDOp::write("obj", ObjectLocator::default(), SPgId::default(), 0, 10);
+    req.pgid.pgid.seed = 42;
+    req.flags = 0x20 | 0x1 | 0x4;
+    req.retry_attempt = 2;
+    req.ops[0].payload_len = 10;
+    let r = MOSDOpReply::for_request(&req, -2, 77, OSD_FLAG_ONDISK);
+    assert_eq!((r.oid.as_str(), r.pgid), ("obj", req.pgid.pgid));
+    assert_eq!((r.result, r.osdmap_epoch, r.retry_attempt), (-2, 77, 2));
+    assert_eq!(r.flags, 0x20 | OSD_FLAG_ONDISK);
+    assert_eq!(r.ops.len(), 1);
+    assert_eq!(r.ops[0].payload_len, 0);
+    assert_eq!(r.rvals, vec![0]);
+}
