@@ -81,6 +81,21 @@ mod tests {
         );
     }
 
+    /// Dates past 2100 (not a leap year: Feb 28 is followed by Mar 1) up to the end of the
+    /// `u32` range.
+    #[test]
+    fn dates_up_to_2106() {
+        for (sec, want) in [
+            (946_684_799, "1999-12-31T23:59:59"),
+            (4_102_444_800, "2100-01-01T00:00:00"),
+            (4_107_456_000, "2100-02-28T00:00:00"),
+            (4_107_542_400, "2100-03-01T00:00:00"),
+            (u32::MAX, "2106-02-07T06:28:15"),
+        ] {
+            assert_eq!(show(sec, 0), format!("{want}.000000+0000"));
+        }
+    }
+
     #[test]
     fn small_times_print_as_durations() {
         assert_eq!(show(0, 0), "0.000000");
