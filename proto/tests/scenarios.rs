@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod sim;
+use crate::sim;
 
 use std::time::Duration;
 
