@@ -375,6 +375,8 @@ fn idle_and_keepalive_timers() {
     c.handle_timeout(t0 + sec).unwrap();
     assert!(!c.wants_transmit(), "no keepalive is due yet");
     assert_eq!(c.poll_timeout(), Some(t0 + 4 * sec));
+    // Polling with nothing to send is not output.
+    assert_eq!(c.poll_transmit(&mut Vec::new()), 0);
     c.handle_timeout(t0 + 4 * sec - Duration::from_nanos(1))
         .unwrap();
     assert!(!c.wants_transmit());
@@ -426,4 +428,149 @@ fn idle_deadline_alone_and_none_when_faulted() {
     c.handle_eof();
     assert_eq!(c.state(), "BACKOFF");
     assert_eq!(c.poll_timeout(), None);
+}
+
+/// Receive-side zero copy: a ready crc connection inside a large data segment lends the
+/// segment's buffer; the bytes written into it count as input (for the idle timer) once
+/// returned, and the message arrives intact. Nothing is lent during the handshake or after
+/// a fault.
+#[test]
+fn lent_rx_segments_complete_the_message() {
+    let t0 = Instant::now();
+    let sec = Duration::from_secs(1);
+    let mut scfg = Config::clone(&server_cfg(Policy::stateless_server(0)));
+    scfg.idle_timeout = 100 * sec;
+    let mut c = Connection::client(
+        client_cfg(Policy::lossy_client(0)),
+        osd_addr(),
+        EntityType::Osd,
+        5,
+        t0,
+    );
+    let mut s = Connection::server(Arc::new(scfg), "127.0.0.1:40000".parse().unwrap(), 9, t0);
+    // Handshake: the server is inside HELLO's payload segment, which is not lent.
+    let mut hello = Vec::new();
+    c.poll_transmit(&mut hello);
+    let mut b = Vec::new();
+    s.poll_transmit(&mut b);
+    c.handle_input(&b).unwrap();
+    c.poll_transmit(&mut hello);
+    let banner_len = 10 + usize::from(u16::from_le_bytes([hello[8], hello[9]]));
+    s.handle_input(&hello[..banner_len + 32 + 1]).unwrap();
+    assert!(!s.is_ready());
+    assert_eq!(s.rx_segment_left(), 0);
+    assert!(s.lend_rx_segment(0).is_none());
+    s.handle_input(&hello[banner_len + 33..]).unwrap();
+    pump(&mut c, &mut s);
+    assert!(s.is_ready());
+    while s.poll_event().is_some() {}
+    s.handle_timeout(t0 + sec).unwrap();
+
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let mut m = Message::new(42, 1, 1, b"front".to_vec());
+    m.data = data.clone().into();
+    c.send_message(m).unwrap();
+    let mut wire = Vec::new();
+    c.poll_transmit(&mut wire);
+    // Feed until inside the data segment.
+    let mut pos = 0;
+    while s.rx_segment_left() < 50_000 {
+        s.handle_input(&wire[pos..pos + 64]).unwrap();
+        pos += 64;
+        assert!(pos < 1024, "never inside the data segment");
+    }
+    let left = s.rx_segment_left();
+    s.handle_timeout(t0 + 2 * sec).unwrap();
+    assert_eq!(s.poll_timeout(), Some(t0 + 102 * sec));
+    assert!(s.lend_rx_segment(left + 1).is_none(), "less than asked for");
+    let (buf, off) = s.lend_rx_segment(left).unwrap();
+    assert_eq!(s.rx_segment_left(), 0, "lent out");
+    assert!(s.lend_rx_segment(0).is_none());
+    // Given back empty: no input, the idle deadline stays.
+    s.return_rx_segment(buf, 0).unwrap();
+    s.handle_timeout(t0 + 3 * sec).unwrap();
+    assert_eq!(s.poll_timeout(), Some(t0 + 102 * sec));
+    assert_eq!(s.rx_segment_left(), left);
+    // Input pushed while the buffer is out is kept; until it is processed nothing is lent.
+    let (buf, _) = s.lend_rx_segment(1).unwrap();
+    s.handle_input(&wire[pos..pos + 100]).unwrap();
+    assert_eq!(s.pending_input(), 100);
+    s.return_rx_segment(buf, 0).unwrap();
+    assert_eq!(s.rx_segment_left(), 0);
+    assert!(s.lend_rx_segment(1).is_none());
+    s.handle_input(&[]).unwrap();
+    assert_eq!(s.pending_input(), 0);
+    s.handle_timeout(t0 + 3 * sec + Duration::from_millis(500))
+        .unwrap();
+    pos += 100;
+    let left = left - 100;
+    assert_eq!(s.rx_segment_left(), left);
+    let (mut buf, off2) = s.lend_rx_segment(1).unwrap();
+    let off = off + 100;
+    assert_eq!(off, off2);
+    buf.make_mut()[off..off + left].copy_from_slice(&wire[pos..pos + left]);
+    s.return_rx_segment(buf, left).unwrap();
+    s.handle_timeout(t0 + 4 * sec).unwrap();
+    assert_eq!(s.poll_timeout(), Some(t0 + 104 * sec));
+    s.handle_input(&wire[pos + left..]).unwrap();
+    match s.poll_event() {
+        Some(Event::Message(m)) => {
+            assert_eq!(m.front, b"front");
+            assert_eq!(m.data, data);
+        }
+        other => panic!("{other:?}"),
+    }
+    // After a fault nothing is lent, even inside a segment.
+    let mut m = Message::new(42, 1, 1, Vec::new());
+    m.data = data.clone().into();
+    c.send_message(m).unwrap();
+    let mut wire = Vec::new();
+    c.poll_transmit(&mut wire);
+    s.handle_input(&wire[..512]).unwrap();
+    assert!(s.rx_segment_left() > 50_000);
+    s.handle_socket_error("gone");
+    assert_eq!(s.rx_segment_left(), 0);
+    assert!(s.lend_rx_segment(0).is_none());
+}
+
+/// While a receive throttle is full a ready connection reads nothing and cannot idle out
+/// (the application, not the peer, is what it waits for); a faulted one wants no input.
+#[test]
+fn a_throttled_connection_neither_reads_nor_idles() {
+    let t0 = Instant::now();
+    let sec = Duration::from_secs(1);
+    let mut scfg = Config::clone(&server_cfg(Policy::stateless_server(0)));
+    scfg.idle_timeout = 100 * sec;
+    scfg.dispatch_throttle = Arc::new(msgr2_proto::Throttle::new(1));
+    let mut c = Connection::client(
+        client_cfg(Policy::lossy_client(0)),
+        osd_addr(),
+        EntityType::Osd,
+        5,
+        t0,
+    );
+    let mut s = Connection::server(Arc::new(scfg), "127.0.0.1:40000".parse().unwrap(), 9, t0);
+    pump(&mut c, &mut s);
+    while s.poll_event().is_some() {}
+    assert!(s.wants_input());
+    assert_eq!(s.poll_timeout(), Some(t0 + 100 * sec));
+    c.send_message(msg(8, 0, 0)).unwrap();
+    let mut wire = Vec::new();
+    c.poll_transmit(&mut wire);
+    s.handle_input(&wire).unwrap();
+    let held = s.poll_event();
+    assert!(matches!(held, Some(Event::Message(_))));
+    assert_eq!(s.pending_input(), 0);
+    assert!(!s.wants_input(), "the throttle is full");
+    assert_eq!(s.poll_timeout(), None, "no idle deadline while throttled");
+    s.handle_timeout(t0 + 500 * sec).unwrap();
+    assert!(s.is_ready());
+    drop(held);
+    assert!(s.wants_input());
+    assert_eq!(s.poll_timeout(), Some(t0 + 600 * sec));
+    s.handle_eof();
+    assert!(!s.wants_input() && s.pending_input() == 0);
+    assert!(!c.wants_input() || c.error().is_none());
+    c.handle_socket_error("gone");
+    assert!(!c.wants_input());
 }
