@@ -504,6 +504,9 @@ fn send_queue_is_bounded() {
         c.send_message(Message::new(1, 1, 1, vec![0; 11])),
         Err(ProtoError::QueueFull { .. })
     ));
+    // Exactly at the byte bound is still accepted.
+    c.send_message(Message::new(1, 1, 1, vec![0; 10])).unwrap();
+    assert_eq!(c.session().queued_bytes(), 100);
 }
 
 #[test]

@@ -574,3 +574,29 @@ fn a_throttled_connection_neither_reads_nor_idles() {
     c.handle_socket_error("gone");
     assert!(!c.wants_input());
 }
+
+/// A message queued on a parked (STANDBY) non-server connection dials out at once; the
+/// resumed session bumps `connect_seq` only when it exists on the server (a server cookie).
+#[test]
+fn standby_dials_out_for_a_new_message() {
+    let (mut c, _s) = ready_pair(Policy::lossless_peer(0), Policy::lossless_peer(0));
+    c.handle_eof();
+    assert_eq!(c.state(), "STANDBY", "nothing to send: park");
+    assert_eq!(c.poll_event(), None);
+    c.send_message(msg(1, 0, 0)).unwrap();
+    assert_eq!(c.state(), "BACKOFF");
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::Reconnect {
+            delay: Duration::ZERO
+        })
+    );
+    assert_eq!(c.session().connect_seq(), 1);
+    // Never connected: no server cookie, connect_seq stays 0.
+    let (mut c, _s) = pair(Policy::lossless_peer(0), Policy::lossless_peer(0));
+    c.handle_socket_error("refused");
+    assert_eq!(c.state(), "STANDBY");
+    c.send_message(msg(1, 0, 0)).unwrap();
+    assert_eq!(c.state(), "BACKOFF");
+    assert_eq!(c.session().connect_seq(), 0);
+}
