@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
 use msgr2_codec::entity::EntityType;
+use msgr2_codec::payload::{self as p, ControlPayload};
 use msgr2_codec::Data;
 use msgr2_crypto::auth::{NoneClientProvider, NoneServerProvider};
 use msgr2_proto::{
@@ -341,6 +342,7 @@ fn vectored_transmit_threshold() {
         }
         assert!(matches!(s.poll_event(), Some(Event::Message(m)) if m.data.len() == len));
     }
+    assert_eq!(c.session().unacked(), 0, "lossy: nothing kept for replay");
     // Off again: everything is copied into one buffer.
     c.set_vectored_transmit(false);
     c.send_message(msg(10, 0, VECTORED_MIN * 2)).unwrap();
@@ -599,4 +601,140 @@ fn standby_dials_out_for_a_new_message() {
     c.send_message(msg(1, 0, 0)).unwrap();
     assert_eq!(c.state(), "BACKOFF");
     assert_eq!(c.session().connect_seq(), 0);
+}
+
+/// Lossless sessions keep a vectored message for replay (sharing its data).
+#[test]
+fn vectored_lossless_messages_are_kept_for_replay() {
+    let (mut c, mut s) = ready_pair(Policy::lossless_client(0), Policy::stateful_server(0));
+    c.set_vectored_transmit(true);
+    c.send_message(msg(10, 0, VECTORED_MIN)).unwrap();
+    let mut pieces: Vec<Data> = Vec::new();
+    c.poll_transmit_vectored(&mut pieces);
+    assert_eq!(pieces.len(), 3);
+    assert_eq!((c.session().out_seq(), c.session().unacked()), (1, 1));
+    for p in &pieces {
+        s.handle_input(&p[..]).unwrap();
+    }
+    assert!(matches!(s.poll_event(), Some(Event::Message(m)) if m.data.len() == VECTORED_MIN));
+    pump(&mut c, &mut s);
+    assert_eq!(c.session().unacked(), 0);
+}
+
+/// Queued messages are framed in batches: once TX_BATCH (4 MiB) bytes wait in the transmit
+/// buffer the rest stays queued for the next call.
+#[test]
+fn messages_are_framed_in_batches_of_4_mib() {
+    const TX_BATCH: usize = 4 << 20;
+    let (mut c, mut s) = ready_pair(Policy::lossy_client(0), Policy::stateless_server(0));
+    c.send_message(msg(100, 0, 0)).unwrap();
+    let mut b = Vec::new();
+    let overhead = c.poll_transmit(&mut b) - 100;
+    s.handle_input(&b).unwrap();
+    // A first message that fills the batch exactly, then a small one.
+    c.send_message(msg(TX_BATCH - overhead, 0, 0)).unwrap();
+    c.send_message(msg(1, 0, 0)).unwrap();
+    let mut b = Vec::new();
+    assert_eq!(c.poll_transmit(&mut b), TX_BATCH);
+    assert_eq!(c.session().queued(), 1);
+    assert!(c.wants_transmit());
+    s.handle_input(&b).unwrap();
+    let mut b = Vec::new();
+    assert_eq!(c.poll_transmit(&mut b), overhead + 1);
+    s.handle_input(&b).unwrap();
+    let sizes: Vec<usize> = std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.payload_len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, vec![100, TX_BATCH - overhead, 1]);
+}
+
+/// A throttle is checked between frames only: a frame already being read when the budget
+/// fills (another connection sharing it, or a smaller `max`) is read to its end and
+/// delivered; the next one waits (Ceph throttles before reading a message).
+#[test]
+fn a_frame_in_progress_is_finished_when_the_throttle_fills() {
+    let throttle = Arc::new(msgr2_proto::Throttle::new(1000));
+    let mut scfg = Config::clone(&server_cfg(Policy::stateless_server(0)));
+    scfg.dispatch_throttle = throttle.clone();
+    let now = Instant::now();
+    let mut c = Connection::client(
+        client_cfg(Policy::lossy_client(0)),
+        osd_addr(),
+        EntityType::Osd,
+        5,
+        now,
+    );
+    let mut s = Connection::server(Arc::new(scfg), "127.0.0.1:40000".parse().unwrap(), 9, now);
+    pump(&mut c, &mut s);
+    while s.poll_event().is_some() {}
+    c.send_message(msg(100, 0, 0)).unwrap();
+    c.send_message(msg(200, 0, 0)).unwrap();
+    c.send_message(msg(300, 0, 0)).unwrap();
+    let mut wire = Vec::new();
+    c.poll_transmit(&mut wire);
+    // The first message and half of the second.
+    let first_len = (wire.len() - 300 - 200 - 100) / 3 + 100;
+    s.handle_input(&wire[..first_len + 50]).unwrap();
+    let first = s.poll_event();
+    assert!(matches!(&first, Some(Event::Message(m)) if m.front.len() == 100));
+    assert_eq!(throttle.current(), 100);
+    throttle.set_max(50);
+    assert!(throttle.is_full());
+    s.handle_input(&wire[first_len + 50..]).unwrap();
+    let second = s.poll_event();
+    assert!(matches!(&second, Some(Event::Message(m)) if m.front.len() == 200));
+    assert!(s.poll_event().is_none(), "the third waits for the budget");
+    assert!(s.pending_input() > 0);
+    drop((first, second));
+    s.handle_input(&[]).unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Message(m)) if m.front.len() == 300));
+}
+
+/// A server waiting for the embedder's lookup reads nothing further: input is kept until
+/// the lookup is resolved.
+#[test]
+fn input_waits_while_a_lookup_is_pending() {
+    let mut scfg = Config::clone(&server_cfg(Policy::stateful_server(0)));
+    scfg.session_lookup = true;
+    let now = Instant::now();
+    let mut c = Connection::client(
+        client_cfg(Policy::lossless_client(0)),
+        osd_addr(),
+        EntityType::Osd,
+        5,
+        now,
+    );
+    let mut s = Connection::server(Arc::new(scfg), "127.0.0.1:40000".parse().unwrap(), 9, now);
+    pump(&mut c, &mut s);
+    assert_eq!(s.state(), "SESSION_LOOKUP");
+    let lookup = match s.poll_event() {
+        Some(Event::Lookup(l)) => l,
+        other => panic!("{other:?}"),
+    };
+    assert!(!lookup.reconnect);
+    assert!(!s.wants_input());
+    // The client's next frame (a KEEPALIVE2) arrives early.
+    let stamp = msgr2_codec::payload::UTime { sec: 7, nsec: 8 };
+    let mut early = Vec::new();
+    msgr2_codec::frame::assemble(
+        msgr2_codec::banner::Revision::Rev1,
+        msgr2_codec::frame::Tag::Keepalive2,
+        &[(&p::Keepalive2 { timestamp: stamp }.to_bytes(), 8)],
+        &mut early,
+    );
+    s.handle_input(&early).unwrap();
+    assert_eq!(s.pending_input(), early.len());
+    assert!(!s.wants_input());
+    assert_eq!(s.poll_event(), None);
+    assert_eq!(
+        s.resolve_lookup(None).unwrap(),
+        msgr2_proto::ExistingFate::None
+    );
+    assert!(s.is_ready());
+    assert_eq!(s.pending_input(), 0);
+    assert!(matches!(s.poll_event(), Some(Event::Ready(_))));
+    assert_eq!(s.poll_event(), Some(Event::Keepalive(stamp)));
 }

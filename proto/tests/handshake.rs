@@ -264,6 +264,15 @@ fn bad_banner_and_msgr1_and_timeouts() {
         s.handle_input(b"ceph v027\0\0"),
         Err(ProtoError::Banner(msgr2_codec::BannerError::Msgr1))
     ));
+    // The banner prefix is checked as soon as its 10 bytes are in, however they arrive.
+    let (_, mut s) = pair(none_client(true), none_server());
+    for chunk in [&b"cep"[..], b"h v", b"027"] {
+        s.handle_input(chunk).unwrap();
+    }
+    assert!(matches!(
+        s.handle_input(b"\0\0\0"),
+        Err(ProtoError::Banner(msgr2_codec::BannerError::Msgr1))
+    ));
     let (_, mut s) = pair(none_client(true), none_server());
     assert!(matches!(
         s.handle_input(b"GET / HTTP/1.1\r\n"),
