@@ -738,3 +738,288 @@ fn input_waits_while_a_lookup_is_pending() {
     assert!(matches!(s.poll_event(), Some(Event::Ready(_))));
     assert_eq!(s.poll_event(), Some(Event::Keepalive(stamp)));
 }
+
+/// A received message holds its whole payload (front, middle and data) on the dispatch and
+/// policy byte throttles and one unit on the policy message throttle, until dropped.
+#[test]
+fn received_messages_hold_their_size_on_every_throttle() {
+    let dispatch = Arc::new(msgr2_proto::Throttle::new(0));
+    let bytes = Arc::new(msgr2_proto::Throttle::new(0));
+    let count = Arc::new(msgr2_proto::Throttle::new(0));
+    let mut scfg = Config::clone(&server_cfg(Policy::stateless_server(0)));
+    scfg.dispatch_throttle = dispatch.clone();
+    scfg.policies = PolicySet::new(
+        Policy::stateless_server(0).with_throttles(Some(bytes.clone()), Some(count.clone())),
+    );
+    let now = Instant::now();
+    let mut c = Connection::client(
+        client_cfg(Policy::lossy_client(0)),
+        osd_addr(),
+        EntityType::Osd,
+        5,
+        now,
+    );
+    let mut s = Connection::server(Arc::new(scfg), "127.0.0.1:40000".parse().unwrap(), 9, now);
+    pump(&mut c, &mut s);
+    while s.poll_event().is_some() {}
+    c.send_message(msg(3, 4, 5)).unwrap();
+    c.send_message(msg(10, 20, 0)).unwrap();
+    pump(&mut c, &mut s);
+    let held: Vec<Message> = std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(held.len(), 2);
+    assert_eq!(
+        (dispatch.current(), bytes.current(), count.current()),
+        (42, 42, 2)
+    );
+    let g = held[0].throttle.as_ref().unwrap();
+    assert_eq!(
+        (g.held_on(&dispatch), g.held_on(&bytes), g.held_on(&count)),
+        (12, 12, 1)
+    );
+    drop(held);
+    assert_eq!(
+        (dispatch.current(), bytes.current(), count.current()),
+        (0, 0, 0)
+    );
+}
+
+/// What a server deciding about a new connection from the same peer sees of an existing
+/// one (Ceph's `exproto` state and session fields).
+#[test]
+fn existing_view_reports_state_and_session() {
+    use msgr2_proto::session::ExistingState;
+    let (mut c, mut s) = pair(Policy::lossless_client(0), Policy::stateful_server(0));
+    assert_eq!(c.existing_view().state, ExistingState::Connecting);
+    pump(&mut c, &mut s);
+    let v = s.existing_view();
+    assert_eq!(v.state, ExistingState::Ready);
+    assert!(!v.lossy && v.policy_server);
+    assert_eq!(v.client_cookie, s.session().client_cookie());
+    assert_eq!(v.server_cookie, s.session().server_cookie());
+    assert_eq!((v.peer_global_seq, v.connect_seq, v.global_seq), (5, 0, 10));
+    let v = c.existing_view();
+    assert_eq!(v.state, ExistingState::Ready);
+    assert!(!v.policy_server);
+    assert_eq!((v.peer_global_seq, v.global_seq), (10, 5));
+    s.handle_eof();
+    assert_eq!(s.existing_view().state, ExistingState::Standby);
+    c.handle_eof();
+    assert_eq!(c.state(), "BACKOFF");
+    assert_eq!(c.existing_view().state, ExistingState::Connecting);
+    let _ = s.take_session();
+    assert_eq!(s.existing_view().state, ExistingState::Closed);
+}
+
+/// Ceph's `requeue_sent`: on a fault, sent but unacknowledged messages go back to the queue
+/// (counted again, bytes included) and `out_seq` is rewound so they keep their numbers.
+#[test]
+fn a_fault_requeues_unacknowledged_messages() {
+    let (mut c, _s) = ready_pair(Policy::lossless_client(0), Policy::stateful_server(0));
+    for (f, m, d) in [(10, 0, 0), (3, 4, 5), (0, 0, 1000)] {
+        c.send_message(msg(f, m, d)).unwrap();
+    }
+    let mut wire = Vec::new();
+    c.poll_transmit(&mut wire);
+    assert_eq!((c.session().queued(), c.session().queued_bytes()), (0, 0));
+    assert_eq!((c.session().out_seq(), c.session().unacked()), (3, 3));
+    c.handle_eof();
+    assert_eq!(
+        (c.session().queued(), c.session().queued_bytes()),
+        (3, 1022)
+    );
+    assert_eq!((c.session().out_seq(), c.session().unacked()), (0, 0));
+}
+
+/// SESSION_RETRY_GLOBAL (Ceph's `handle_session_retry_global`): a reconnect carrying a
+/// global_seq below the one the server saw is answered with that value; the client takes
+/// `get_global_seq(value)` (above both it and its own counter) and reconnects again, which
+/// the server accepts.
+#[test]
+fn session_retry_global_raises_the_global_seq() {
+    let (mut c, mut s) = ready_pair(Policy::lossless_client(0), Policy::stateful_server(0));
+    assert_eq!(s.session().peer_global_seq(), 5);
+    c.handle_eof();
+    // The session continues under a messenger whose counter is behind (e.g. restarted).
+    let mut c2 = Connection::client_with_session(
+        client_cfg(Policy::lossless_client(0)),
+        osd_addr(),
+        EntityType::Osd,
+        c.take_session(),
+        1,
+        Instant::now(),
+    );
+    let mut scfg = Config::clone(&server_cfg(Policy::stateful_server(0)));
+    scfg.session_lookup = true;
+    let mut s2 = Connection::server(
+        Arc::new(scfg),
+        "127.0.0.1:40001".parse().unwrap(),
+        20,
+        Instant::now(),
+    );
+    let mut fates = Vec::new();
+    for _ in 0..50 {
+        let mut b = Vec::new();
+        c2.poll_transmit(&mut b);
+        s2.handle_input(&b).unwrap();
+        while let Some(ev) = s2.poll_event() {
+            if let Event::Lookup(l) = ev {
+                assert!(l.reconnect);
+                assert!(l.matches(&s));
+                fates.push(s2.resolve_lookup(Some(&mut s)).unwrap());
+            }
+        }
+        let mut b2 = Vec::new();
+        s2.poll_transmit(&mut b2);
+        c2.handle_input(&b2).unwrap();
+        if b.is_empty() && b2.is_empty() {
+            break;
+        }
+    }
+    use msgr2_proto::ExistingFate;
+    assert_eq!(
+        fates,
+        vec![ExistingFate::Untouched, ExistingFate::TakenOver]
+    );
+    assert!(c2.is_ready() && s2.is_ready());
+    assert_eq!(c2.global_seq(), 6);
+    assert_eq!(s2.session().peer_global_seq(), 6);
+    assert!(s.is_closed());
+}
+
+/// A server refuses CLIENT_IDENT from a client lacking a feature its policy requires, or
+/// MSG_ADDR2, which every msgr2 server requires (IDENT_MISSING_FEATURES).
+#[test]
+fn a_server_requires_its_policy_features_and_msg_addr2() {
+    use msgr2_proto::config::{FEATURE_MSG_ADDR2, SUPPORTED_FEATURES};
+    let bit17 = 1u64 << 17;
+    assert_eq!(SUPPORTED_FEATURES & bit17, 0);
+    let both = bit17 | FEATURE_MSG_ADDR2;
+    for (client_lacks, req, want) in [
+        (0, bit17, bit17),
+        (FEATURE_MSG_ADDR2, both, both),
+        (FEATURE_MSG_ADDR2, 0, FEATURE_MSG_ADDR2),
+    ] {
+        let mut ccfg = Config::clone(&client_cfg(Policy::lossless_client(0)));
+        ccfg.supported_features &= !client_lacks;
+        let now = Instant::now();
+        let mut c = Connection::client(Arc::new(ccfg), osd_addr(), EntityType::Osd, 5, now);
+        let mut s = Connection::server(
+            server_cfg(Policy::stateful_server(req)),
+            "127.0.0.1:40000".parse().unwrap(),
+            9,
+            now,
+        );
+        let mut err = None;
+        for _ in 0..20 {
+            let mut b = Vec::new();
+            c.poll_transmit(&mut b);
+            if let Err(e) = s.handle_input(&b) {
+                err = Some(e);
+                break;
+            }
+            let mut b = Vec::new();
+            s.poll_transmit(&mut b);
+            c.handle_input(&b).unwrap();
+        }
+        assert_eq!(err, Some(ProtoError::MissingFeatures { missing: want }));
+        assert!(!s.is_ready());
+    }
+}
+
+/// The features in force are the intersection of both sides' (each side's PeerInfo).
+#[test]
+fn negotiated_features_are_the_intersection() {
+    use msgr2_proto::config::SUPPORTED_FEATURES;
+    let dropped = 1u64 << 3;
+    assert_ne!(SUPPORTED_FEATURES & dropped, 0);
+    let mut ccfg = Config::clone(&client_cfg(Policy::lossless_client(0)));
+    ccfg.supported_features = SUPPORTED_FEATURES & !dropped;
+    let now = Instant::now();
+    let mut c = Connection::client(Arc::new(ccfg), osd_addr(), EntityType::Osd, 5, now);
+    let mut s = Connection::server(
+        server_cfg(Policy::stateful_server(0)),
+        "127.0.0.1:40000".parse().unwrap(),
+        9,
+        now,
+    );
+    pump(&mut c, &mut s);
+    let want = SUPPORTED_FEATURES & !dropped;
+    assert_eq!(ready_info(&mut c).features, want);
+    assert_eq!(ready_info(&mut s).features, want);
+}
+
+/// A permanent handshake failure (no auth method) closes the connection and reports the
+/// reset only when messages were dropped; a server-role connection that never reached
+/// its ident has nothing to keep.
+#[test]
+fn permanent_failures_and_unannounced_servers_close() {
+    for queued in [0usize, 2] {
+        let mut ccfg = Config::clone(&client_cfg(Policy::lossless_client(0)));
+        ccfg.client_auth = None;
+        let now = Instant::now();
+        let mut c = Connection::client(Arc::new(ccfg), osd_addr(), EntityType::Osd, 5, now);
+        let mut s = Connection::server(
+            server_cfg(Policy::stateful_server(0)),
+            "127.0.0.1:40000".parse().unwrap(),
+            9,
+            now,
+        );
+        for _ in 0..queued {
+            c.send_message(msg(1, 0, 0)).unwrap();
+        }
+        let mut err = None;
+        for _ in 0..10 {
+            let mut b = Vec::new();
+            c.poll_transmit(&mut b);
+            s.handle_input(&b).unwrap();
+            let mut b = Vec::new();
+            s.poll_transmit(&mut b);
+            if let Err(e) = c.handle_input(&b) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err, Some(ProtoError::NoAuth));
+        assert!(c.is_closed());
+        let ev: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+        if queued == 0 {
+            assert!(ev.is_empty(), "{ev:?}");
+        } else {
+            assert_eq!(
+                ev,
+                vec![Event::Reset {
+                    remote: false,
+                    dropped: queued
+                }]
+            );
+        }
+    }
+    let mut s = Connection::server(
+        server_cfg(Policy::stateful_server(0)),
+        "127.0.0.1:40000".parse().unwrap(),
+        9,
+        Instant::now(),
+    );
+    s.send_message(msg(1, 0, 0)).unwrap();
+    s.handle_eof();
+    assert!(s.is_closed());
+}
+
+/// A server-role connection redials only a real msgr2 address of its peer: a client that
+/// does not listen (port 0) cannot be dialled.
+#[test]
+fn a_server_cannot_dial_a_client_that_does_not_listen() {
+    let (_c, mut s) = ready_pair(Policy::lossless_client(0), Policy::lossless_peer(0));
+    s.send_message(msg(1, 0, 0)).unwrap();
+    s.handle_eof();
+    assert_eq!(s.state(), "STANDBY");
+    assert!(matches!(
+        s.reconnect(30, Instant::now()),
+        Err(ProtoError::NoReconnectTarget)
+    ));
+}
