@@ -1008,18 +1008,74 @@ fn permanent_failures_and_unannounced_servers_close() {
     s.send_message(msg(1, 0, 0)).unwrap();
     s.handle_eof();
     assert!(s.is_closed());
+    assert_eq!(s.poll_event(), None, "no session was announced: no reset");
 }
 
 /// A server-role connection redials only a real msgr2 address of its peer: a client that
 /// does not listen (port 0) cannot be dialled.
 #[test]
 fn a_server_cannot_dial_a_client_that_does_not_listen() {
-    let (_c, mut s) = ready_pair(Policy::lossless_client(0), Policy::lossless_peer(0));
-    s.send_message(msg(1, 0, 0)).unwrap();
-    s.handle_eof();
-    assert_eq!(s.state(), "STANDBY");
-    assert!(matches!(
-        s.reconnect(30, Instant::now()),
-        Err(ProtoError::NoReconnectTarget)
-    ));
+    for addr in [None, Some("v2:0.0.0.0:6900/99"), Some("v2:127.0.0.1:0/99")] {
+        let mut ccfg = Config::clone(&client_cfg(Policy::lossless_client(0)));
+        if let Some(a) = addr {
+            ccfg.my_addrs = EntityAddrVec(vec![a.parse().unwrap()]);
+        }
+        let now = Instant::now();
+        let mut c = Connection::client(Arc::new(ccfg), osd_addr(), EntityType::Osd, 5, now);
+        let mut s = Connection::server(
+            server_cfg(Policy::lossless_peer(0)),
+            "127.0.0.1:40000".parse().unwrap(),
+            9,
+            now,
+        );
+        pump(&mut c, &mut s);
+        assert!(s.is_ready());
+        s.send_message(msg(1, 0, 0)).unwrap();
+        s.handle_eof();
+        assert_eq!(s.state(), "STANDBY", "{addr:?}");
+        assert!(matches!(
+            s.reconnect(30, Instant::now()),
+            Err(ProtoError::NoReconnectTarget)
+        ));
+    }
+}
+
+/// A client refuses SERVER_IDENT from a server lacking a feature the client's policy
+/// requires, or MSG_ADDR2.
+#[test]
+fn a_client_requires_its_policy_features_and_msg_addr2() {
+    use msgr2_proto::config::{FEATURE_MSG_ADDR2, SUPPORTED_FEATURES};
+    let bit3 = 1u64 << 3;
+    assert_ne!(SUPPORTED_FEATURES & bit3, 0);
+    for (server_lacks, req, want) in [
+        (bit3, bit3, bit3),
+        (FEATURE_MSG_ADDR2, 0, FEATURE_MSG_ADDR2),
+        (FEATURE_MSG_ADDR2, FEATURE_MSG_ADDR2, FEATURE_MSG_ADDR2),
+    ] {
+        let mut scfg = Config::clone(&server_cfg(Policy::stateful_server(0)));
+        scfg.supported_features &= !server_lacks;
+        let now = Instant::now();
+        let mut c = Connection::client(
+            client_cfg(Policy::lossless_client(req)),
+            osd_addr(),
+            EntityType::Osd,
+            5,
+            now,
+        );
+        let mut s = Connection::server(Arc::new(scfg), "127.0.0.1:40000".parse().unwrap(), 9, now);
+        let mut err = None;
+        for _ in 0..20 {
+            let mut b = Vec::new();
+            c.poll_transmit(&mut b);
+            s.handle_input(&b).unwrap();
+            let mut b = Vec::new();
+            s.poll_transmit(&mut b);
+            if let Err(e) = c.handle_input(&b) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err, Some(ProtoError::MissingFeatures { missing: want }));
+        assert!(!c.is_ready());
+    }
 }
