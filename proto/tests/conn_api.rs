@@ -1079,3 +1079,14 @@ fn a_client_requires_its_policy_features_and_msg_addr2() {
         assert!(!c.is_ready());
     }
 }
+
+/// The server dictates lossiness (SERVER_IDENT flags): its policy decides both ends'
+/// session, whatever the client proposed; a lossy server hands out no server cookie.
+#[test]
+fn a_lossy_server_makes_the_session_lossy() {
+    let (c, s) = ready_pair(Policy::lossless_client(0), Policy::stateless_server(0));
+    assert!(c.session().is_lossy() && s.session().is_lossy());
+    assert_eq!(c.session().server_cookie(), 0);
+    let (c, s) = ready_pair(Policy::lossy_client(0), Policy::stateful_server(0));
+    assert!(!c.session().is_lossy() && !s.session().is_lossy());
+}
