@@ -1090,3 +1090,54 @@ fn a_lossy_server_makes_the_session_lossy() {
     let (c, s) = ready_pair(Policy::lossy_client(0), Policy::stateful_server(0));
     assert!(!c.session().is_lossy() && !s.session().is_lossy());
 }
+
+/// A server answers AUTH_BAD_METHOD to each AUTH_REQUEST with a method it does not offer,
+/// and gives up (AuthRejected, permanent) on the 8th.
+#[test]
+fn a_server_tolerates_seven_bad_auth_methods() {
+    use msgr2_codec::banner::Revision;
+    use msgr2_codec::frame::assemble;
+    fn frame<P: ControlPayload>(payload: &P, out: &mut Vec<u8>) {
+        assemble(Revision::Rev1, P::TAG, &[(&payload.to_bytes(), 8)], out);
+    }
+    let now = Instant::now();
+    let mut s = Connection::server(
+        server_cfg(Policy::stateless_server(0)),
+        "127.0.0.1:40000".parse().unwrap(),
+        9,
+        now,
+    );
+    // Our banner, then HELLO.
+    let mut banner = Vec::new();
+    msgr2_codec::banner::Banner::OURS.encode(&mut banner);
+    s.handle_input(&banner).unwrap();
+    let mut hello = Vec::new();
+    frame(
+        &p::Hello {
+            entity_type: EntityType::Client,
+            peer_addr: osd_addr(),
+        },
+        &mut hello,
+    );
+    s.handle_input(&hello).unwrap();
+    let bad = p::AuthRequest {
+        method: 2,
+        preferred_modes: vec![p::CON_MODE_CRC],
+        auth_payload: Vec::new(),
+    };
+    for attempt in 1..=8 {
+        let mut f = Vec::new();
+        frame(&bad, &mut f);
+        let r = s.handle_input(&f);
+        if attempt < 8 {
+            assert_eq!(r, Ok(()), "attempt {attempt}");
+            assert_eq!(s.state(), "AUTH_ACCEPTING");
+        } else {
+            assert!(
+                matches!(r, Err(ProtoError::AuthRejected { method: 2, .. })),
+                "{r:?}"
+            );
+        }
+    }
+    assert!(s.is_closed());
+}
