@@ -1141,3 +1141,46 @@ fn a_server_tolerates_seven_bad_auth_methods() {
     }
     assert!(s.is_closed());
 }
+
+/// A server refuses CLIENT_IDENT whose first address is blank (Ceph compares it with
+/// `entity_addr_t()`); a typed address without an IP (nothing to dial) is accepted.
+#[test]
+fn a_blank_client_address_is_refused() {
+    use msgr2_codec::addr::AddrType;
+    for (ty, ok) in [(AddrType::None, false), (AddrType::Msgr2, true)] {
+        let addr = EntityAddr {
+            ty,
+            nonce: 0,
+            sock: None,
+        };
+        let mut ccfg = Config::clone(&client_cfg(Policy::lossless_client(0)));
+        ccfg.my_addrs = EntityAddrVec(vec![addr]);
+        let now = Instant::now();
+        let mut c = Connection::client(Arc::new(ccfg), osd_addr(), EntityType::Osd, 5, now);
+        let mut s = Connection::server(
+            server_cfg(Policy::stateful_server(0)),
+            "127.0.0.1:40000".parse().unwrap(),
+            9,
+            now,
+        );
+        let mut err = None;
+        for _ in 0..20 {
+            let mut b = Vec::new();
+            c.poll_transmit(&mut b);
+            if let Err(e) = s.handle_input(&b) {
+                err = Some(e);
+                break;
+            }
+            let mut b = Vec::new();
+            s.poll_transmit(&mut b);
+            c.handle_input(&b).unwrap();
+        }
+        if ok {
+            assert_eq!(err, None);
+            assert!(s.is_ready());
+            assert_eq!(s.peer_addrs(), Some(EntityAddrVec(vec![addr])));
+        } else {
+            assert!(matches!(err, Some(ProtoError::BadPeerAddrs(_))), "{err:?}");
+        }
+    }
+}
