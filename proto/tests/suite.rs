@@ -8,6 +8,8 @@ mod bad_input;
 mod compression;
 #[path = "conn_api.rs"]
 mod conn_api;
+#[path = "conn_session.rs"]
+mod conn_session;
 #[path = "handshake.rs"]
 mod handshake;
 #[path = "modes.rs"]
