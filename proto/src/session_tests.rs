@@ -240,6 +240,15 @@ fn reconnect_row6_stale_global_seq_retries_global() {
         decide_reconnect(Some(&e), &R, LT, true),
         ReconnectDecision::RetryGlobal(11)
     );
+    // An equal global_seq is not stale.
+    let e = ExistingView {
+        peer_global_seq: 10,
+        ..rex()
+    };
+    assert_eq!(
+        decide_reconnect(Some(&e), &R, GT, true),
+        ReconnectDecision::Accept { race: false }
+    );
 }
 
 #[test]

@@ -134,4 +134,20 @@ mod tests {
         unlimited.take(u64::MAX / 2);
         assert!(!unlimited.is_full());
     }
+
+    /// Ceph's `reset_max`: a new budget applies at once; 0 lifts it.
+    #[test]
+    fn set_max_changes_the_budget() {
+        let t = Throttle::new(10);
+        assert_eq!(t.max(), 10);
+        t.take(15);
+        assert!(t.is_full());
+        t.set_max(20);
+        assert_eq!(t.max(), 20);
+        assert!(!t.is_full());
+        t.set_max(15);
+        assert!(t.is_full());
+        t.set_max(0);
+        assert!(!t.is_full());
+    }
 }

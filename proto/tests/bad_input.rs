@@ -462,19 +462,17 @@ fn input_pushed_past_a_full_throttle_is_bounded() {
     c.poll_transmit(&mut wire);
     s.handle_input(&wire).unwrap();
     let _held = events(&mut s);
-    // an embedder that ignores wants_input() and keeps pushing
+    // an embedder that ignores wants_input() and keeps pushing: 64 MiB are kept, not more
     let chunk = vec![0u8; 8 << 20];
-    let mut err = None;
-    for _ in 0..16 {
-        if let Err(e) = s.handle_input(&chunk) {
-            err = Some(e);
-            break;
-        }
+    for _ in 0..8 {
+        s.handle_input(&chunk).unwrap();
     }
-    assert!(
-        matches!(err, Some(ProtoError::InputOverrun(n)) if n <= 72 << 20),
-        "{err:?}"
+    assert_eq!(s.pending_input(), 64 << 20);
+    assert_eq!(
+        s.handle_input(&[0]),
+        Err(ProtoError::InputOverrun((64 << 20) + 1))
     );
+    assert_eq!(s.pending_input(), 0);
 }
 
 #[test]
@@ -504,6 +502,9 @@ fn send_queue_is_bounded() {
         c.send_message(Message::new(1, 1, 1, vec![0; 11])),
         Err(ProtoError::QueueFull { .. })
     ));
+    // Exactly at the byte bound is still accepted.
+    c.send_message(Message::new(1, 1, 1, vec![0; 10])).unwrap();
+    assert_eq!(c.session().queued_bytes(), 100);
 }
 
 #[test]

@@ -264,6 +264,15 @@ fn bad_banner_and_msgr1_and_timeouts() {
         s.handle_input(b"ceph v027\0\0"),
         Err(ProtoError::Banner(msgr2_codec::BannerError::Msgr1))
     ));
+    // The banner prefix is checked as soon as its 10 bytes are in, however they arrive.
+    let (_, mut s) = pair(none_client(true), none_server());
+    for chunk in [&b"cep"[..], b"h v", b"027"] {
+        s.handle_input(chunk).unwrap();
+    }
+    assert!(matches!(
+        s.handle_input(b"\0\0\0"),
+        Err(ProtoError::Banner(msgr2_codec::BannerError::Msgr1))
+    ));
     let (_, mut s) = pair(none_client(true), none_server());
     assert!(matches!(
         s.handle_input(b"GET / HTTP/1.1\r\n"),
@@ -298,4 +307,47 @@ fn duplicate_messages_are_dropped() {
     s.handle_input(&first).unwrap();
     s.handle_input(&first).unwrap(); // replayed in crc mode: same seq → silently dropped
     assert_eq!(events(&mut s).len(), 1);
+}
+
+/// Ceph's MonClient renames its messenger `client.<global_id>` once a mon authenticated it:
+/// that gid goes into this and every later CLIENT_IDENT. Other peers and a global_id beyond
+/// i64 change nothing (the gid stays -1).
+#[test]
+fn a_mon_assigns_the_clients_gid() {
+    let mut seen = Vec::new();
+    for (server, peer, first) in [
+        ("mon.a", EntityType::Mon, 4100),
+        ("osd.1", EntityType::Osd, 4100),
+        ("mon.a", EntityType::Mon, u64::MAX - 1),
+        ("mon.a", EntityType::Mon, u64::MAX),
+    ] {
+        let client = none_client(true);
+        assert_eq!(client.gid.get(), -1);
+        let mut s = Config::new(server.parse().unwrap());
+        s.my_addrs = EntityAddrVec(vec![mon_addr()]);
+        s.server_auth = Some(Arc::new(NoneServerProvider::new(first)));
+        let now = Instant::now();
+        let mut c = Connection::client(client.clone(), mon_addr(), peer, 1, now);
+        let mut s = Connection::server(Arc::new(s), "127.0.0.1:50000".parse().unwrap(), 7, now);
+        pump(&mut c, &mut s, usize::MAX).unwrap();
+        let Some(Event::Ready(ci)) = c.poll_event() else {
+            panic!("client ready event")
+        };
+        let want = match (peer, ci.global_id) {
+            (EntityType::Mon, g) if g != 0 => i64::try_from(g).unwrap_or(-1),
+            _ => -1,
+        };
+        seen.push((peer, ci.global_id, want));
+        assert_eq!(client.gid.get(), want, "{server} {}", ci.global_id);
+        let Some(Event::Ready(si)) = s.poll_event() else {
+            panic!("server ready event")
+        };
+        assert_eq!(si.gid, want, "the CLIENT_IDENT carried it");
+    }
+    // The cases above include a rename and a global_id beyond i64.
+    assert!(seen.iter().any(|&(_, g, w)| g != 0 && w == g as i64));
+    assert!(
+        seen.iter().any(|&(_, g, _)| g > i64::MAX as u64),
+        "{seen:?}"
+    );
 }

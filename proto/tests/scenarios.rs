@@ -708,3 +708,34 @@ fn a_seeded_schedule_replays_exactly() {
     assert_eq!(a.1, b.1, "server cookies");
     assert_eq!(a.2, b.2, "logs");
 }
+
+/// CLIENT_IDENT and SERVER_IDENT carry the sender's required features: its policy's plus
+/// MSG_ADDR2, which every msgr2 peer requires.
+#[test]
+fn ident_frames_require_msg_addr2_and_the_policy_features() {
+    use msgr2_proto::config::{FEATURE_MSG_ADDR2, FEATURE_SERVER_QUINCY};
+    for req in [
+        FEATURE_SERVER_QUINCY,
+        FEATURE_SERVER_QUINCY | FEATURE_MSG_ADDR2,
+    ] {
+        let (mut sim, a, b) = osd_pair(Policy::lossless_peer(req));
+        sim.send(a, b, 0);
+        sim.run_for(5 * S);
+        assert_eq!(sim.received(b, a), ids(0..1), "{}", sim.dump());
+        let want = FEATURE_SERVER_QUINCY | FEATURE_MSG_ADDR2;
+        let mut seen = 0;
+        for w in sim.frames(Tag::ClientIdent) {
+            if let Some(Control::ClientIdent(c)) = &w.control {
+                assert_eq!(c.required_features, want);
+                seen += 1;
+            }
+        }
+        for w in sim.frames(Tag::ServerIdent) {
+            if let Some(Control::ServerIdent(s)) = &w.control {
+                assert_eq!(s.required_features, want);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 2);
+    }
+}

@@ -6,6 +6,10 @@
 mod bad_input;
 #[path = "compression.rs"]
 mod compression;
+#[path = "conn_api.rs"]
+mod conn_api;
+#[path = "conn_session.rs"]
+mod conn_session;
 #[path = "handshake.rs"]
 mod handshake;
 #[path = "modes.rs"]
@@ -18,4 +22,5 @@ mod scenarios;
 mod secure;
 #[path = "session_props.rs"]
 mod session_props;
+#[path = "sim/mod.rs"]
 mod sim;
