@@ -329,13 +329,7 @@ impl Connection {
             );
             return Ok(());
         }
-        if header.seq > self.session.in_seq + 1 {
-            debug!(
-                seq = header.seq,
-                in_seq = self.session.in_seq,
-                "missed message? (sequence gap tolerated as Ceph does)"
-            );
-        }
+        log_sequence_gap(header.seq, self.session.in_seq);
         self.on_ack(header.ack_seq)?;
         self.session.in_seq = header.seq;
         if !self.session.lossy {
@@ -379,5 +373,16 @@ impl Connection {
                 state: "READY",
             }),
         }
+    }
+}
+
+/// Logs a gap in the received sequence numbers: Ceph only logs it ("missed message?") and
+/// accepts the message, and so do we.
+fn log_sequence_gap(seq: u64, in_seq: u64) {
+    if seq > in_seq + 1 {
+        debug!(
+            seq,
+            in_seq, "missed message? (sequence gap tolerated as Ceph does)"
+        );
     }
 }
