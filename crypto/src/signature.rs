@@ -50,4 +50,15 @@ mod tests {
             &sig
         ));
     }
+
+    /// Differences in several bytes never cancel out (two flipped copies of one bit).
+    #[test]
+    fn several_differences_still_differ() {
+        let sig = auth_signature(b"Jefe", b"x");
+        let mut bad = sig;
+        bad[0] ^= 1;
+        bad[1] ^= 1;
+        assert!(!verify_auth_signature(b"Jefe", b"x", &bad));
+        assert!(!verify_auth_signature(b"Jefe", b"x", &sig[..31]));
+    }
 }
