@@ -586,3 +586,35 @@ fn debug_output_has_no_secrets() {
     let dec: String = format!("{:?}", key.secret());
     assert!(!dump.contains(&dec[1..dec.len() - 1]));
 }
+
+/// `auth_client_required = cephx[, none]`: which exchange starts towards which peer.
+#[test]
+fn client_provider_methods_and_starts() {
+    let key = CryptoKey::generate().unwrap();
+    let store = TicketStore::new();
+    let p = CephxClientProvider::new(admin(), key.clone(), store.clone());
+    assert_eq!(p.methods(), vec![AUTH_CEPHX]);
+    assert!(p.start(AUTH_NONE, EntityType::Mon).is_none());
+    assert!(p.start(99, EntityType::Mon).is_none());
+    let to_mon = p.start(AUTH_CEPHX, EntityType::Mon).unwrap();
+    assert_eq!(to_mon.method(), AUTH_CEPHX);
+    let to_osd = p.start(AUTH_CEPHX, EntityType::Osd).unwrap();
+    assert_eq!(to_osd.method(), AUTH_CEPHX);
+    // Towards a mon the first payload is a mon-mode request; towards a daemon, an authorizer
+    // (which needs a ticket this empty store lacks).
+    let mut to_mon = to_mon;
+    assert_eq!(to_mon.request().unwrap()[0], 10);
+    let mut to_osd = to_osd;
+    assert!(matches!(
+        to_osd.request(),
+        Err(AuthError::NoTicket(EntityType::Osd))
+    ));
+    let p = CephxClientProvider::new(admin(), key, store).with_auth_none(true);
+    assert_eq!(p.methods(), vec![AUTH_CEPHX, AUTH_NONE]);
+    let mut none = p.start(AUTH_NONE, EntityType::Mon).unwrap();
+    assert_eq!(none.method(), AUTH_NONE);
+    assert_eq!(none.request().unwrap()[0], 10);
+    let mut none = p.start(AUTH_NONE, EntityType::Osd).unwrap();
+    assert_eq!(none.request().unwrap()[0], 1);
+    assert!(std::ptr::eq(p.store(), p.store()));
+}
