@@ -327,6 +327,19 @@ mod tests {
     }
 
     #[test]
+    fn conversions_and_recycled_pages() {
+        let d = Data::from(&[4u8, 5][..]);
+        assert_eq!(d.as_slice(), &[4, 5]);
+        assert!(d != Data::from(vec![4u8]));
+        assert_eq!(Vec::from(d), vec![4, 5]);
+        // A dropped page buffer goes back to the pool (8 MiB: a size no other test uses).
+        let a = Data::for_overwrite_aligned(8 << 20);
+        let p = a.as_ptr();
+        drop(a);
+        assert_eq!(Data::for_overwrite_aligned(8 << 20).as_ptr(), p);
+    }
+
+    #[test]
     fn compares_by_bytes_with_slices_and_vecs() {
         let d = Data::from(vec![1u8, 2, 3]);
         let aligned = {
