@@ -171,3 +171,36 @@ impl TicketStore {
         self.lock().tickets.keys().copied().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    /// A ticket valid for 3600.5 s expires then and wants renewal a quarter of its whole
+    /// seconds (900 s) earlier, as Ceph's client does.
+    #[test]
+    fn expiry_and_renewal_times() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let t = ServiceTicket::from_grant(
+            TicketGrant {
+                service_id: 4,
+                session_key: CryptoKey::generate().unwrap(),
+                validity: UTime {
+                    sec: 3600,
+                    nsec: 500_000_000,
+                },
+                ticket: CephXTicketBlob::default(),
+            },
+            now,
+        );
+        let expires = now + Duration::from_millis(3_600_500);
+        assert_eq!(t.expires, expires);
+        assert_eq!(t.renew_after, expires - Duration::from_secs(900));
+        assert!(!t.needs_renewal(t.renew_after - Duration::from_nanos(1)));
+        assert!(t.needs_renewal(t.renew_after));
+        assert!(!t.is_expired(expires - Duration::from_nanos(1)));
+        assert!(t.is_expired(expires));
+    }
+}
