@@ -330,7 +330,8 @@ mod tests {
     fn conversions_and_recycled_pages() {
         let d = Data::from(&[4u8, 5][..]);
         assert_eq!(d.as_slice(), &[4, 5]);
-        assert!(d != Data::from(vec![4u8]));
+        let shorter = Data::from(vec![4u8]);
+        assert!(d != shorter);
         assert_eq!(Vec::from(d), vec![4, 5]);
         // A dropped page buffer goes back to the pool (8 MiB: a size no other test uses).
         let class = 7; // 2048 pages
