@@ -6,12 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::wire::{control_of, frame, Splitter};
 use msgr2_codec::addr::{EntityAddr, EntityAddrVec};
 use msgr2_codec::banner::Revision;
 use msgr2_codec::entity::EntityType;
 use msgr2_codec::frame::{assemble, FrameDecoder, FrameError, Limits, Preamble, SegmentDesc, Tag};
 use msgr2_codec::msg::{MsgHeader2, PRIO_HIGH, PRIO_HIGHEST, PRIO_LOW};
-use msgr2_codec::payload::{self as p, Control, ControlPayload};
+use msgr2_codec::payload::{self as p, Control};
 use msgr2_crypto::auth::{NoneClientProvider, NoneServerProvider};
 use msgr2_proto::{
     Config, Connection, Event, ExistingFate, Message, Policy, PolicySet, ProtoError, Throttle,
@@ -45,50 +46,6 @@ fn pair(c: Arc<Config>, s: Arc<Config>) -> (Connection, Connection) {
         Connection::client(c, osd_addr(), EntityType::Osd, 1, now),
         Connection::server(s, "127.0.0.1:40000".parse().unwrap(), 1, now),
     )
-}
-
-/// Splits one direction's byte stream into its banner and whole frames.
-#[derive(Default)]
-struct Splitter {
-    banner_left: Option<usize>,
-    buf: Vec<u8>,
-    dec: Option<FrameDecoder>,
-}
-
-impl Splitter {
-    /// Returns the raw bytes of each complete item (banner, then frames) with its tag.
-    fn push(&mut self, bytes: &[u8]) -> Vec<(Option<Tag>, Vec<u8>)> {
-        let mut out = Vec::new();
-        self.buf.extend_from_slice(bytes);
-        loop {
-            if self.dec.is_none() {
-                if self.buf.len() < 10 {
-                    return out;
-                }
-                let len = 10 + u16::from_le_bytes([self.buf[8], self.buf[9]]) as usize;
-                self.banner_left.get_or_insert(len);
-                if self.buf.len() < len {
-                    return out;
-                }
-                out.push((None, self.buf.drain(..len).collect()));
-                self.dec = Some(FrameDecoder::new(Revision::Rev1, Limits::default()));
-                continue;
-            }
-            let dec = self.dec.as_mut().unwrap();
-            let (used, f) = match dec.feed(&self.buf) {
-                Ok(x) => x,
-                Err(e) => panic!("{e} buf {:02x?}", &self.buf[..self.buf.len().min(80)]),
-            };
-            match f {
-                Some(f) => out.push((Some(f.tag()), self.buf.drain(..used).collect())),
-                None => {
-                    // keep the bytes until the frame completes: restart from a fresh decoder
-                    self.dec = Some(FrameDecoder::new(Revision::Rev1, Limits::default()));
-                    return out;
-                }
-            }
-        }
-    }
 }
 
 /// Shuttles whole frames both ways; `filter(from_client, tag)` may drop a frame.
@@ -137,12 +94,6 @@ fn pump(c: &mut Connection, s: &mut Connection) -> Result<(), (bool, ProtoError)
             return Ok(());
         }
     }
-}
-
-fn frame<P: ControlPayload>(payload: &P) -> Vec<u8> {
-    let mut f = Vec::new();
-    assemble(Revision::Rev1, P::TAG, &[(&payload.to_bytes(), 8)], &mut f);
-    f
 }
 
 fn message_frame(seq: u64, ack_seq: u64, front: &[u8]) -> Vec<u8> {
@@ -321,7 +272,7 @@ fn reconnect_with_unknown_cookies_gets_full_reset() {
                 moved = true;
                 if let Some(t) = tag {
                     if t == Tag::SessionReset {
-                        let f = ss_frame_payload(&raw);
+                        let f = control_of(&raw);
                         assert_eq!(f, Control::SessionReset(p::SessionReset { full: true }));
                     }
                     replies.push(t);
@@ -346,13 +297,6 @@ fn reconnect_with_unknown_cookies_gets_full_reset() {
         c = old;
         let _ = c.handle_eof();
     }
-}
-
-fn ss_frame_payload(raw: &[u8]) -> Control {
-    let mut d = FrameDecoder::new(Revision::Rev1, Limits::default());
-    let (_, f) = d.feed(raw).unwrap();
-    let f = f.unwrap();
-    Control::decode(f.tag(), f.segment(0)).unwrap()
 }
 
 #[test]
@@ -556,10 +500,7 @@ fn lossless_receiver_acks_when_idle_and_sender_trims() {
     };
     let frames = sp.push(&b);
     assert_eq!(frames.len(), 1);
-    assert_eq!(
-        ss_frame_payload(&frames[0].1),
-        Control::Ack(p::Ack { seq: 3 })
-    );
+    assert_eq!(control_of(&frames[0].1), Control::Ack(p::Ack { seq: 3 }));
     c.handle_input(&b).unwrap();
     assert_eq!(c.session().unacked(), 0);
     assert!(!s.wants_transmit(), "one ack is enough");

@@ -14,7 +14,7 @@ use msgr2_codec::payload::{self as p, ControlPayload};
 use msgr2_crypto::auth::{NoneClientProvider, NoneServerProvider};
 use msgr2_proto::{Config, Connection, Event, Message, PeerInfo, Policy, PolicySet, ProtoError};
 
-fn osd_addr() -> EntityAddr {
+pub(crate) fn osd_addr() -> EntityAddr {
     "v2:127.0.0.1:6800/77".parse().unwrap()
 }
 
@@ -22,7 +22,7 @@ fn osd_addrs() -> EntityAddrVec {
     EntityAddrVec(vec![osd_addr(), "v1:127.0.0.1:6801/77".parse().unwrap()])
 }
 
-fn client_cfg(policy: Policy) -> Arc<Config> {
+pub(crate) fn client_cfg(policy: Policy) -> Arc<Config> {
     let mut c = Config::new("client.4".parse().unwrap());
     c.client_auth = Some(Arc::new(NoneClientProvider::new(c.name.clone())));
     c.policies = PolicySet::new(policy);
@@ -30,7 +30,7 @@ fn client_cfg(policy: Policy) -> Arc<Config> {
     Arc::new(c)
 }
 
-fn server_cfg(policy: Policy) -> Arc<Config> {
+pub(crate) fn server_cfg(policy: Policy) -> Arc<Config> {
     let mut c = Config::new("osd.3".parse().unwrap());
     c.my_addrs = osd_addrs();
     c.server_auth = Some(Arc::new(NoneServerProvider::new(4100)));
@@ -39,7 +39,7 @@ fn server_cfg(policy: Policy) -> Arc<Config> {
 }
 
 /// A client with `global_seq` 5 and a server with 9.
-fn pair(cp: Policy, sp: Policy) -> (Connection, Connection) {
+pub(crate) fn pair(cp: Policy, sp: Policy) -> (Connection, Connection) {
     let now = Instant::now();
     (
         Connection::client(client_cfg(cp), osd_addr(), EntityType::Osd, 5, now),
@@ -76,7 +76,7 @@ fn ready_info(c: &mut Connection) -> PeerInfo {
     }
 }
 
-fn ready_pair(cp: Policy, sp: Policy) -> (Connection, Connection) {
+pub(crate) fn ready_pair(cp: Policy, sp: Policy) -> (Connection, Connection) {
     let (mut c, mut s) = pair(cp, sp);
     pump(&mut c, &mut s);
     assert!(c.is_ready() && s.is_ready());

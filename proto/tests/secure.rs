@@ -220,3 +220,86 @@ fn flipped_bit_and_replay_in_secure_mode_are_fatal() {
         );
     }
 }
+
+/// The negotiated mode decides the framing on the wire: a crc-mode frame carries the
+/// message in clear, a secure-mode frame never does (both sides agreeing on the wrong
+/// framing would pass every round-trip test).
+#[test]
+fn crc_frames_carry_the_payload_in_clear_and_secure_frames_do_not() {
+    let marker = b"msgr2-rs plaintext marker, 0123456789".repeat(4);
+    for (mode, rev1) in [
+        (CON_MODE_CRC, true),
+        (CON_MODE_CRC, false),
+        (CON_MODE_SECURE, true),
+        (CON_MODE_SECURE, false),
+    ] {
+        let (mut c, mut s) = pair(mode, rev1, 7);
+        pump(&mut c, &mut s, usize::MAX).unwrap();
+        c.send_message(Message::new(42, 1, 1, marker.clone()))
+            .unwrap();
+        let mut wire = Vec::new();
+        c.poll_transmit(&mut wire);
+        let in_clear = wire.windows(marker.len()).any(|w| w == marker.as_slice());
+        assert_eq!(in_clear, mode == CON_MODE_CRC, "mode {mode} rev1 {rev1}");
+        s.handle_input(&wire).unwrap();
+        while let Some(ev) = s.poll_event() {
+            if let Event::Message(m) = ev {
+                assert_eq!(m.front, marker);
+            }
+        }
+    }
+}
+
+/// Each side seals with the nonce Ceph assigns its role (the connecting side nonce B, the
+/// accepting side nonce A): the client's frames open with the secret's server-side receiver
+/// and not with a client-side one. (Two of our connections agreeing on swapped roles would
+/// pass every round-trip test and fail against Ceph.)
+#[test]
+fn secure_frames_are_sealed_for_the_role_ceph_assigns() {
+    use msgr2_codec::frame::{Limits, Tag};
+    use msgr2_crypto::secure::{ConnectionSecret, Role};
+    let marker = b"sealed for the server".to_vec();
+    for rev1 in [true, false] {
+        let (mut c, mut s) = pair(CON_MODE_SECURE, rev1, 7);
+        let mut sent = Vec::new();
+        loop {
+            let mut b = Vec::new();
+            c.poll_transmit(&mut b);
+            s.handle_input(&b).unwrap();
+            let mut b2 = Vec::new();
+            s.poll_transmit(&mut b2);
+            c.handle_input(&b2).unwrap();
+            if b.is_empty() && b2.is_empty() {
+                break;
+            }
+            sent.push(b);
+        }
+        c.send_message(Message::new(42, 1, 1, marker.clone()))
+            .unwrap();
+        let mut b = Vec::new();
+        c.poll_transmit(&mut b);
+        sent.push(b);
+        let rev = if rev1 { Revision::Rev1 } else { Revision::Rev0 };
+        let secret = ConnectionSecret::new(&result(CON_MODE_SECURE, 7).connection_secret).unwrap();
+        // Decrypt from each point the client's secure bytes could start at.
+        let opens = |role: Role| {
+            (0..sent.len()).any(|k| {
+                let bytes = sent[k..].concat();
+                let mut rx = secret.rx(role, rev, Limits::default()).unwrap();
+                let mut at = 0;
+                while let Ok((used, frame)) = rx.feed(&bytes[at..]) {
+                    at += used;
+                    match frame {
+                        Some(f) if f.tag() == Tag::Message => return f.segment(1) == &marker[..],
+                        Some(_) => {}
+                        None if used == 0 || at == bytes.len() => return false,
+                        None => {}
+                    }
+                }
+                false
+            })
+        };
+        assert!(opens(Role::Server), "rev1 {rev1}");
+        assert!(!opens(Role::Client), "rev1 {rev1}");
+    }
+}

@@ -16,6 +16,8 @@ mod handshake;
 mod modes;
 #[path = "options.rs"]
 mod options;
+#[path = "replies.rs"]
+mod replies;
 #[path = "scenarios.rs"]
 mod scenarios;
 #[path = "secure.rs"]
@@ -24,3 +26,5 @@ mod secure;
 mod session_props;
 #[path = "sim/mod.rs"]
 mod sim;
+#[path = "wire.rs"]
+mod wire;

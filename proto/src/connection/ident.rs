@@ -233,7 +233,7 @@ impl Connection {
             Control::SessionRetry(r) => SessionReply::Retry(r.connect_seq),
             Control::SessionRetryGlobal(r) => SessionReply::RetryGlobal(r.global_seq),
             Control::SessionReset(r) => SessionReply::Reset { full: r.full },
-            Control::Wait(_) => SessionReply::Wait,
+            // WAIT never gets here: on_frame answers it in this phase and in ExpectServerIdent.
             _ => return Err(unexpected),
         };
         debug!(?reply, "reconnect reply");
