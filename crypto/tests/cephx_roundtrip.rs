@@ -618,3 +618,35 @@ fn client_provider_methods_and_starts() {
     assert_eq!(none.request().unwrap()[0], 1);
     assert!(std::ptr::eq(p.store(), p.store()));
 }
+
+/// The global id a first request names: 0 unless reclaiming one the store holds, with its
+/// AUTH ticket (cephx), or, for auth none, the store's id towards a daemon and 0 to a mon.
+#[test]
+fn first_requests_name_the_global_id_only_when_they_should() {
+    fn gid_of(req: &[u8]) -> u64 {
+        u64::from_le_bytes(req[req.len() - 8..].try_into().unwrap())
+    }
+    let kr = keyring();
+    let key = kr.get(&admin()).unwrap().clone();
+    let store = TicketStore::new();
+    let (first, _) = run(
+        &mut MonClientAuth::new(admin(), key.clone(), store.clone()),
+        &mut MonServerAuth::new(context(kr)),
+        CON_MODE_CRC,
+    )
+    .unwrap();
+    assert_ne!(first.global_id, 0);
+    let mut fresh = MonClientAuth::new(admin(), key.clone(), store.clone());
+    assert_eq!(gid_of(&fresh.request().unwrap()), 0);
+    let mut reclaim = MonClientAuth::new(admin(), key.clone(), store.clone()).with_reclaim(true);
+    assert_eq!(gid_of(&reclaim.request().unwrap()), first.global_id);
+    let mut nothing_to_reclaim =
+        MonClientAuth::new(admin(), key.clone(), TicketStore::new()).with_reclaim(true);
+    assert_eq!(gid_of(&nothing_to_reclaim.request().unwrap()), 0);
+
+    let p = CephxClientProvider::new(admin(), key, store).with_auth_none(true);
+    let mut to_mon = p.start(AUTH_NONE, EntityType::Mon).unwrap();
+    assert_eq!(gid_of(&to_mon.request().unwrap()), 0);
+    let mut to_osd = p.start(AUTH_NONE, EntityType::Osd).unwrap();
+    assert_eq!(gid_of(&to_osd.request().unwrap()), first.global_id);
+}

@@ -316,6 +316,11 @@ fn line_continuations() {
     let k: Keyring = text.parse().unwrap();
     let e = k.iter().next().unwrap();
     assert_eq!(e.caps["mon"], "allow r");
+    // The backslash itself goes: what follows on the next line is read as if it had been
+    // there, so a `;` starts a comment rather than being escaped.
+    let text = "[client.admin]\n\tkey = AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\n\tcaps mon = allow r \\\n; a comment\n";
+    let k: Keyring = text.parse().unwrap();
+    assert_eq!(k.iter().next().unwrap().caps["mon"], "allow r");
     let last = "[client.admin]\n\tkey = AQBoRQJrRyhnIBAArCL0sy7QfbXHGr4T4dk1mQ==\\";
     let k: Keyring = last.parse().unwrap();
     assert_eq!(

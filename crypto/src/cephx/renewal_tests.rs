@@ -129,6 +129,14 @@ fn renewal_round_trip_for_both_key_types() {
         let a2 = verify_authenticate(&principal, CHALLENGE, &req2).unwrap();
         assert_eq!(a2.old_ticket, auth.ticket);
         assert_eq!(a2.other_keys, SERVICE_AUTH);
+        // AUTH already in the wanted set stays in it (Ceph's `need |= AUTH`).
+        let req3 = build_auth_renewal_request(&principal, &store, 0x35).unwrap();
+        assert_eq!(
+            verify_authenticate(&principal, CHALLENGE, &req3)
+                .unwrap()
+                .other_keys,
+            0x35
+        );
         assert_ne!(a2.client_challenge, a.client_challenge);
         let newer = CryptoKey::generate_of(ty).unwrap();
         let bl2 = mon_reply(&principal, &new, &newer, &[], 0);

@@ -403,4 +403,126 @@ mod tests {
             Err(AuthError::NoTicket(EntityType::Auth))
         ));
     }
+
+    #[test]
+    fn need_new_secrets_until_three_are_held() {
+        let mut r = secrets();
+        assert!(!r.need_new_secrets(UTime { sec: 0, nsec: 0 }));
+        r.secrets.remove(&6);
+        // Two unexpired secrets are still too few.
+        assert!(r.need_new_secrets(UTime { sec: 0, nsec: 0 }));
+        assert!(RotatingSecrets::default().need_new_secrets(UTime::default()));
+    }
+
+    #[test]
+    fn rotating_request_is_the_bare_header() {
+        let req = build_rotating_request();
+        let mut d = Decoder::new(&req);
+        assert_eq!(
+            CephXRequestHeader::decode(&mut d).unwrap().request_type,
+            CEPHX_GET_ROTATING_KEY
+        );
+        assert_eq!(req, [0x00, 0x04]);
+    }
+
+    #[test]
+    fn renewal_reply_stores_each_ticket_and_names_the_services() {
+        use crate::cephx::types::{encode_service_ticket_reply, CephXTicketBlob, TicketGrant};
+        let session = CryptoKey::generate().unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let store = TicketStore::new();
+        let grant = |service_id: u32, key: &CryptoKey, secret_id: u64| TicketGrant {
+            service_id,
+            session_key: key.clone(),
+            validity: UTime { sec: 600, nsec: 0 },
+            ticket: CephXTicketBlob {
+                secret_id,
+                blob: vec![secret_id as u8; 40],
+            },
+        };
+        store.insert(ServiceTicket::from_grant(grant(0x20, &session, 1), now));
+        let (osd_key, mgr_key) = (
+            CryptoKey::generate().unwrap(),
+            CryptoKey::generate().unwrap(),
+        );
+        let mut bl = CephXResponseHeader {
+            request_type: CEPHX_GET_PRINCIPAL_SESSION_KEY,
+            status: 0,
+        }
+        .to_bytes();
+        let grants = [grant(0x4, &osd_key, 7), grant(0x10, &mgr_key, 8)];
+        encode_service_ticket_reply(&mut bl, &session, &grants, None).unwrap();
+        assert_eq!(
+            handle_ticket_renewal_reply(&store, &bl, now).unwrap(),
+            vec![0x4, 0x10]
+        );
+        let osd = store.get_even_expired(EntityType::Osd).unwrap();
+        assert_eq!((osd.session_key, osd.ticket.secret_id), (osd_key, 7));
+        assert_eq!(
+            store
+                .get_even_expired(EntityType::Mgr)
+                .unwrap()
+                .ticket
+                .secret_id,
+            8
+        );
+        // Another request's reply, or one sealed with another key, stores nothing.
+        let other = TicketStore::new();
+        other.insert(ServiceTicket::from_grant(grant(0x20, &mgr_key, 1), now));
+        assert!(handle_ticket_renewal_reply(&other, &bl, now).is_err());
+        assert!(other.get_even_expired(EntityType::Osd).is_none());
+        assert!(matches!(
+            handle_ticket_renewal_reply(&TicketStore::new(), &bl, now),
+            Err(AuthError::NoTicket(EntityType::Auth))
+        ));
+    }
+
+    #[test]
+    fn utime_of_system_times() {
+        assert_eq!(
+            utime_of(UNIX_EPOCH + Duration::new(5, 7)),
+            UTime { sec: 5, nsec: 7 }
+        );
+        assert_eq!(utime_of(UNIX_EPOCH), UTime::default());
+        assert_eq!(
+            utime_of(UNIX_EPOCH + Duration::from_secs(1 << 40)).sec,
+            u32::MAX
+        );
+    }
+
+    #[test]
+    fn keyring_freshness_and_rejections() {
+        let k = RotatingKeyring::new(EntityType::Osd);
+        assert_eq!(k.service(), EntityType::Osd);
+        k.install(secrets());
+        assert!(!k.need_new_secrets(UTime { sec: 10, nsec: 0 }));
+        assert!(k.need_new_secrets(UTime { sec: 5000, nsec: 0 }));
+        assert!(k.rejections().is_empty());
+        k.record_rejection(AuthError::NoTicket(EntityType::Osd));
+        k.clone().record_rejection(AuthError::PeerError(-13));
+        assert_eq!(
+            k.rejections(),
+            vec![
+                AuthError::NoTicket(EntityType::Osd),
+                AuthError::PeerError(-13)
+            ]
+        );
+        assert!(k.rejections().is_empty());
+    }
+
+    #[test]
+    fn rotating_provider_offers_cephx_only() {
+        let p = RotatingServerProvider::new(RotatingKeyring::new(EntityType::Osd));
+        for peer in [EntityType::Client, EntityType::Osd, EntityType::Mon] {
+            assert_eq!(p.methods(peer), vec![AUTH_CEPHX]);
+        }
+        assert_eq!(
+            p.start(AUTH_CEPHX, EntityType::Client).unwrap().method(),
+            AUTH_CEPHX
+        );
+        assert!(p
+            .start(msgr2_codec::payload::AUTH_NONE, EntityType::Client)
+            .is_none());
+        assert!(p.start(0, EntityType::Client).is_none());
+    }
 }
