@@ -23,11 +23,11 @@ use msgr2_crypto::cephx::{
 };
 use msgr2_crypto::keyring::{CryptoKey, Keyring};
 
-fn admin() -> EntityName {
+pub(crate) fn admin() -> EntityName {
     "client.admin".parse().unwrap()
 }
 
-fn keyring() -> Keyring {
+pub(crate) fn keyring() -> Keyring {
     let mut kr = Keyring::new();
     kr.insert(admin(), CryptoKey::generate().unwrap());
     kr.set_caps(&admin(), "mon", "allow *");
@@ -39,12 +39,12 @@ fn keyring() -> Keyring {
     kr
 }
 
-fn context(kr: Keyring) -> Arc<MonServerContext> {
+pub(crate) fn context(kr: Keyring) -> Arc<MonServerContext> {
     Arc::new(MonServerContext::new(Arc::new(kr)).unwrap())
 }
 
 /// Drives a client against a server until AUTH_DONE or a rejection.
-fn run(
+pub(crate) fn run(
     client: &mut dyn ClientAuth,
     server: &mut dyn ServerAuth,
     con_mode: u32,
@@ -379,7 +379,12 @@ fn authorizer_rejections() {
 }
 
 /// AUTH_REQUEST_MORE with explicit fields, for the reclaim rules.
-fn authenticate(key: &CryptoKey, sc: u64, struct_v: u8, old: CephXTicketBlob) -> Vec<u8> {
+pub(crate) fn authenticate(
+    key: &CryptoKey,
+    sc: u64,
+    struct_v: u8,
+    old: CephXTicketBlob,
+) -> Vec<u8> {
     let mut out = CephXRequestHeader {
         request_type: CEPHX_GET_AUTH_SESSION_KEY,
     }
@@ -396,14 +401,14 @@ fn authenticate(key: &CryptoKey, sc: u64, struct_v: u8, old: CephXTicketBlob) ->
     out
 }
 
-fn mon_request(gid: u64) -> Vec<u8> {
+pub(crate) fn mon_request(gid: u64) -> Vec<u8> {
     let mut p = vec![10u8];
     admin().encode(&mut p);
     p.put_u64(gid);
     p
 }
 
-fn challenge(step: ServerStep) -> u64 {
+pub(crate) fn challenge(step: ServerStep) -> u64 {
     let ServerStep::More(p) = step else {
         panic!("{step:?}")
     };

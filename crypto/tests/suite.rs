@@ -12,6 +12,8 @@ mod cephx_capture;
 mod cephx_capture_ceph20;
 #[path = "cephx_roundtrip.rs"]
 mod cephx_roundtrip;
+#[path = "cephx_server.rs"]
+mod cephx_server;
 #[path = "cephx_tamper.rs"]
 mod cephx_tamper;
 #[path = "keyring_parse.rs"]

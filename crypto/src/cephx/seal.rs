@@ -290,6 +290,14 @@ mod tests {
             b"abc"
         );
         assert_eq!(d.rest(), &[0xEE]);
+        // put_sealed appends the same blob (`aes` is deterministic: fixed IV).
+        let mut out = vec![0xAB];
+        put_sealed(&mut out, &k, KeyUsage::Authorize, b"abc").unwrap();
+        assert_eq!(out[0], 0xAB);
+        assert_eq!(
+            &out[1..],
+            seal_blob(&k, KeyUsage::Authorize, b"abc").unwrap()
+        );
     }
 
     #[test]
