@@ -215,3 +215,29 @@ fn authorizer_rounds_challenge_answers_and_expiry() {
         ServerStep::Reject(EACCES)
     );
 }
+
+/// `with_want_keys` always adds AUTH and never drops it when the mask already names it.
+#[test]
+fn want_keys_always_include_auth() {
+    use msgr2_crypto::cephx::types::{CephXAuthenticate, CephXServerChallenge};
+    let key = keyring().get(&admin()).unwrap().clone();
+    for (mask, want) in [(0x35, 0x35), (0x15, 0x35), (0, 0x20), (0x20, 0x20)] {
+        let mut c =
+            MonClientAuth::new(admin(), key.clone(), TicketStore::new()).with_want_keys(mask);
+        c.request().unwrap();
+        let p = c
+            .reply_more(
+                &CephXServerChallenge {
+                    server_challenge: 9,
+                }
+                .to_bytes(),
+            )
+            .unwrap();
+        let mut d = msgr2_codec::encoding::Decoder::new(&p[2..]);
+        assert_eq!(
+            CephXAuthenticate::decode(&mut d).unwrap().other_keys,
+            want,
+            "{mask:#x}"
+        );
+    }
+}

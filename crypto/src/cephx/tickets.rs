@@ -203,4 +203,21 @@ mod tests {
         assert!(!t.is_expired(expires - Duration::from_nanos(1)));
         assert!(t.is_expired(expires));
     }
+
+    #[test]
+    fn remove_takes_the_ticket_out() {
+        let store = TicketStore::new();
+        let key = CryptoKey::generate().unwrap();
+        let grant = TicketGrant {
+            service_id: 4,
+            session_key: key.clone(),
+            validity: UTime { sec: 3600, nsec: 0 },
+            ticket: CephXTicketBlob::default(),
+        };
+        store.insert(ServiceTicket::from_grant(grant, SystemTime::now()));
+        assert!(store.remove(EntityType::Mgr).is_none());
+        assert_eq!(store.remove(EntityType::Osd).unwrap().session_key, key);
+        assert!(store.get_even_expired(EntityType::Osd).is_none());
+        assert!(store.remove(EntityType::Osd).is_none());
+    }
 }

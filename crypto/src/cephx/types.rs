@@ -611,6 +611,20 @@ pub fn decode_service_ticket_reply(
 mod tests {
     use super::*;
 
+    /// A CryptoKey inside a cephx structure is its own encoding (type, created, secret).
+    #[test]
+    fn crypto_key_as_a_cephx_field() {
+        let k = CryptoKey::generate().unwrap();
+        let mut as_field = vec![0xEE];
+        CephxEncode::encode(&k, &mut as_field);
+        let mut plain = vec![0xEE];
+        k.encode(&mut plain);
+        assert_eq!(as_field, plain);
+        assert!(as_field.len() > 16);
+        let mut d = Decoder::new(&as_field[1..]);
+        assert_eq!(<CryptoKey as CephxEncode>::decode(&mut d).unwrap(), k);
+    }
+
     #[test]
     fn sizes_match_ceph() {
         assert_eq!(CephXTicketBlob::default().to_bytes().len(), 13);

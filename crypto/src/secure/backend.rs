@@ -200,6 +200,14 @@ impl Cipher {
 mod tests {
     use super::*;
 
+    /// Backend names are the ids benchmark results are filed under.
+    #[test]
+    fn names() {
+        assert_eq!(Backend::AwsLc.name(), "aws-lc-rs");
+        #[cfg(feature = "rustcrypto")]
+        assert_eq!(Backend::RustCrypto.name(), "rustcrypto");
+    }
+
     /// NIST GCM test case 4-style check: seal then open, tamper fails, on every backend, and
     /// the preamble keystream equals the first 32 bytes of a GCM encryption of zeros.
     #[test]
