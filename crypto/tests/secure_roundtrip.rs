@@ -276,3 +276,41 @@ fn segments_come_from_the_allocator_with_hints() {
         );
     }
 }
+
+/// The receiver keeps its scratch buffer between frames (no allocation per frame in the
+/// steady state) up to `SCRATCH_RETAIN`, and lets a larger one go after its frame.
+#[test]
+fn scratch_is_kept_between_frames_up_to_the_retain_limit() {
+    use msgr2_crypto::secure::SCRATCH_RETAIN;
+    assert_eq!(SCRATCH_RETAIN, 8 << 20);
+    let small = TestFrame {
+        tag: Tag::Message,
+        segments: vec![
+            (fill(41, 1), ALIGN_DEFAULT),
+            (fill(70_000, 2), ALIGN_DEFAULT),
+        ],
+    };
+    let big = TestFrame {
+        tag: Tag::Message,
+        segments: vec![
+            (fill(41, 1), ALIGN_DEFAULT),
+            (fill(SCRATCH_RETAIN + 4096, 3), ALIGN_DEFAULT),
+        ],
+    };
+    for rev in [Revision::Rev0, Revision::Rev1] {
+        let wire = seal_all(Backend::AwsLc, rev, &[small.clone(), big.clone()]);
+        let mut rx = SecureRx::new(Backend::AwsLc, &KEY, NONCE, rev, Limits::default()).unwrap();
+        let mut at = 0;
+        let mut kept = Vec::new();
+        while at < wire.len() {
+            let (n, f) = rx.feed(&wire[at..]).unwrap();
+            at += n;
+            if f.is_some() {
+                kept.push(rx.scratch_capacity());
+            }
+        }
+        assert_eq!(kept.len(), 2);
+        assert!(kept[0] > 0, "{rev:?}: scratch let go after a small frame");
+        assert_eq!(kept[1], 0, "{rev:?}: a scratch over the limit is kept");
+    }
+}

@@ -156,6 +156,10 @@ mod tests {
         assert_eq!(s.current(), N, "next would be the initial nonce again");
         assert_eq!(s.reserve(1), Err(SecureError::NoncesExhausted));
         assert_eq!(s.skip(1), Err(SecureError::NoncesExhausted));
+        // Skipping exactly every nonce left is allowed; none is then left.
+        let mut t = NonceSeq::new(N, Revision::Rev0);
+        t.skip(1 << 32).unwrap();
+        assert_eq!(t.reserve(1), Err(SecureError::NoncesExhausted));
     }
 
     #[test]
