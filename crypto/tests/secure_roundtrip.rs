@@ -300,6 +300,7 @@ fn scratch_is_kept_between_frames_up_to_the_retain_limit() {
     for rev in [Revision::Rev0, Revision::Rev1] {
         let wire = seal_all(Backend::AwsLc, rev, &[small.clone(), big.clone()]);
         let mut rx = SecureRx::new(Backend::AwsLc, &KEY, NONCE, rev, Limits::default()).unwrap();
+        assert_eq!(rx.next_nonce(), NONCE);
         let mut at = 0;
         let mut kept = Vec::new();
         while at < wire.len() {
@@ -310,6 +311,13 @@ fn scratch_is_kept_between_frames_up_to_the_retain_limit() {
             }
         }
         assert_eq!(kept.len(), 2);
+        // The receiver's nonce has moved on exactly as far as the sender's.
+        let mut tx = SecureTx::new(Backend::AwsLc, &KEY, NONCE, rev).unwrap();
+        for f in [&small, &big] {
+            tx.seal_frame(f.tag, &f.refs(), &mut Vec::new()).unwrap();
+        }
+        assert_eq!(rx.next_nonce(), tx.next_nonce());
+        assert_ne!(rx.next_nonce(), NONCE);
         assert!(kept[0] > 0, "{rev:?}: scratch let go after a small frame");
         assert_eq!(kept[1], 0, "{rev:?}: a scratch over the limit is kept");
     }
