@@ -381,4 +381,12 @@ fn rev1_nonce_exhaustion_counts_operations() {
     let (frames, err) = feed_until_error(&mut r, &out);
     assert_eq!((frames.len(), err), (1, None));
     assert_eq!(frames[0].segment(1), &big);
+    // One operation left: a one-segment frame whose first segment fits inline (48 bytes
+    // exactly) needs only the first block, and goes out.
+    let mut t = tx(Revision::Rev1);
+    t.skip_nonces(u64::MAX).unwrap();
+    assert_eq!(t.remaining_nonces(), 1);
+    t.seal_frame(Tag::Hello, &[(&[7u8; 48], 8)], &mut Vec::new())
+        .unwrap();
+    assert_eq!(t.remaining_nonces(), 0);
 }
