@@ -169,6 +169,9 @@ pub struct Policy {
     pub resetcheck: bool,
     /// Features the peer must support (`MSG_ADDR2` is always added).
     pub features_required: u64,
+    /// A server registers its lossy clients' sessions too (Ceph's `register_lossy_clients`),
+    /// so a second connection from the same client stops the first.
+    pub register_lossy_clients: bool,
     /// Per-policy receive throttle on message bytes (Ceph `throttler_bytes`), shared by every
     /// connection using this policy. `None`: unthrottled.
     pub throttler_bytes: Option<Arc<Throttle>>,
@@ -186,9 +189,19 @@ impl PartialEq for Policy {
                 _ => false,
             }
         }
-        (self.lossy, self.server, self.standby, self.resetcheck)
-            == (o.lossy, o.server, o.standby, o.resetcheck)
-            && self.features_required == o.features_required
+        (
+            self.lossy,
+            self.server,
+            self.standby,
+            self.resetcheck,
+            self.register_lossy_clients,
+        ) == (
+            o.lossy,
+            o.server,
+            o.standby,
+            o.resetcheck,
+            o.register_lossy_clients,
+        ) && self.features_required == o.features_required
             && same(&self.throttler_bytes, &o.throttler_bytes)
             && same(&self.throttler_messages, &o.throttler_messages)
     }
@@ -204,6 +217,7 @@ impl Policy {
             standby,
             resetcheck,
             features_required: req,
+            register_lossy_clients: false,
             throttler_bytes: None,
             throttler_messages: None,
         }
@@ -215,9 +229,18 @@ impl Policy {
         Self::of(false, true, true, true, req)
     }
 
-    /// A daemon accepting lossy clients (mon and OSD towards clients): lossy, server.
+    /// A daemon accepting lossy clients it does not track (mon towards clients): lossy,
+    /// server.
     pub const fn stateless_server(req: u64) -> Self {
         Self::of(true, true, false, false, req)
+    }
+
+    /// A daemon accepting lossy clients it tracks (OSD towards clients): as
+    /// [`Policy::stateless_server`], and a client's new connection replaces its old one.
+    pub const fn stateless_registered_server(req: u64) -> Self {
+        let mut p = Self::of(true, true, false, false, req);
+        p.register_lossy_clients = true;
+        p
     }
 
     /// Daemon ↔ daemon (OSD ↔ OSD cluster links): lossless, either side reconnects,

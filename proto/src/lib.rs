@@ -42,6 +42,7 @@ pub mod error;
 pub mod framing;
 pub mod message;
 pub mod session;
+pub mod session_table;
 pub mod throttle;
 
 pub use compression::{CompressMode, CompressionConfig};
@@ -50,4 +51,5 @@ pub use connection::{Connection, Event, ExistingFate, Lookup, PeerInfo, Role, VE
 pub use error::ProtoError;
 pub use message::Message;
 pub use session::Session;
+pub use session_table::SessionTable;
 pub use throttle::{Throttle, ThrottleGuard};

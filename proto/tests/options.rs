@@ -138,6 +138,10 @@ fn policies_compare_features_by_value_and_throttles_by_identity() {
     let base = Policy::lossless_peer(1);
     assert_eq!(base, Policy::lossless_peer(1));
     assert_ne!(base, Policy::lossless_peer(2));
+    assert_ne!(
+        Policy::stateless_server(0),
+        Policy::stateless_registered_server(0)
+    );
     let t = Arc::new(Throttle::new(100));
     let bytes_only = Policy {
         throttler_bytes: Some(t.clone()),

@@ -551,7 +551,7 @@ fn lossy_fault_reports_reset_and_starts_over() {
     );
     let o = sim.add_node(
         "osd.0",
-        PolicySet::new(Policy::stateless_server(0)),
+        PolicySet::new(Policy::stateless_registered_server(0)),
         true,
         |_| {},
     );
@@ -591,7 +591,7 @@ fn lossy_existing_connection_is_replaced() {
     );
     let o = sim.add_node(
         "osd.0",
-        PolicySet::new(Policy::stateless_server(0)),
+        PolicySet::new(Policy::stateless_registered_server(0)),
         true,
         |_| {},
     );

@@ -204,7 +204,7 @@ fn run_lossy(s: &Schedule) -> Result<(), TestCaseError> {
     );
     let o = sim.add_node(
         "osd.0",
-        PolicySet::new(Policy::stateless_server(0)),
+        PolicySet::new(Policy::stateless_registered_server(0)),
         true,
         live,
     );

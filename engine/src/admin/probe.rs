@@ -40,8 +40,8 @@ impl Probe {
         self.shared
             .sessions
             .lock()
-            .map(|s| s.len())
-            .unwrap_or_else(|p| p.into_inner().len())
+            .map(|s| s.sessions())
+            .unwrap_or_else(|p| p.into_inner().sessions())
     }
     pub(crate) fn dispatch_throttle(&self) -> (u64, u64) {
         let t = &self.proto.dispatch_throttle;

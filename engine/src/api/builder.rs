@@ -532,7 +532,7 @@ impl MessengerBuilder {
             next_conn: AtomicU64::new(1),
             next_core: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(SessionTable::new()),
         });
         let mut rc = self.rc.clone();
         rc.raw = self.raw;

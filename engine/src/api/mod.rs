@@ -17,7 +17,7 @@ use msgr2_crypto::cephx::{
     CephxClientProvider, CephxServerProvider, MonServerContext, TicketStore,
 };
 use msgr2_crypto::keyring::Keyring;
-use msgr2_proto::{CompressionConfig, Config, ModeConfig, Policy};
+use msgr2_proto::{CompressionConfig, Config, ModeConfig, Policy, SessionTable};
 use tracing::info;
 
 use crate::bind::{bind_all, BindSpec};

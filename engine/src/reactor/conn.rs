@@ -212,13 +212,12 @@ impl Reactor {
         });
         let (server, peer_sock) = (c.server, c.peer_sock);
         let was_active = std::mem::take(&mut c.active);
-        let keys = std::mem::take(&mut c.reg_keys);
         let id = c.id;
         if was_active {
             drop_by(&self.c().active_connections, 1);
         }
         if !detached {
-            self.unregister_keys(id, &keys);
+            self.unregister(id);
             // Messages already received (held by `ms_inject_delay_*`) are delivered
             // (`mark_down` dropped them already).
             self.release_delayed(slot, Instant::now(), true);

@@ -45,7 +45,6 @@ impl Reactor {
             notify_reset: true,
             draining: false,
             dirty: false,
-            reg_keys: Vec::new(),
             detached: false,
             active: true,
             delayed: VecDeque::new(),

@@ -39,7 +39,9 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::payload::CON_MODE_SECURE;
 use msgr2_codec::raw::{RawDecoder, RawHeader};
 use msgr2_codec::Data;
-use msgr2_proto::{Config, Connection, Event, ExistingFate, Lookup, Message, PeerInfo};
+use msgr2_proto::{
+    Config, Connection, Event, ExistingFate, Lookup, Message, PeerInfo, SessionTable,
+};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use tracing::{debug, warn};
 
@@ -158,8 +160,6 @@ struct Conn {
     notify_reset: bool,
     draining: bool,
     dirty: bool,
-    /// Registry keys this connection holds (see `Shared::sessions`).
-    reg_keys: Vec<EntityAddr>,
     /// Closing without closing the handle: the session continues in another slot.
     detached: bool,
     /// Counted in `active_connections`.

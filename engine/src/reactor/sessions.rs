@@ -4,47 +4,33 @@
 use super::*;
 
 impl Reactor {
-    /// Records that this connection holds the session with `addrs` (first holder wins).
-    /// Only lossless sessions are registered: they are the ones a peer resumes or races for
-    /// (Ceph keeps one connection per peer address; we also allow several lossy connections
-    /// to one peer, e.g. for benchmarks, and those must not replace each other).
+    /// The messenger's session table (see `Shared::sessions`).
+    fn sessions(&self) -> std::sync::MutexGuard<'_, SessionTable<(usize, u64)>> {
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that this connection holds the session with `addrs`, if its session is one
+    /// the table keeps (lossless: see `SessionTable`; we also allow several lossy
+    /// connections to one peer, e.g. for benchmarks, and those must not replace each other).
     pub(super) fn register(&mut self, slot: usize, addrs: &[EntityAddr]) {
-        let core = self.idx;
-        let Some(c) = self.conns.get_mut(slot) else {
+        let Some(c) = self.conns.get(slot) else {
             return;
         };
-        if c.proto.as_ref().is_none_or(|p| p.session().is_lossy()) {
-            return;
-        }
-        let mut reg = match self.shared.sessions.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        for a in addrs {
-            if a.sock.is_none() || c.reg_keys.contains(a) {
-                continue;
-            }
-            let v = reg.entry(*a).or_insert((core, c.id));
-            if v.1 == c.id {
-                *v = (core, c.id);
-                c.reg_keys.push(*a);
-            }
+        if c.proto
+            .as_ref()
+            .is_some_and(msgr2_proto::session_table::registrable)
+        {
+            let id = (self.idx, c.id);
+            self.sessions().register(id, addrs);
         }
     }
 
-    pub(super) fn unregister_keys(&self, id: u64, keys: &[EntityAddr]) {
-        if keys.is_empty() {
-            return;
-        }
-        let mut reg = match self.shared.sessions.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        for k in keys {
-            if reg.get(k).is_some_and(|v| v.1 == id) {
-                reg.remove(k);
-            }
-        }
+    /// The connection `id` of this core holds no session any more.
+    pub(super) fn unregister(&self, id: u64) {
+        self.sessions().unregister((self.idx, id));
     }
 
     /// A connection's socket or protocol failed with `e`. A lossless session survives (its
@@ -134,20 +120,19 @@ impl Reactor {
         let handle = c.handle.clone();
         let id = c.id;
         let peer_type = c.peer_type;
-        let keys = std::mem::take(&mut c.reg_keys);
         let delayed = std::mem::take(&mut c.delayed);
         c.detached = true;
         ctr!(self.reconnects, 1);
         self.close(slot, None);
+        // The new socket carries the same handle, so the same id: the table needs no change.
         match self.dial(handle, target, Some(new), peer_type) {
             Some(ns) => {
                 if let Some(n) = self.conns.get_mut(ns) {
-                    n.reg_keys = keys;
                     n.delayed = delayed;
                 }
                 self.schedule_delayed(ns);
             }
-            None => self.unregister_keys(id, &keys),
+            None => self.unregister(id),
         }
     }
 
@@ -157,18 +142,7 @@ impl Reactor {
         let Some(my_id) = self.conns.get(slot).map(|c| c.id) else {
             return;
         };
-        let found = {
-            let reg = match self.shared.sessions.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            l.peer_addrs
-                .0
-                .iter()
-                .filter_map(|a| reg.get(a))
-                .find(|v| v.1 != my_id)
-                .copied()
-        };
+        let found = self.sessions().lookup(&l, (self.idx, my_id));
         match found {
             Some((core, _)) if core != self.idx && hops < MAX_HOPS => {
                 self.start_move(slot, core, l, hops)
@@ -252,26 +226,27 @@ impl Reactor {
             return;
         };
         let h = ec.handle.clone();
-        let keys = std::mem::take(&mut ec.reg_keys);
         let delayed = std::mem::take(&mut ec.delayed);
         let peer_type = ec.peer_type;
         ec.detached = true;
         ec.notify_reset = false;
         self.close(e, None);
         let Some(nc) = self.conns.get_mut(n) else {
-            self.unregister_keys(h.0.id, &keys);
+            self.unregister(h.0.id);
             return;
         };
         let temp = std::mem::replace(&mut nc.handle, h.clone());
         temp.0.closed.store(true, Ordering::Relaxed);
         nc.id = h.0.id;
-        nc.reg_keys = keys;
         nc.delayed = delayed;
         nc.peer_type = peer_type;
         if self.by_id.get(&temp.0.id) == Some(&n) {
             self.by_id.remove(&temp.0.id);
         }
         self.by_id.insert(h.0.id, n);
+        // Anything the new connection registered under its own id is now the session's.
+        let core = self.idx;
+        self.sessions().transfer((core, temp.0.id), (core, h.0.id));
         self.schedule_delayed(n);
     }
 

@@ -23,10 +23,11 @@ pub(crate) struct Shared {
     pub next_conn: AtomicU64,
     pub next_core: AtomicUsize,
     pub stopped: AtomicBool,
-    /// Which connection holds the session with a peer address: `addr → (core, conn id)`
-    /// (Ceph's `lookup_conn`). Touched only when a connection is dialled, becomes ready or
-    /// closes, and when an accepted one identifies itself: never on the data path.
-    pub sessions: Mutex<HashMap<EntityAddr, (usize, u64)>>,
+    /// Which connection holds the session with a peer address, by `(core, conn id)`
+    /// (Ceph's `lookup_conn`; the rules are `msgr2_proto::SessionTable`'s). Touched only when
+    /// a connection is dialled, becomes ready or closes, and when an accepted one identifies
+    /// itself: never on the data path.
+    pub sessions: Mutex<SessionTable<(usize, u64)>>,
 }
 
 impl Shared {

@@ -2,7 +2,6 @@
 //! queues and counters, connection handles, and the read-only probe.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use msgr2_codec::addr::EntityAddr;
 use msgr2_codec::entity::EntityType;
 use msgr2_codec::payload::UTime;
-use msgr2_proto::{Connection, Lookup, Message, PeerInfo};
+use msgr2_proto::{Connection, Lookup, Message, PeerInfo, SessionTable};
 
 use crate::error::EngineError;
 use crate::spsc::Spsc;

@@ -1,5 +1,6 @@
 //! The simulator's connections: dialling, closing, faults, protocol events and session
-//! lookups (the embedder's duties, done as the engine does them).
+//! lookups (the embedder's duties, done as the engine does them, with the same
+//! [`SessionTable`]).
 
 use super::*;
 
@@ -31,7 +32,9 @@ impl Sim {
         if let Some(old) = carry {
             self.nodes[from].slots[old].gone = true;
             self.nodes[from].slots[old].successor = Some(slot);
+            self.nodes[from].sessions.transfer(old, slot);
         }
+        self.register(from, slot, &[target]);
         let plan = self.plans.pop_front().unwrap_or_default();
         let link = self.links.len();
         let sgs = self.next_gs(to);
@@ -98,6 +101,7 @@ impl Sim {
         }
         s.gone = true;
         let link = s.link;
+        self.nodes[node].sessions.unregister(slot);
         self.close_side(node, slot, link);
     }
 
@@ -161,6 +165,15 @@ impl Sim {
         self.drain_events(node, slot);
         if self.nodes[node].slots[slot].conn.is_closed() {
             self.nodes[node].slots[slot].gone = true;
+            self.nodes[node].sessions.unregister(slot);
+        }
+    }
+
+    /// Records that `slot` holds the session with `addrs`, if the table keeps its session.
+    fn register(&mut self, node: usize, slot: usize, addrs: &[EntityAddr]) {
+        let n = &mut self.nodes[node];
+        if registrable(&n.slots[slot].conn) {
+            n.sessions.register(slot, addrs);
         }
     }
 
@@ -173,6 +186,7 @@ impl Sim {
             let ghost = self.nodes[node].slots[slot].ghost;
             match ev {
                 Event::Ready(info) => {
+                    self.register(node, slot, &info.addrs.0);
                     if !ghost {
                         self.nodes[node].app.readies.push((peer, info.reconnected));
                     }
@@ -219,14 +233,10 @@ impl Sim {
     pub(super) fn resolve(&mut self, node: usize, slot: usize, l: msgr2_proto::Lookup) {
         let n = &self.nodes[node];
         let peer = n.slots[slot].peer;
-        let mut cands: Vec<usize> = (0..n.slots.len())
-            .filter(|&j| j != slot && !n.slots[j].gone && l.matches(&n.slots[j].conn))
-            .collect();
-        cands.sort_by_key(|&j| (n.slots[j].conn.is_ready(), j));
-        if cands.len() > 1 {
-            self.log(|| format!("n{node}#{slot} lookup: several candidates {cands:?}"));
-        }
-        let ex = cands.last().copied();
+        let ex = n
+            .sessions
+            .lookup(&l, slot)
+            .filter(|&j| !n.slots[j].gone && l.matches(&n.slots[j].conn));
         let (fate, state) = {
             let n = &mut self.nodes[node];
             match ex {
@@ -251,6 +261,7 @@ impl Sim {
         match fate {
             Ok(ExistingFate::TakenOver) => {
                 if let Some(j) = ex {
+                    self.nodes[node].sessions.transfer(j, slot);
                     self.drop_slot(node, j);
                 }
             }

@@ -5,8 +5,8 @@
 //! attempts (the client's bytes replayed on a second socket). No sockets, no threads, no wall
 //! clock: the same script gives the same run.
 //!
-//! The simulator plays the embedder: it answers [`Event::Lookup`] from the node's own
-//! connections ([`Lookup::matches`]), dials [`Event::Reconnect`] after the delay, drops
+//! The simulator plays the embedder as the engine does: it answers [`Event::Lookup`] from
+//! the node's [`SessionTable`] (the holder must still [`Lookup::matches`]), dials [`Event::Reconnect`] after the delay, drops
 //! connections whose session moved, and routes the application's messages to the connection
 //! that holds the session with the destination node (dialling one when there is none).
 
@@ -26,7 +26,8 @@ use msgr2_codec::entity::{EntityName, EntityType};
 use msgr2_codec::frame::{FrameDecoder, Limits, Tag};
 use msgr2_codec::payload::Control;
 use msgr2_crypto::auth::{NoneClientProvider, NoneServerProvider};
-use msgr2_proto::{Config, Connection, Event, ExistingFate, Message, PolicySet};
+use msgr2_proto::session_table::registrable;
+use msgr2_proto::{Config, Connection, Event, ExistingFate, Message, PolicySet, SessionTable};
 
 /// Which end of a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +216,8 @@ pub struct Node {
     /// Its listening msgr2 address, if it listens.
     pub addr: Option<EntityAddr>,
     slots: Vec<Slot>,
+    /// Which slot holds the session with a peer address (as the engine's registry).
+    sessions: SessionTable<usize>,
     /// What its application saw.
     pub app: AppLog,
     /// For each message id sent to a node: the slot it was handed to.
@@ -348,6 +351,7 @@ impl Sim {
             config: Arc::new(c),
             addr,
             slots: Vec::new(),
+            sessions: SessionTable::new(),
             app: AppLog::default(),
             sent_on: BTreeMap::new(),
         });
