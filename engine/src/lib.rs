@@ -49,7 +49,8 @@
 //! balanced. A lossless peer's reconnect (SESSION_RECONNECT) or its side of a connection race
 //! is only recognisable after the banner, HELLO and auth exchange, so it is handled where it
 //! lands: the protocol pauses it (`Event::Lookup`), the reactor asks the messenger's session
-//! registry (peer address → core and connection, a mutex touched only at handshake time), and
+//! table (`msgr2_proto::SessionTable`, peer address → core and connection, a mutex touched
+//! only at handshake time), and
 //! when the session lives on another core the live socket and its `Connection` (which is
 //! `Send`) move there through the core-pair ring, once their operations finished. That is
 //! Crimson's "mover" without its cross-core ordering sequence, since nothing else is in

@@ -151,14 +151,16 @@ impl Reactor {
     //
     // A `ConnHandle` names a *session*, not a socket. A lossless session survives a fault:
     // its socket is shut down and its slot turns `Faulted`; on `Event::Reconnect` a timer
-    // dials again with `Connection::reconnect`, and the new slot takes over the handle, the
-    // registry keys and any delayed messages, so the application's handle keeps working.
+    // dials again with `Connection::reconnect`, and the new slot takes over the handle (so
+    // its id, under which the session table knows it) and any delayed messages, so the
+    // application's handle keeps working.
     //
     // Session lookup. Accepted sockets are dealt round-robin before a byte is read, so a
     // peer's reconnect (or its side of a connection race) may land on a core other than the
     // one owning the session. When its CLIENT_IDENT / SESSION_RECONNECT arrives, proto pauses
-    // it (`Event::Lookup`); the reactor asks the messenger's registry (`Shared::sessions`,
-    // addr → (core, conn id), a mutex touched only at handshake time) who holds the session.
+    // it (`Event::Lookup`); the reactor asks the messenger's session table (`Shared::sessions`,
+    // a `msgr2_proto::SessionTable` of addr → (core, conn id), the same one the protocol's
+    // simulator uses, behind a mutex touched only at handshake time) who holds the session.
     // Here: resolve at once. Elsewhere: cancel its receive, wait for its operations, and hand
     // the live socket and its `Connection` (bytes received meanwhile are kept inside it) to
     // the owning core through the core-pair ring, which resolves it against the local

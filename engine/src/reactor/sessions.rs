@@ -13,8 +13,9 @@ impl Reactor {
     }
 
     /// Records that this connection holds the session with `addrs`, if its session is one
-    /// the table keeps (lossless: see `SessionTable`; we also allow several lossy
-    /// connections to one peer, e.g. for benchmarks, and those must not replace each other).
+    /// the table keeps (`msgr2_proto::session_table::registrable`: lossless ones, and lossy
+    /// ones accepted under a policy that registers lossy clients; our own lossy dials are
+    /// never registered, so several may go to one peer, e.g. for benchmarks).
     pub(super) fn register(&mut self, slot: usize, addrs: &[EntityAddr]) {
         let Some(c) = self.conns.get(slot) else {
             return;
@@ -220,7 +221,7 @@ impl Reactor {
     }
 
     /// The new connection in `n` took over the session of `e`: the application's handle for
-    /// that session (and its registry keys, delayed messages) now names `n`.
+    /// that session (its id in the session table, its delayed messages) now names `n`.
     pub(super) fn take_over(&mut self, n: usize, e: usize) {
         let Some(ec) = self.conns.get_mut(e) else {
             return;
